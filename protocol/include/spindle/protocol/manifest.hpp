@@ -1,0 +1,74 @@
+// The manifest payload (protocol/cddl/manifest.cddl): what a device should run, carried
+// inside a COSE_Sign1 envelope (cose_sign1.hpp). Decoded values are views into the input.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "spindle/protocol/limits.hpp"
+#include "spindle/protocol/status.hpp"
+
+namespace spindle::manifest {
+
+using Bytes = std::span<const std::uint8_t>;
+
+struct Encryption {
+  std::int64_t alg = 33;  // COSE AES-CCM-64-128-128, the only one this version accepts
+  Bytes nonce;            // 7 bytes
+  Bytes wrapped_key;      // the content key, AES-KW wrapped with the device's model KEK
+};
+
+struct Requirements {
+  std::uint32_t arena_bytes = 0;  // RAM the model needs at inference time
+  std::uint32_t flash_bytes = 0;  // bytes of a model slot it occupies
+  std::uint32_t op_set = 0;       // bit i set: container opcode i is used
+};
+
+struct InputSpec {
+  std::uint16_t feature_count = 0;
+  std::uint32_t sample_rate_hz = 0;
+  std::uint16_t window_length = 0;  // samples per window
+  std::uint8_t axes = 0;            // accelerometer axes used (1..3)
+};
+
+// Training-set statistics of one input feature, the reference for drift checks.
+struct FeatureBaseline {
+  float mean = 0.0F;
+  float stddev = 0.0F;
+};
+
+// An int8 input and the exact int8 output the model must produce for it.
+struct SelfTest {
+  Bytes input;
+  Bytes expected_output;
+};
+
+struct Manifest {
+  std::string_view model_id;
+  std::uint64_t version = 0;  // strictly increasing per device (anti-rollback)
+  std::string_view device_id;
+  Bytes payload_digest;  // SHA-256 of the payload as transferred and stored (ciphertext)
+  std::uint32_t payload_size = 0;
+  Encryption encryption;
+  Requirements requirements;
+  InputSpec input;
+  float threshold = 0.0F;  // anomaly score above which a window is flagged
+  std::array<FeatureBaseline, kMaxFeatures> baseline{};
+  std::size_t baseline_count = 0;  // 0 or input.feature_count
+  std::array<SelfTest, kMaxSelfTests> self_tests{};
+  std::size_t self_test_count = 0;
+};
+
+// Errors: kBufferTooSmall, kInvalidValue / kOversize when the manifest would not decode
+// (the encoder refuses to produce what the decoder rejects).
+Result<std::span<const std::uint8_t>> encode(const Manifest& manifest, std::span<std::uint8_t> out);
+
+// Errors: the CBOR reader's, kMissingField, kDuplicateKey, kUnknownCriticalField,
+// kOversize, kInvalidValue (ranges, lengths, baseline count), kUnsupportedAlgorithm
+// (an encryption alg other than 33).
+Result<Manifest> decode(std::span<const std::uint8_t> input);
+
+}  // namespace spindle::manifest
