@@ -76,6 +76,14 @@ constexpr cbor_callbacks kCallbacks = {
 
 Result<Item> Reader::peek(std::size_t* length) const {
   if (offset_ >= input_.size()) return Error::kTruncated;
+  // libcbor 0.8's streaming decoder reports the one-byte tag heads 0xc6..0xd4 (tags 6..20)
+  // as errors because those tag numbers were unassigned when it was written; COSE_Sign1 is
+  // tag 18. RFC 8949 makes every tag number well-formed, so decode those heads here.
+  const std::uint8_t initial = input_[offset_];
+  if (initial >= 0xc6 && initial <= 0xd4) {
+    *length = 1;
+    return Item{Type::kTag, static_cast<std::uint64_t>(initial & 0x1fU), {}, 0.0, false};
+  }
   Capture capture;
   capture.item.type = Type::kUndefined;
   bool decoded = false;

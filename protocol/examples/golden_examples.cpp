@@ -1,0 +1,188 @@
+#include "golden_examples.hpp"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/manifest.hpp"
+#include "spindle/protocol/registration.hpp"
+#include "spindle/protocol/senml.hpp"
+#include "spindle/protocol/status_report.hpp"
+
+namespace spindle::examples {
+namespace {
+
+std::vector<std::uint8_t> must(Result<std::span<const std::uint8_t>> encoded, const char* what) {
+  if (!encoded.ok()) {
+    std::fprintf(stderr, "golden example %s failed to encode: %s\n", what,
+                 encoded.status().name());
+    std::abort();
+  }
+  return {encoded->begin(), encoded->end()};
+}
+
+crypto::Digest digest_of(std::string_view text) { return crypto::Sha256::of(crypto::as_bytes(text)); }
+
+// Byte patterns that are easy to recognise in a hex dump.
+template <std::size_t N>
+std::array<std::uint8_t, N> pattern(std::uint8_t start) {
+  std::array<std::uint8_t, N> out{};
+  for (std::size_t i = 0; i < N; ++i) out[i] = static_cast<std::uint8_t>(start + i);
+  return out;
+}
+
+const crypto::Digest kSlotDigest = digest_of("spindle example model vib-ae v3");
+const crypto::Digest kPayloadDigest = digest_of("spindle example ciphertext vib-ae v4");
+const auto kNonce = pattern<7>(0x01);
+const auto kWrappedKey = pattern<24>(0xa0);
+const std::array<std::uint8_t, 8> kSelfTestInput = {0x00, 0x7f, 0x80, 0x01, 0xfe, 0x10, 0xf0, 0x42};
+const std::array<std::uint8_t, 1> kSelfTestOutput = {0x17};
+const auto kAttestNonce = pattern<16>(0x30);
+
+manifest::Manifest example_manifest() {
+  manifest::Manifest m;
+  m.model_id = "vib-ae";
+  m.version = 4;
+  m.device_id = "node-0001";
+  m.payload_digest = kPayloadDigest;
+  m.payload_size = 12345;
+  m.encryption.nonce = kNonce;
+  m.encryption.wrapped_key = kWrappedKey;
+  m.requirements = {.arena_bytes = 8192, .flash_bytes = 16384, .op_set = 0x1f};
+  m.input = {.feature_count = 8, .sample_rate_hz = 3200, .window_length = 1024, .axes = 3};
+  m.threshold = 0.75F;
+  m.baseline_count = 8;
+  for (std::size_t i = 0; i < m.baseline_count; ++i) {
+    m.baseline[i] = {.mean = 0.5F * static_cast<float>(i),
+                     .stddev = 1.0F + 0.25F * static_cast<float>(i)};
+  }
+  m.self_test_count = 1;
+  m.self_tests[0] = {.input = kSelfTestInput, .expected_output = kSelfTestOutput};
+  return m;
+}
+
+}  // namespace
+
+crypto::EcPrivateKey test_signing_key() { return digest_of("spindle test signing key"); }
+std::string test_signing_kid() { return "spindle-test-2026"; }
+std::vector<std::uint8_t> test_master_secret() {
+  const auto d = digest_of("spindle test site master secret");
+  return {d.begin(), d.end()};
+}
+
+std::vector<Vector> golden_vectors() {
+  std::vector<Vector> out;
+  std::array<std::uint8_t, 2048> buffer{};
+
+  {
+    registration::Registration reg;
+    reg.board = "nrf52840dk";
+    reg.firmware_version = "0.1.0";
+    reg.slots[0] = {registration::SlotState::kActive, "vib-ae", 3, kSlotDigest};
+    reg.slots[1] = {};
+    reg.active_slot = 0;
+    reg.budgets = {.sram_bytes = 262144, .arena_bytes = 32768, .model_flash_bytes = 131072,
+                   .op_set = 0x3f};
+    out.push_back({"registration.cbor",
+                   "Registration body of an nRF52840-DK node running firmware 0.1.0, slot A "
+                   "active with model vib-ae v3, slot B empty.",
+                   must(registration::encode(reg, buffer), "registration")});
+  }
+  {
+    out.push_back({"manifest.cbor",
+                   "Manifest payload: model vib-ae v4 for device node-0001, AES-CCM-64-128-128 "
+                   "(COSE alg 33) with a wrapped content key, 8 input features with training "
+                   "baseline, one self-test vector.",
+                   must(manifest::encode(example_manifest(), buffer), "manifest")});
+  }
+  {
+    const std::vector<std::uint8_t> payload = out.back().bytes;
+    const std::string kid = test_signing_kid();
+    std::array<std::uint8_t, 2048> signed_buffer{};
+    out.push_back({"manifest.cose",
+                   "The manifest.cbor payload in a tagged COSE_Sign1 (ES256, deterministic "
+                   "ECDSA per RFC 6979) under kid \"spindle-test-2026\"; the public key is in "
+                   "test_signing_key.pub.",
+                   must(cose::sign(test_signing_key(), crypto::as_bytes(kid), payload,
+                                   signed_buffer),
+                        "manifest.cose")});
+  }
+  {
+    status_report::StatusReport report;
+    report.kind = status_report::Kind::kUpdate;
+    report.update = {.model_id = "vib-ae",
+                     .version = 4,
+                     .state = status_report::InstallState::kManifestRejected,
+                     .reason = Error::kRollback,
+                     .detail = "installed version is 5"};
+    out.push_back({"status_update.cbor",
+                   "Update report: the node rejected manifest vib-ae v4 with reason rollback.",
+                   must(status_report::encode(report, buffer), "status_update")});
+  }
+  {
+    std::array<std::uint8_t, 32> attestation_key{};
+    const auto master = test_master_secret();
+    if (!crypto::derive_device_key(master, "node-0001", crypto::KeyPurpose::kAttestation,
+                                   attestation_key)
+             .ok()) {
+      std::abort();
+    }
+    const auto mac = status_report::attestation_mac(attestation_key, "node-0001", kAttestNonce,
+                                                    kSlotDigest, "0.1.0");
+    if (!mac.ok()) std::abort();
+    status_report::StatusReport report;
+    report.kind = status_report::Kind::kAttestation;
+    report.attestation = {.nonce = kAttestNonce,
+                          .active_digest = kSlotDigest,
+                          .firmware_version = "0.1.0",
+                          .mac = *mac};
+    out.push_back({"status_attestation.cbor",
+                   "Attestation answer of node-0001 to nonce 30..3f: active digest, firmware "
+                   "0.1.0, HMAC-SHA256 under its attestation key derived from the test master "
+                   "secret.",
+                   must(status_report::encode(report, buffer), "status_attestation")});
+  }
+  {
+    std::array<senml::Record, 6> records{};
+    auto metric = [](std::string_view name, std::string_view unit, double value, double t,
+                     std::uint64_t seq) {
+      senml::Record r;
+      r.name = name;
+      r.unit = unit;
+      r.kind = senml::ValueKind::kNumber;
+      r.number = value;
+      r.has_time = t != 0.0;
+      r.time = t;
+      r.has_seq = true;
+      r.seq = seq;
+      return r;
+    };
+    records[0] = metric("score", "/", 0.125, 0, 41);
+    records[0].base_name = "urn:dev:spindle:node-0001:";
+    records[0].has_base_time = true;
+    records[0].base_time = 1763800000;
+    records[1] = metric("latency", "s", 0.00425, 0, 41);
+    records[2] = metric("arena_hwm", "B", 6144, 0, 41);
+    records[3] = metric("score", "/", 0.9375, 1, 42);
+    records[4] = metric("latency", "s", 0.0043, 1, 42);
+    records[5] = metric("arena_hwm", "B", 6144, 1, 42);
+    out.push_back({"telemetry.cbor",
+                   "SenML-CBOR pack from node-0001: two readings (seq 41 at bt, seq 42 one "
+                   "second later), each with anomaly score, inference latency and arena "
+                   "high-water mark.",
+                   must(senml::encode(records, buffer), "telemetry")});
+  }
+  {
+    crypto::EcPublicKey public_key{};
+    if (!crypto::ec_public_from_private(test_signing_key(), &public_key).ok()) std::abort();
+    out.push_back({"test_signing_key.pub",
+                   "The public half of the well-known test signing key (SEC1 uncompressed "
+                   "P-256 point, 65 bytes); verifies manifest.cose.",
+                   {public_key.begin(), public_key.end()}});
+  }
+  return out;
+}
+
+}  // namespace spindle::examples
