@@ -16,20 +16,22 @@ namespace {
 
 std::vector<std::uint8_t> must(Result<std::span<const std::uint8_t>> encoded, const char* what) {
   if (!encoded.ok()) {
-    std::fprintf(stderr, "golden example %s failed to encode: %s\n", what,
-                 encoded.status().name());
+    std::fprintf(stderr, "golden example %s failed to encode: %s\n", what, encoded.status().name());
     std::abort();
   }
   return {encoded->begin(), encoded->end()};
 }
 
-crypto::Digest digest_of(std::string_view text) { return crypto::Sha256::of(crypto::as_bytes(text)); }
+crypto::Digest digest_of(std::string_view text) {
+  return crypto::Sha256::of(crypto::as_bytes(text));
+}
 
 // Byte patterns that are easy to recognise in a hex dump.
 template <std::size_t N>
 std::array<std::uint8_t, N> pattern(std::uint8_t start) {
   std::array<std::uint8_t, N> out{};
-  for (std::size_t i = 0; i < N; ++i) out[i] = static_cast<std::uint8_t>(start + i);
+  for (std::size_t i = 0; i < N; ++i)
+    out[i] = static_cast<std::uint8_t>(start + i);
   return out;
 }
 
@@ -65,8 +67,12 @@ manifest::Manifest example_manifest() {
 
 }  // namespace
 
-crypto::EcPrivateKey test_signing_key() { return digest_of("spindle test signing key"); }
-std::string test_signing_kid() { return "spindle-test-2026"; }
+crypto::EcPrivateKey test_signing_key() {
+  return digest_of("spindle test signing key");
+}
+std::string test_signing_kid() {
+  return "spindle-test-2026";
+}
 std::vector<std::uint8_t> test_master_secret() {
   const auto d = digest_of("spindle test site master secret");
   return {d.begin(), d.end()};
@@ -83,8 +89,8 @@ std::vector<Vector> golden_vectors() {
     reg.slots[0] = {registration::SlotState::kActive, "vib-ae", 3, kSlotDigest};
     reg.slots[1] = {};
     reg.active_slot = 0;
-    reg.budgets = {.sram_bytes = 262144, .arena_bytes = 32768, .model_flash_bytes = 131072,
-                   .op_set = 0x3f};
+    reg.budgets = {
+        .sram_bytes = 262144, .arena_bytes = 32768, .model_flash_bytes = 131072, .op_set = 0x3f};
     out.push_back({"registration.cbor",
                    "Registration body of an nRF52840-DK node running firmware 0.1.0, slot A "
                    "active with model vib-ae v3, slot B empty.",
@@ -101,13 +107,13 @@ std::vector<Vector> golden_vectors() {
     const std::vector<std::uint8_t> payload = out.back().bytes;
     const std::string kid = test_signing_kid();
     std::array<std::uint8_t, 2048> signed_buffer{};
-    out.push_back({"manifest.cose",
-                   "The manifest.cbor payload in a tagged COSE_Sign1 (ES256, deterministic "
-                   "ECDSA per RFC 6979) under kid \"spindle-test-2026\"; the public key is in "
-                   "test_signing_key.pub.",
-                   must(cose::sign(test_signing_key(), crypto::as_bytes(kid), payload,
-                                   signed_buffer),
-                        "manifest.cose")});
+    out.push_back(
+        {"manifest.cose",
+         "The manifest.cbor payload in a tagged COSE_Sign1 (ES256, deterministic "
+         "ECDSA per RFC 6979) under kid \"spindle-test-2026\"; the public key is in "
+         "test_signing_key.pub.",
+         must(cose::sign(test_signing_key(), crypto::as_bytes(kid), payload, signed_buffer),
+              "manifest.cose")});
   }
   {
     status_report::StatusReport report;

@@ -16,34 +16,70 @@ struct Capture {
   bool stray_break = false;
 };
 
-Capture& cap(void* context) { return *static_cast<Capture*>(context); }
+Capture& cap(void* context) {
+  return *static_cast<Capture*>(context);
+}
 
-void on_uint8(void* c, std::uint8_t v) { cap(c).item = {Type::kUnsigned, v, {}, 0.0, false}; }
-void on_uint16(void* c, std::uint16_t v) { cap(c).item = {Type::kUnsigned, v, {}, 0.0, false}; }
-void on_uint32(void* c, std::uint32_t v) { cap(c).item = {Type::kUnsigned, v, {}, 0.0, false}; }
-void on_uint64(void* c, std::uint64_t v) { cap(c).item = {Type::kUnsigned, v, {}, 0.0, false}; }
-void on_neg8(void* c, std::uint8_t v) { cap(c).item = {Type::kNegative, v, {}, 0.0, false}; }
-void on_neg16(void* c, std::uint16_t v) { cap(c).item = {Type::kNegative, v, {}, 0.0, false}; }
-void on_neg32(void* c, std::uint32_t v) { cap(c).item = {Type::kNegative, v, {}, 0.0, false}; }
-void on_neg64(void* c, std::uint64_t v) { cap(c).item = {Type::kNegative, v, {}, 0.0, false}; }
+void on_uint8(void* c, std::uint8_t v) {
+  cap(c).item = {Type::kUnsigned, v, {}, 0.0, false};
+}
+void on_uint16(void* c, std::uint16_t v) {
+  cap(c).item = {Type::kUnsigned, v, {}, 0.0, false};
+}
+void on_uint32(void* c, std::uint32_t v) {
+  cap(c).item = {Type::kUnsigned, v, {}, 0.0, false};
+}
+void on_uint64(void* c, std::uint64_t v) {
+  cap(c).item = {Type::kUnsigned, v, {}, 0.0, false};
+}
+void on_neg8(void* c, std::uint8_t v) {
+  cap(c).item = {Type::kNegative, v, {}, 0.0, false};
+}
+void on_neg16(void* c, std::uint16_t v) {
+  cap(c).item = {Type::kNegative, v, {}, 0.0, false};
+}
+void on_neg32(void* c, std::uint32_t v) {
+  cap(c).item = {Type::kNegative, v, {}, 0.0, false};
+}
+void on_neg64(void* c, std::uint64_t v) {
+  cap(c).item = {Type::kNegative, v, {}, 0.0, false};
+}
 void on_bytes(void* c, cbor_data data, std::size_t length) {
   cap(c).item = {Type::kBytes, length, {data, length}, 0.0, false};
 }
 void on_text(void* c, cbor_data data, std::size_t length) {
   cap(c).item = {Type::kText, length, {data, length}, 0.0, false};
 }
-void on_indefinite(void* c) { cap(c).indefinite = true; }
-void on_array(void* c, std::size_t n) { cap(c).item = {Type::kArray, n, {}, 0.0, false}; }
-void on_map(void* c, std::size_t n) { cap(c).item = {Type::kMap, n, {}, 0.0, false}; }
-void on_tag(void* c, std::uint64_t n) { cap(c).item = {Type::kTag, n, {}, 0.0, false}; }
+void on_indefinite(void* c) {
+  cap(c).indefinite = true;
+}
+void on_array(void* c, std::size_t n) {
+  cap(c).item = {Type::kArray, n, {}, 0.0, false};
+}
+void on_map(void* c, std::size_t n) {
+  cap(c).item = {Type::kMap, n, {}, 0.0, false};
+}
+void on_tag(void* c, std::uint64_t n) {
+  cap(c).item = {Type::kTag, n, {}, 0.0, false};
+}
 void on_float(void* c, float v) {
   cap(c).item = {Type::kFloat, 0, {}, static_cast<double>(v), false};
 }
-void on_double(void* c, double v) { cap(c).item = {Type::kFloat, 0, {}, v, false}; }
-void on_undefined(void* c) { cap(c).item = {Type::kUndefined, 0, {}, 0.0, false}; }
-void on_null(void* c) { cap(c).item = {Type::kNull, 0, {}, 0.0, false}; }
-void on_bool(void* c, bool v) { cap(c).item = {Type::kBool, 0, {}, 0.0, v}; }
-void on_break(void* c) { cap(c).stray_break = true; }
+void on_double(void* c, double v) {
+  cap(c).item = {Type::kFloat, 0, {}, v, false};
+}
+void on_undefined(void* c) {
+  cap(c).item = {Type::kUndefined, 0, {}, 0.0, false};
+}
+void on_null(void* c) {
+  cap(c).item = {Type::kNull, 0, {}, 0.0, false};
+}
+void on_bool(void* c, bool v) {
+  cap(c).item = {Type::kBool, 0, {}, 0.0, v};
+}
+void on_break(void* c) {
+  cap(c).stray_break = true;
+}
 
 constexpr cbor_callbacks kCallbacks = {
     .uint8 = on_uint8,
@@ -90,8 +126,8 @@ Result<Item> Reader::peek(std::size_t* length) const {
   // A fresh marker so that a callback-less FINISHED (which libcbor never reports for
   // well-formed input) is not mistaken for an item.
   capture.item.value = std::numeric_limits<std::uint64_t>::max();
-  const cbor_decoder_result result = cbor_stream_decode(
-      input_.data() + offset_, input_.size() - offset_, &kCallbacks, &capture);
+  const cbor_decoder_result result =
+      cbor_stream_decode(input_.data() + offset_, input_.size() - offset_, &kCallbacks, &capture);
   switch (result.status) {
     case CBOR_DECODER_FINISHED:
       decoded = true;

@@ -37,7 +37,8 @@ inline Status read_id(cbor::Reader& reader, std::string_view* out) {
 // A finite number representable as float; NaN and infinities are kInvalidValue.
 inline Status read_float(cbor::Reader& reader, float* out) {
   SPINDLE_TRY_ASSIGN(const double value, reader.read_number());
-  if (!std::isfinite(value) || std::fabs(value) > static_cast<double>(std::numeric_limits<float>::max())) {
+  if (!std::isfinite(value) ||
+      std::fabs(value) > static_cast<double>(std::numeric_limits<float>::max())) {
     return Error::kInvalidValue;
   }
   *out = static_cast<float>(value);
@@ -66,7 +67,8 @@ Status read_struct(cbor::Reader& reader, std::size_t max_entries, cbor::KeySet& 
                    Visitor&& field) {
   return cbor::read_int_map(reader, max_entries, seen, [&](std::int64_t key) -> Status {
     const Status status = field(key);
-    if (status == Status(Error::kUnknownCriticalField)) return cbor::skip_unknown_field(reader, key);
+    if (status == Status(Error::kUnknownCriticalField))
+      return cbor::skip_unknown_field(reader, key);
     return status;
   });
 }

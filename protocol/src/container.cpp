@@ -376,9 +376,9 @@ Status check_graph(const ContainerView& view) {
   for (std::size_t i = 0; i < h.tensor_count; ++i) {
     if (view.tensor(i)->constant) written |= 1u << i;
   }
-  if (view.tensor(h.input_tensor)->constant || h.input_tensor == h.output_tensor) {
-    return Error::kMalformed;
-  }
+  // The runtime writes the caller's sample into the input. (An input that is also the
+  // output fails below: no op may write the input, so it has no producer.)
+  if (view.tensor(h.input_tensor)->constant) return Error::kMalformed;
   written |= 1u << h.input_tensor;
 
   OpCode output_producer{};

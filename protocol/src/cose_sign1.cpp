@@ -84,8 +84,8 @@ Result<std::span<const std::uint8_t>> sign(const crypto::EcPrivateKey& key,
   std::uint8_t protected_buffer[kMaxProtectedSize];
   SPINDLE_TRY_ASSIGN(const auto protected_header, encode_protected(kid, protected_buffer));
   crypto::EcSignature signature{};
-  SPINDLE_TRY(crypto::ecdsa_sign(key, sig_structure_digest(protected_header, {}, payload),
-                                 &signature));
+  SPINDLE_TRY(
+      crypto::ecdsa_sign(key, sig_structure_digest(protected_header, {}, payload), &signature));
   cbor::Writer writer(out);
   writer.tag(kTagSign1).array(4).bytes(protected_header).map(0).bytes(payload).bytes(signature);
   return writer.finish();
@@ -122,9 +122,8 @@ Result<Sign1> verify(std::span<const std::uint8_t> message,
   if (sign1.signature.size() != crypto::kEcSignatureSize) return Error::kInvalidValue;
   crypto::EcSignature signature{};
   std::copy(sign1.signature.begin(), sign1.signature.end(), signature.begin());
-  SPINDLE_TRY(crypto::ecdsa_verify(key->public_key,
-                                   sig_structure_digest(sign1.protected_header, {}, sign1.payload),
-                                   signature));
+  SPINDLE_TRY(crypto::ecdsa_verify(
+      key->public_key, sig_structure_digest(sign1.protected_header, {}, sign1.payload), signature));
   return sign1;
 }
 

@@ -35,7 +35,9 @@ Status from_mbedtls(int rc) {
   }
 }
 
-const mbedtls_md_info_t* sha256_info() { return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256); }
+const mbedtls_md_info_t* sha256_info() {
+  return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+}
 
 // RAII for the mbedTLS contexts used below.
 struct Group {
@@ -112,7 +114,9 @@ Sha256& Sha256::operator=(const Sha256& other) {
   if (this != &other) mbedtls_sha256_clone(&context_, &other.context_);
   return *this;
 }
-Sha256::~Sha256() { mbedtls_sha256_free(&context_); }
+Sha256::~Sha256() {
+  mbedtls_sha256_free(&context_);
+}
 
 void Sha256::reset() {
   // Cannot fail for SHA-256 in software; the return value exists for hardware back ends.
@@ -142,14 +146,15 @@ Digest hmac_sha256(Bytes key, Bytes message) {
 
 Status hkdf_sha256(Bytes salt, Bytes ikm, Bytes info, MutableBytes out) {
   if (out.empty() || out.size() > 255 * kSha256Size) return Error::kInvalidValue;
-  return from_mbedtls(mbedtls_hkdf(sha256_info(), salt.data(), salt.size(), ikm.data(),
-                                   ikm.size(), info.data(), info.size(), out.data(), out.size()));
+  return from_mbedtls(mbedtls_hkdf(sha256_info(), salt.data(), salt.size(), ikm.data(), ikm.size(),
+                                   info.data(), info.size(), out.data(), out.size()));
 }
 
 bool equal_constant_time(Bytes a, Bytes b) {
   if (a.size() != b.size()) return false;
   std::uint8_t diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff = static_cast<std::uint8_t>(diff | (a[i] ^ b[i]));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff = static_cast<std::uint8_t>(diff | (a[i] ^ b[i]));
   return diff == 0;
 }
 
@@ -158,7 +163,9 @@ bool equal_constant_time(Bytes a, Bytes b) {
 namespace {
 constexpr std::uint8_t kKeyWrapIv[8] = {0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6};
 
-bool valid_kek(Bytes kek) { return kek.size() == 16 || kek.size() == 24 || kek.size() == 32; }
+bool valid_kek(Bytes kek) {
+  return kek.size() == 16 || kek.size() == 24 || kek.size() == 32;
+}
 
 void xor_counter(std::uint8_t a[8], std::uint64_t t) {
   for (int k = 7; k >= 0; --k) {
@@ -267,8 +274,8 @@ Status aes_ccm_decrypt(const ContentKey& key, const CcmNonce& nonce, Bytes aad,
   SPINDLE_TRY(from_mbedtls(mbedtls_ccm_setkey(&ccm.v, MBEDTLS_CIPHER_ID_AES, key.data(), 128)));
   // mbedTLS zeroes the output itself when the tag does not match.
   return from_mbedtls(mbedtls_ccm_auth_decrypt(
-      &ccm.v, length, nonce.data(), nonce.size(), aad.data(), aad.size(),
-      ciphertext_and_tag.data(), out.data(), ciphertext_and_tag.data() + length, kCcmTagSize));
+      &ccm.v, length, nonce.data(), nonce.size(), aad.data(), aad.size(), ciphertext_and_tag.data(),
+      out.data(), ciphertext_and_tag.data() + length, kCcmTagSize));
 }
 
 // ---- ECDSA P-256 ----
@@ -279,8 +286,8 @@ Status ec_generate(RandomSource random, EcPrivateKey* private_key, EcPublicKey* 
   if (!g.loaded) return Error::kCryptoFailure;
   Mpi d;
   Point q;
-  SPINDLE_TRY(from_mbedtls(mbedtls_ecp_gen_keypair(&g.group, &d.v, &q.v, random.fill,
-                                                   random.context)));
+  SPINDLE_TRY(
+      from_mbedtls(mbedtls_ecp_gen_keypair(&g.group, &d.v, &q.v, random.fill, random.context)));
   SPINDLE_TRY(from_mbedtls(mbedtls_mpi_write_binary(&d.v, private_key->data(), kEcPrivateKeySize)));
   return write_public(g, q, public_key);
 }

@@ -98,7 +98,8 @@ Result<Registration> decode(std::span<const std::uint8_t> input) {
       case kSlots: {
         SPINDLE_TRY_ASSIGN(const std::size_t count, r.read_array(kModelSlots));
         if (count != kModelSlots) return Error::kInvalidValue;
-        for (Slot& slot : reg.slots) SPINDLE_TRY(decode_slot(r, &slot));
+        for (Slot& slot : reg.slots)
+          SPINDLE_TRY(decode_slot(r, &slot));
         return kOk;
       }
       case kActiveSlot: {
@@ -120,8 +121,7 @@ Result<Registration> decode(std::span<const std::uint8_t> input) {
   return reg;
 }
 
-Result<std::span<const std::uint8_t>> encode(const Registration& reg,
-                                             std::span<std::uint8_t> out) {
+Result<std::span<const std::uint8_t>> encode(const Registration& reg, std::span<std::uint8_t> out) {
   SPINDLE_TRY(validate(reg));
   cbor::Writer w(out);
   w.map(5);

@@ -45,7 +45,9 @@ bool valid_resolved_name(std::string_view base, std::string_view name) {
   return true;
 }
 
-Status finite(double value) { return std::isfinite(value) ? kOk : Status(Error::kInvalidValue); }
+Status finite(double value) {
+  return std::isfinite(value) ? kOk : Status(Error::kInvalidValue);
+}
 
 // Reads one record map. `current` carries the base fields in effect before this record.
 Status decode_record(cbor::Reader& r, Record* record) {
@@ -181,7 +183,7 @@ Result<std::size_t> decode(std::span<const std::uint8_t> input, std::span<Record
   cbor::Reader r(input);
   SPINDLE_TRY_ASSIGN(const std::size_t count, r.read_array(records.size()));
   if (count == 0) return Error::kInvalidValue;  // a pack holds at least one record
-  Record base;  // the base fields in effect so far
+  Record base;                                  // the base fields in effect so far
   for (std::size_t i = 0; i < count; ++i) {
     Record record;
     record.base_name = base.base_name;
@@ -212,12 +214,11 @@ Result<std::span<const std::uint8_t>> encode(std::span<const Record> records,
         rec.unit.size() > kMaxUnitSize || rec.base_unit.size() > kMaxUnitSize) {
       return Error::kOversize;
     }
-    const unsigned entries =
-        (rec.base_name.empty() ? 0U : 1U) + (rec.has_base_time ? 1U : 0U) +
-        (rec.base_unit.empty() ? 0U : 1U) + (rec.has_base_value ? 1U : 0U) +
-        (rec.name.empty() ? 0U : 1U) + (rec.unit.empty() ? 0U : 1U) +
-        (rec.kind == ValueKind::kNone ? 0U : 1U) + (rec.has_sum ? 1U : 0U) +
-        (rec.has_time ? 1U : 0U) + (rec.has_seq ? 1U : 0U);
+    const unsigned entries = (rec.base_name.empty() ? 0U : 1U) + (rec.has_base_time ? 1U : 0U) +
+                             (rec.base_unit.empty() ? 0U : 1U) + (rec.has_base_value ? 1U : 0U) +
+                             (rec.name.empty() ? 0U : 1U) + (rec.unit.empty() ? 0U : 1U) +
+                             (rec.kind == ValueKind::kNone ? 0U : 1U) + (rec.has_sum ? 1U : 0U) +
+                             (rec.has_time ? 1U : 0U) + (rec.has_seq ? 1U : 0U);
     // Labels in the order of RFC 8428's own examples: base fields, then n, u, value, s, t.
     w.map(entries);
     if (!rec.base_name.empty()) w.integer(kBaseName).text(rec.base_name);

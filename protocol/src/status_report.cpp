@@ -59,8 +59,12 @@ Result<crypto::Digest> attestation_mac(std::span<const std::uint8_t> attestation
   }
   std::uint8_t buffer[32 + kMaxIdSize + kMaxNonceSize + kDigestSize + kMaxVersionTextSize];
   cbor::Writer w(buffer);
-  w.array(5).text("spindle-attest-v1").text(device_id).bytes(nonce).bytes(active_digest).text(
-      firmware_version);
+  w.array(5)
+      .text("spindle-attest-v1")
+      .text(device_id)
+      .bytes(nonce)
+      .bytes(active_digest)
+      .text(firmware_version);
   SPINDLE_TRY_ASSIGN(const auto message, w.finish());
   return crypto::hmac_sha256(attestation_key, message);
 }

@@ -20,7 +20,8 @@ int run_file(const std::filesystem::path& path) {
                                         std::istreambuf_iterator<char>()};
   LLVMFuzzerTestOneInput(bytes.data(), bytes.size());
   // Every prefix too: truncation is the commonest damage on a lossy link.
-  for (std::size_t n = 0; n < bytes.size(); ++n) LLVMFuzzerTestOneInput(bytes.data(), n);
+  for (std::size_t n = 0; n < bytes.size(); ++n)
+    LLVMFuzzerTestOneInput(bytes.data(), n);
   return 0;
 }
 }  // namespace

@@ -16,9 +16,9 @@ TEST(CborReader, ReadsRfc8949AppendixAIntegers) {
     const char* hex;
     std::int64_t value;
   };
-  for (const Case c : {Case{"00", 0}, Case{"17", 23}, Case{"1818", 24}, Case{"1903e8", 1000},
-                       Case{"1a000f4240", 1000000}, Case{"20", -1}, Case{"3863", -100},
-                       Case{"3903e7", -1000}}) {
+  for (const Case c :
+       {Case{"00", 0}, Case{"17", 23}, Case{"1818", 24}, Case{"1903e8", 1000},
+        Case{"1a000f4240", 1000000}, Case{"20", -1}, Case{"3863", -100}, Case{"3903e7", -1000}}) {
     const auto bytes = from_hex(c.hex);
     Reader r(bytes);
     const auto v = r.read_int();
@@ -40,7 +40,9 @@ TEST(CborReader, ReadsHalfSingleAndDoubleFloats) {
 }
 
 TEST(CborReader, StringsAreViewsIntoTheInput) {
-  const auto bytes = from_hex("6449455446" "4401020304");
+  const auto bytes = from_hex(
+      "6449455446"
+      "4401020304");
   Reader r(bytes);
   const auto text = r.read_text(16);
   ASSERT_TRUE(text.ok());
@@ -112,7 +114,9 @@ TEST(CborReader, IntegerBeyondInt64IsInvalidValue) {
 
 TEST(CborReader, SkipPassesOverNestedContainersAndTags) {
   // [1, {"a": [2, 3]}, 18([h'00'])] then 7
-  const auto bytes = from_hex("8301a161618202 03d2814100" "07");
+  const auto bytes = from_hex(
+      "8301a161618202 03d2814100"
+      "07");
   Reader r(bytes);
   ASSERT_TRUE(r.skip().ok());
   const auto next = r.read_uint();

@@ -49,7 +49,7 @@ TEST(CborWriter, OverflowIsStickyAndReported) {
   w.text("IETF").uint(1);
   EXPECT_EQ(w.status(), Status(Error::kBufferTooSmall));
   EXPECT_EQ(w.finish().status(), Status(Error::kBufferTooSmall));
-  w.uint(0);  // ignored once failed
+  w.uint(0);                // ignored once failed
   EXPECT_EQ(w.size(), 1U);  // only the text head fitted
 }
 

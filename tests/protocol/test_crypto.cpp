@@ -30,7 +30,8 @@ TEST(Sha256, MatchesFips180AbcVector) {
 
 TEST(Sha256, StreamingInPiecesEqualsOneShot) {
   std::vector<std::uint8_t> data(1000);
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 13);
+  for (std::size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<std::uint8_t>(i * 13);
   Sha256 sha;
   sha.update({data.data(), 1});
   sha.update({data.data() + 1, 63});
@@ -69,6 +70,7 @@ TEST(HkdfSha256, RefusesOutputLongerThan255Blocks) {
 }
 
 struct KeyWrapVector {
+  const char* name;
   const char* kek;
   const char* key;
   const char* wrapped;
@@ -88,20 +90,24 @@ TEST_P(AesKeyWrapRfc3394, WrapsAndUnwrapsThePublishedVector) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Sections41To46, AesKeyWrapRfc3394,
+    Rfc3394, AesKeyWrapRfc3394,
     ::testing::Values(
-        KeyWrapVector{"000102030405060708090A0B0C0D0E0F", "00112233445566778899AABBCCDDEEFF",
+        KeyWrapVector{"Section41Kek128Key128", "000102030405060708090A0B0C0D0E0F",
+                      "00112233445566778899AABBCCDDEEFF",
                       "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5"},
-        KeyWrapVector{"000102030405060708090A0B0C0D0E0F1011121314151617",
+        KeyWrapVector{"Section42Kek192Key128", "000102030405060708090A0B0C0D0E0F1011121314151617",
                       "00112233445566778899AABBCCDDEEFF",
                       "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D"},
-        KeyWrapVector{"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+        KeyWrapVector{"Section43Kek256Key128",
+                      "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
                       "00112233445566778899AABBCCDDEEFF",
                       "64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7"},
-        KeyWrapVector{"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+        KeyWrapVector{"Section46Kek256Key256",
+                      "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
                       "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
                       "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A"
-                      "02DD21"}));
+                      "02DD21"}),
+    [](const ::testing::TestParamInfo<KeyWrapVector>& param_info) { return param_info.param.name; });
 
 TEST(AesKeyWrap, UnwrapWithTheWrongKekIsAnAuthenticationFailure) {
   const auto key = from_hex("00112233445566778899AABBCCDDEEFF");
@@ -130,7 +136,8 @@ TEST(AesCcm, RoundTripsAndAppendsA16ByteTag) {
   const ContentKey key = arr<16>("404142434445464748494a4b4c4d4e4f");
   const CcmNonce nonce = arr<7>("10111213141516");
   std::vector<std::uint8_t> plaintext(70000);  // beyond the 64 KiB limit of 2-byte L
-  for (std::size_t i = 0; i < plaintext.size(); ++i) plaintext[i] = static_cast<std::uint8_t>(i);
+  for (std::size_t i = 0; i < plaintext.size(); ++i)
+    plaintext[i] = static_cast<std::uint8_t>(i);
   std::vector<std::uint8_t> sealed(plaintext.size() + kCcmTagSize);
   ASSERT_TRUE(aes_ccm_encrypt(key, nonce, {}, plaintext, sealed).ok());
   EXPECT_NE(std::vector<std::uint8_t>(sealed.begin(), sealed.begin() + 64),
@@ -209,7 +216,8 @@ TEST(EcdsaP256, ZeroPrivateKeyIsRefused) {
 
 int counting_random(void* context, unsigned char* out, std::size_t length) {
   auto* counter = static_cast<std::uint8_t*>(context);
-  for (std::size_t i = 0; i < length; ++i) out[i] = static_cast<std::uint8_t>((*counter)++ * 151);
+  for (std::size_t i = 0; i < length; ++i)
+    out[i] = static_cast<std::uint8_t>((*counter)++ * 151);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "spindle/protocol/cbor_reader.hpp"
 #include "spindle/protocol/cbor_writer.hpp"
 #include "test_support.hpp"
 
@@ -77,7 +78,8 @@ TEST(Manifest, OptionalBaselineAndSelfTestsMayBeAbsent) {
   Manifest m = valid();
   m.baseline_count = 0;
   m.self_test_count = 0;
-  const auto decoded = decode(encoded(m));
+  const auto bytes = encoded(m);
+  const auto decoded = decode(bytes);
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(decoded->baseline_count, 0U);
 }
@@ -94,14 +96,16 @@ std::vector<std::uint8_t> with_entry(std::int64_t key, void (*value)(cbor::Write
     const auto k = r.read_int();
     const std::size_t start = r.offset();
     EXPECT_TRUE(r.skip().ok());
-    entries.emplace_back(*k, std::vector<std::uint8_t>(base.begin() + static_cast<long>(start),
-                                                       base.begin() + static_cast<long>(r.offset())));
+    entries.emplace_back(*k,
+                         std::vector<std::uint8_t>(base.begin() + static_cast<long>(start),
+                                                   base.begin() + static_cast<long>(r.offset())));
   }
   std::vector<std::uint8_t> out(2048);
   cbor::Writer w(out);
   std::size_t n = entries.size();
   bool replaced = false;
-  for (const auto& e : entries) replaced |= e.first == key;
+  for (const auto& e : entries)
+    replaced |= e.first == key;
   if (drop) --n;
   if (!replaced && !drop) ++n;
   w.map(n);
@@ -161,22 +165,28 @@ TEST(Manifest, TrailingBytesAreRefused) {
 }
 
 TEST(Manifest, IndefiniteLengthIsRefused) {
-  EXPECT_EQ(decode(with_entry(1, [](cbor::Writer& w) {
-              const std::uint8_t indefinite_text[] = {0x7f, 0x61, 'a', 0xff};
-              w.raw(indefinite_text);
-            })).status(),
+  EXPECT_EQ(decode(with_entry(1,
+                              [](cbor::Writer& w) {
+                                const std::uint8_t indefinite_text[] = {0x7f, 0x61, 'a', 0xff};
+                                w.raw(indefinite_text);
+                              }))
+                .status(),
             Status(Error::kIndefiniteLength));
 }
 
 TEST(Manifest, OversizeIdAndTooManySelfTestsAreOversize) {
-  EXPECT_EQ(decode(with_entry(1, [](cbor::Writer& w) {
-              w.text("a-model-id-that-is-far-longer-than-32-chars");
-            })).status(),
-            Status(Error::kOversize));
-  EXPECT_EQ(decode(with_entry(11, [](cbor::Writer& w) {
-              w.array(5);
-              for (int i = 0; i < 5; ++i) w.array(2).bytes(kIn).bytes(kOut);
-            })).status(),
+  EXPECT_EQ(
+      decode(with_entry(
+                 1, [](cbor::Writer& w) { w.text("a-model-id-that-is-far-longer-than-32-chars"); }))
+          .status(),
+      Status(Error::kOversize));
+  EXPECT_EQ(decode(with_entry(11,
+                              [](cbor::Writer& w) {
+                                w.array(5);
+                                for (int i = 0; i < 5; ++i)
+                                  w.array(2).bytes(kIn).bytes(kOut);
+                              }))
+                .status(),
             Status(Error::kOversize));
 }
 
@@ -186,22 +196,29 @@ TEST(Manifest, DigestOfWrongLengthIsInvalid) {
 }
 
 TEST(Manifest, BaselineCountMustMatchFeatureCount) {
-  EXPECT_EQ(decode(with_entry(10, [](cbor::Writer& w) {
-              w.array(1).array(2).float32(0.0F).float32(1.0F);
-            })).status(),
-            Status(Error::kInvalidValue));
+  EXPECT_EQ(
+      decode(
+          with_entry(10, [](cbor::Writer& w) { w.array(1).array(2).float32(0.0F).float32(1.0F); }))
+          .status(),
+      Status(Error::kInvalidValue));
 }
 
 TEST(Manifest, OtherEncryptionAlgorithmIsUnsupported) {
-  EXPECT_EQ(decode(with_entry(6, [](cbor::Writer& w) {
-              w.map(3).uint(1).integer(3).uint(2).bytes(kNonce).uint(3).bytes(kWrapped);
-            })).status(),
-            Status(Error::kUnsupportedAlgorithm));
+  EXPECT_EQ(
+      decode(with_entry(6,
+                        [](cbor::Writer& w) {
+                          w.map(3).uint(1).integer(3).uint(2).bytes(kNonce).uint(3).bytes(kWrapped);
+                        }))
+          .status(),
+      Status(Error::kUnsupportedAlgorithm));
 }
 
 TEST(Manifest, NonFiniteThresholdIsInvalid) {
-  EXPECT_EQ(decode(with_entry(9, [](cbor::Writer& w) { w.float64(std::numeric_limits<double>::infinity()); })).status(),
-            Status(Error::kInvalidValue));
+  EXPECT_EQ(
+      decode(with_entry(
+                 9, [](cbor::Writer& w) { w.float64(std::numeric_limits<double>::infinity()); }))
+          .status(),
+      Status(Error::kInvalidValue));
 }
 
 TEST(Manifest, IdWithPathCharactersIsInvalid) {

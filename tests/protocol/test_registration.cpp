@@ -19,8 +19,8 @@ Registration valid() {
   r.slots[0] = {SlotState::kActive, "fan-km", 2, kDigest};
   r.slots[1] = {SlotState::kDownloading, "fan-km", 3, {}};
   r.active_slot = 0;
-  r.budgets = {.sram_bytes = 131072, .arena_bytes = 16384, .model_flash_bytes = 65536,
-               .op_set = 0x3f};
+  r.budgets = {
+      .sram_bytes = 131072, .arena_bytes = 16384, .model_flash_bytes = 65536, .op_set = 0x3f};
   return r;
 }
 
@@ -85,7 +85,8 @@ TEST(Registration, OneSlotInsteadOfTwoIsInvalid) {
 
 TEST(Registration, EveryTruncationIsRefused) {
   const auto bytes = encoded(valid());
-  for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode({bytes.data(), n}).ok()) << n;
+  for (std::size_t n = 0; n < bytes.size(); ++n)
+    EXPECT_FALSE(decode({bytes.data(), n}).ok()) << n;
 }
 
 TEST(Registration, NotAMapIsWrongType) {

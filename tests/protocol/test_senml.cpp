@@ -115,7 +115,7 @@ TEST(Senml, DuplicateLabelIsDuplicateKey) {
 }
 
 TEST(Senml, LabelOfTheWrongTypeIsWrongType) {
-  EXPECT_EQ(decode_one("a2 0001 0201"), Status(Error::kWrongType));  // name as a number
+  EXPECT_EQ(decode_one("a2 0001 0201"), Status(Error::kWrongType));   // name as a number
   EXPECT_EQ(decode_one("a2 f5 01 0201"), Status(Error::kWrongType));  // key `true`
 }
 

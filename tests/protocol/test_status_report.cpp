@@ -25,7 +25,8 @@ std::vector<std::uint8_t> encoded(const StatusReport& r) {
 TEST(StatusReport, UpdateReportRoundTripsWithReason) {
   StatusReport r;
   r.update = {"fan-km", 9, InstallState::kRolledBack, Error::kDigestMismatch, "block 12"};
-  const auto d = decode(encoded(r));
+  const auto bytes = encoded(r);  // decoded views point into these bytes
+  const auto d = decode(bytes);
   ASSERT_TRUE(d.ok()) << d.status().name();
   EXPECT_EQ(d->kind, Kind::kUpdate);
   EXPECT_EQ(d->update.model_id, "fan-km");
@@ -41,11 +42,12 @@ TEST(StatusReport, AttestationRoundTripsAndItsMacVerifies) {
   StatusReport r;
   r.kind = Kind::kAttestation;
   r.attestation = {kNonce, kDigest, "2.0.0", *mac};
-  const auto d = decode(encoded(r));
+  const auto bytes = encoded(r);
+  const auto d = decode(bytes);
   ASSERT_TRUE(d.ok()) << d.status().name();
-  const auto expected = attestation_mac(kKey, "fan-3", d->attestation.nonce,
-                                        d->attestation.active_digest,
-                                        d->attestation.firmware_version);
+  const auto expected =
+      attestation_mac(kKey, "fan-3", d->attestation.nonce, d->attestation.active_digest,
+                      d->attestation.firmware_version);
   EXPECT_TRUE(crypto::equal_constant_time(*expected, d->attestation.mac));
 }
 

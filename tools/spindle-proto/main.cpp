@@ -36,7 +36,9 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-[[noreturn]] void fail(const std::string& message) { throw UsageError(message); }
+[[noreturn]] void fail(const std::string& message) {
+  throw UsageError(message);
+}
 
 void check(Status status, const std::string& what) {
   if (!status.ok()) fail(what + ": " + status.name());
@@ -51,7 +53,8 @@ ByteVector read_file(const std::string& path) {
 void write_file(const std::string& path, std::span<const std::uint8_t> bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) fail("cannot write " + path + ": " + std::strerror(errno));
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) fail("short write to " + path);
 }
 
@@ -185,8 +188,8 @@ int cmd_keygen(const Args& args) {
   std::string private_path;
   std::string public_path;
   po::options_description o("spindle-proto keygen: make an ES256 signing key pair (hex files)");
-  o.add_options()("help", "this help")(
-      "private", po::value(&private_path)->required(), "private key file to write (keep secret)")(
+  o.add_options()("help", "this help")("private", po::value(&private_path)->required(),
+                                       "private key file to write (keep secret)")(
       "public", po::value(&public_path)->required(), "public key file to write");
   parse(args, o);
   crypto::EcPrivateKey priv{};
@@ -224,7 +227,7 @@ int cmd_sign(const Args& args) {
                                        "private key (hex file)")(
       "kid", po::value(&kid)->required(), "key id to put in the protected header")(
       "in", po::value(&in)->required(), "payload file")("out", po::value(&out)->required(),
-                                                         "COSE_Sign1 file to write");
+                                                        "COSE_Sign1 file to write");
   parse(args, o);
   const auto key = exactly<crypto::kEcPrivateKeySize>(read_hex_file(key_path), key_path);
   const ByteVector payload = read_file(in);
@@ -241,8 +244,8 @@ int cmd_verify(const Args& args) {
   o.add_options()("help", "this help")("public", po::value(&public_path)->required(),
                                        "trusted public key (hex file)")(
       "kid", po::value(&kid)->required(), "the key id the trusted key is known by")(
-      "in", po::value(&in)->required(), "COSE_Sign1 file")(
-      "payload-out", po::value(&payload_out), "write the verified payload here");
+      "in", po::value(&in)->required(), "COSE_Sign1 file")("payload-out", po::value(&payload_out),
+                                                           "write the verified payload here");
   parse(args, o);
   const cose::TrustedKey trusted{
       crypto::as_bytes(kid),
@@ -263,7 +266,7 @@ int cmd_encrypt(const Args& args) {
   o.add_options()("help", "this help")("kek", po::value(&kek_path)->required(),
                                        "the device's model key-encryption key (hex file)")(
       "in", po::value(&in)->required(), "plaintext file")("out", po::value(&out)->required(),
-                                                           "ciphertext file to write");
+                                                          "ciphertext file to write");
   parse(args, o);
   const Sealed sealed = seal(read_hex_file(kek_path), read_file(in));
   write_file(out, sealed.ciphertext);
@@ -280,11 +283,11 @@ int cmd_decrypt(const Args& args) {
       "nonce", po::value(&nonce)->required(), "nonce (hex)")(
       "wrapped-key", po::value(&wrapped)->required(), "wrapped content key (hex)")(
       "in", po::value(&in)->required(), "ciphertext file")("out", po::value(&out)->required(),
-                                                            "plaintext file to write");
+                                                           "plaintext file to write");
   parse(args, o);
-  const ByteVector plaintext =
-      unseal(read_hex_file(kek_path), exactly<crypto::kCcmNonceSize>(from_hex(nonce, "nonce"), "nonce"),
-             from_hex(wrapped, "wrapped key"), read_file(in));
+  const ByteVector plaintext = unseal(
+      read_hex_file(kek_path), exactly<crypto::kCcmNonceSize>(from_hex(nonce, "nonce"), "nonce"),
+      from_hex(wrapped, "wrapped key"), read_file(in));
   write_file(out, plaintext);
   return 0;
 }
@@ -305,10 +308,9 @@ int cmd_decode(const Args& args) {
   po::options_description o(
       "spindle-proto decode: decode a message strictly and print it (or the reason it is "
       "refused)");
-  o.add_options()("help", "this help")(
-      "type", po::value(&type)->required(),
-      "registration | manifest | cose | status | telemetry")("in", po::value(&in)->required(),
-                                                             "message file");
+  o.add_options()("help", "this help")("type", po::value(&type)->required(),
+                                       "registration | manifest | cose | status | telemetry")(
+      "in", po::value(&in)->required(), "message file");
   parse(args, o);
   const ByteVector bytes = read_file(in);
   if (type == "manifest") {
@@ -335,8 +337,8 @@ int cmd_decode(const Args& args) {
     check(s.status(), "status report refused");
     if (s->kind == status_report::Kind::kUpdate) {
       std::cout << "update: " << s->update.model_id << " v" << s->update.version << " state "
-                << unsigned(s->update.state) << " reason " << error_name(s->update.reason)
-                << " " << s->update.detail << "\n";
+                << unsigned(s->update.state) << " reason " << error_name(s->update.reason) << " "
+                << s->update.detail << "\n";
     } else {
       std::cout << "attestation: nonce " << to_hex(s->attestation.nonce) << " digest "
                 << to_hex(s->attestation.active_digest) << " firmware "
@@ -348,10 +350,9 @@ int cmd_decode(const Args& args) {
     check(n.status(), "telemetry refused");
     for (std::size_t i = 0; i < *n; ++i) {
       const auto& r = records[i];
-      std::cout << r.base_name << r.name << " = " << r.resolved_number() << " "
-                << r.resolved_unit() << " at " << std::fixed << r.resolved_time()
-                << std::defaultfloat << (r.has_seq ? " seq " + std::to_string(r.seq) : "")
-                << "\n";
+      std::cout << r.base_name << r.name << " = " << r.resolved_number() << " " << r.resolved_unit()
+                << " at " << std::fixed << r.resolved_time() << std::defaultfloat
+                << (r.has_seq ? " seq " + std::to_string(r.seq) : "") << "\n";
     }
   } else {
     fail("unknown message type '" + type + "'");
@@ -381,7 +382,8 @@ int cmd_vectors(const Args& args) {
 
 // A narrated walk through what the protocol module guarantees, on fixed demo inputs.
 int cmd_demo(const Args& args) {
-  po::options_description o("spindle-proto demo: package, sign, encrypt, verify and decrypt a model");
+  po::options_description o(
+      "spindle-proto demo: package, sign, encrypt, verify and decrypt a model");
   o.add_options()("help", "this help");
   parse(args, o);
   const std::string device = "node-0001";
@@ -392,7 +394,8 @@ int cmd_demo(const Args& args) {
             << " from the site master secret (HKDF-SHA256)\n";
 
   ByteVector model(4096);
-  for (std::size_t i = 0; i < model.size(); ++i) model[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  for (std::size_t i = 0; i < model.size(); ++i)
+    model[i] = static_cast<std::uint8_t>(i * 7 + 3);
   const Sealed sealed = seal(kek, model);
   const crypto::Digest digest = crypto::Sha256::of(sealed.ciphertext);
   std::cout << "2. encrypted a " << model.size() << "-byte model with AES-CCM under a fresh "
@@ -417,8 +420,8 @@ int cmd_demo(const Args& args) {
   const auto signed_manifest =
       cose::sign(examples::test_signing_key(), crypto::as_bytes(kid), *payload, signed_buffer);
   check(signed_manifest.status(), "sign manifest");
-  std::cout << "3. signed the manifest (" << payload->size() << " bytes) as COSE_Sign1/ES256: "
-            << signed_manifest->size() << " bytes\n";
+  std::cout << "3. signed the manifest (" << payload->size()
+            << " bytes) as COSE_Sign1/ES256: " << signed_manifest->size() << " bytes\n";
 
   crypto::EcPublicKey pub{};
   check(crypto::ec_public_from_private(examples::test_signing_key(), &pub), "public key");
@@ -430,13 +433,13 @@ int cmd_demo(const Args& args) {
   std::cout << "4. node side: signature verified, manifest decoded:\n";
   print_manifest(*decoded);
 
-  const bool digest_ok = crypto::equal_constant_time(crypto::Sha256::of(sealed.ciphertext),
-                                                     decoded->payload_digest);
-  const ByteVector plain =
-      unseal(kek, exactly<crypto::kCcmNonceSize>(
-                      ByteVector(decoded->encryption.nonce.begin(), decoded->encryption.nonce.end()),
-                      "nonce"),
-             decoded->encryption.wrapped_key, sealed.ciphertext);
+  const bool digest_ok =
+      crypto::equal_constant_time(crypto::Sha256::of(sealed.ciphertext), decoded->payload_digest);
+  const ByteVector plain = unseal(
+      kek,
+      exactly<crypto::kCcmNonceSize>(
+          ByteVector(decoded->encryption.nonce.begin(), decoded->encryption.nonce.end()), "nonce"),
+      decoded->encryption.wrapped_key, sealed.ciphertext);
   std::cout << "5. payload digest " << (digest_ok ? "matches" : "DOES NOT MATCH")
             << "; decrypted model is " << (plain == model ? "byte-exact" : "DIFFERENT") << "\n";
 

@@ -221,28 +221,55 @@ struct Op {
 constexpr Op fully_connected(std::uint8_t input, std::uint8_t weights, std::uint8_t bias,
                              std::uint8_t output, std::int32_t clamp_min = -128,
                              std::int32_t clamp_max = 127) {
-  return Op{OpCode::kFullyConnected,   3,           1,
-            {input, weights, bias, 0}, {output, 0}, {clamp_min, clamp_max}};
+  return Op{.code = OpCode::kFullyConnected,
+            .input_count = 3,
+            .output_count = 1,
+            .inputs = {input, weights, bias, 0},
+            .outputs = {output, 0},
+            .params = {clamp_min, clamp_max}};
 }
 constexpr Op relu(std::uint8_t input, std::uint8_t output) {
-  return Op{OpCode::kRelu, 1, 1, {input, 0, 0, 0}, {output, 0}, {0, 0}};
+  return Op{.code = OpCode::kRelu,
+            .input_count = 1,
+            .output_count = 1,
+            .inputs = {input, 0, 0, 0},
+            .outputs = {output, 0},
+            .params = {0, 0}};
 }
 constexpr Op quantize(std::uint8_t input, std::uint8_t output) {
-  return Op{OpCode::kQuantize, 1, 1, {input, 0, 0, 0}, {output, 0}, {0, 0}};
+  return Op{.code = OpCode::kQuantize,
+            .input_count = 1,
+            .output_count = 1,
+            .inputs = {input, 0, 0, 0},
+            .outputs = {output, 0},
+            .params = {0, 0}};
 }
 constexpr Op dequantize(std::uint8_t input, std::uint8_t output) {
-  return Op{OpCode::kDequantize, 1, 1, {input, 0, 0, 0}, {output, 0}, {0, 0}};
+  return Op{.code = OpCode::kDequantize,
+            .input_count = 1,
+            .output_count = 1,
+            .inputs = {input, 0, 0, 0},
+            .outputs = {output, 0},
+            .params = {0, 0}};
 }
 constexpr Op reconstruction_error(
     std::uint8_t original, std::uint8_t reconstruction, std::uint8_t output,
     ReconstructionMetric metric = ReconstructionMetric::kMeanSquaredError) {
-  return Op{OpCode::kReconstructionError,     2,           1,
-            {original, reconstruction, 0, 0}, {output, 0}, {static_cast<std::int32_t>(metric), 0}};
+  return Op{.code = OpCode::kReconstructionError,
+            .input_count = 2,
+            .output_count = 1,
+            .inputs = {original, reconstruction, 0, 0},
+            .outputs = {output, 0},
+            .params = {static_cast<std::int32_t>(metric), 0}};
 }
 constexpr Op nearest_centroid(std::uint8_t input, std::uint8_t centroids, std::uint8_t output,
                               DistanceMetric metric = DistanceMetric::kSquaredEuclidean) {
-  return Op{OpCode::kNearestCentroid, 2,           1,
-            {input, centroids, 0, 0}, {output, 0}, {static_cast<std::int32_t>(metric), 0}};
+  return Op{.code = OpCode::kNearestCentroid,
+            .input_count = 2,
+            .output_count = 1,
+            .inputs = {input, centroids, 0, 0},
+            .outputs = {output, 0},
+            .params = {static_cast<std::int32_t>(metric), 0}};
 }
 
 // ---- Parser ----
@@ -275,17 +302,18 @@ class ContainerView {
   Header header_;
 };
 
-// Validates a whole container and returns a view of it. Errors, in the order checked:
+// Validates a whole container and returns a view of it. `bytes` must be exactly the
+// container (total_size bytes); any alignment is accepted. Errors:
 //  kBadMagic            the bytes do not start with "SPMC" (a prefix of it is kTruncated)
 //  kTruncated           shorter than the header, or than total_size
+//  kTrailingBytes       longer than total_size
 //  kUnsupportedVersion  format_version is not kFormatVersion
+//  kOversize            tensor_count > kMaxTensors, op_count > kMaxOps, or a tensor of
+//                       4 GiB or more
 //  kInvalidValue        a field outside its domain: header_size, model kind, zero counts,
 //                       indices >= tensor_count, element type, rank, flags, dims, data
 //                       size vs dims, quantization parameters, per-channel scale count,
 //                       opcode, operand counts, op params, any non-zero reserved field
-//  kTrailingBytes       longer than total_size
-//  kOversize            tensor_count > kMaxTensors, op_count > kMaxOps, or a tensor of
-//                       more than 4 GiB
 //  kMalformed           fields valid one by one but not together: regions out of bounds,
 //                       misaligned or overlapping; constants or scales outside the data
 //                       region; an op whose tensors do not fit its signature; a graph that

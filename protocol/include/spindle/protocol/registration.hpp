@@ -26,16 +26,16 @@ inline constexpr std::uint8_t kMaxSlotState = 6;
 
 struct Slot {
   SlotState state = SlotState::kEmpty;
-  std::string_view model_id;           // empty when the slot is empty
+  std::string_view model_id;  // empty when the slot is empty
   std::uint64_t version = 0;
   std::span<const std::uint8_t> digest;  // empty, or 32 bytes
 };
 
 struct Budgets {
   std::uint32_t sram_bytes = 0;
-  std::uint32_t arena_bytes = 0;       // largest model arena the node can give
-  std::uint32_t model_flash_bytes = 0; // size of one model slot
-  std::uint32_t op_set = 0;            // bit i set: the runtime implements opcode i
+  std::uint32_t arena_bytes = 0;        // largest model arena the node can give
+  std::uint32_t model_flash_bytes = 0;  // size of one model slot
+  std::uint32_t op_set = 0;             // bit i set: the runtime implements opcode i
 };
 
 inline constexpr int kNoActiveSlot = -1;

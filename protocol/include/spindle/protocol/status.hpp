@@ -38,15 +38,19 @@ enum class Error : std::uint8_t {
   kBadKey,                // a key is malformed (not on the curve, wrong length)
   kCryptoFailure,         // the crypto library failed for another reason
   // Transfers and policy.
-  kDigestMismatch,     // downloaded bytes do not hash to the announced digest
-  kSizeMismatch,       // sizes announced by different parties disagree
-  kRetriesExhausted,   // the retry budget of a transfer is spent
-  kRemoteError,        // the peer answered with an error response
-  kInvalidState,       // an event that is not valid in the current state
-  kRollback,           // a version not newer than the installed one
-  kNotForThisDevice,   // a message bound to another device
-  kDoesNotFit,         // requirements exceed this board's budgets
+  kDigestMismatch,    // downloaded bytes do not hash to the announced digest
+  kSizeMismatch,      // sizes announced by different parties disagree
+  kRetriesExhausted,  // the retry budget of a transfer is spent
+  kRemoteError,       // the peer answered with an error response
+  kInvalidState,      // an event that is not valid in the current state
+  kRollback,          // a version not newer than the installed one
+  kNotForThisDevice,  // a message bound to another device
+  kDoesNotFit,        // requirements exceed this board's budgets
 };
+
+// The numbers travel in status reports (protocol/cddl/status_report.cddl): pin them.
+static_assert(static_cast<int>(Error::kRollback) == 26);
+static_assert(static_cast<int>(Error::kDoesNotFit) == 28);
 
 // Stable, human-readable name of an error ("truncated", "bad-signature", ...).
 const char* error_name(Error error);
@@ -95,7 +99,9 @@ class [[nodiscard]] Result {
 };
 
 namespace detail {
-constexpr Status to_status(Status s) { return s; }
+constexpr Status to_status(Status s) {
+  return s;
+}
 template <typename T>
 constexpr Status to_status(const Result<T>& r) {
   return r.status();
@@ -109,7 +115,7 @@ constexpr Status to_status(const Result<T>& r) {
 
 // Returns the Status of `expr` from the enclosing function when it is an error.
 #define SPINDLE_TRY(expr) SPINDLE_TRY_IMPL(SPINDLE_CONCAT(spindle_try_status_, __LINE__), expr)
-#define SPINDLE_TRY_IMPL(tmp, expr)                                                     \
+#define SPINDLE_TRY_IMPL(tmp, expr)                                                    \
   do {                                                                                 \
     if (const ::spindle::Status tmp = ::spindle::detail::to_status(expr); !tmp.ok()) { \
       return tmp;                                                                      \

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's main command: installs what is needed, builds, and runs the demo.
+# Today the demo walks through secure model packaging with the protocol module (derive
+# device keys, encrypt, sign, verify, decrypt, and what a node refuses); it grows into the
+# end-to-end gateway + nodes demo as that work lands.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tools/dev/install-deps.sh
+cmake --preset native_sim >/dev/null
+cmake --build --preset native_sim -j2
+build/native_sim/tools/spindle-proto/spindle-proto demo
