@@ -107,7 +107,9 @@ INSTANTIATE_TEST_SUITE_P(
                       "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
                       "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A"
                       "02DD21"}),
-    [](const ::testing::TestParamInfo<KeyWrapVector>& param_info) { return param_info.param.name; });
+    [](const ::testing::TestParamInfo<KeyWrapVector>& param_info) {
+      return param_info.param.name;
+    });
 
 TEST(AesKeyWrap, UnwrapWithTheWrongKekIsAnAuthenticationFailure) {
   const auto key = from_hex("00112233445566778899AABBCCDDEEFF");
