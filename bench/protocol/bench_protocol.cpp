@@ -64,7 +64,7 @@ double median_ns(const std::function<void()>& op) {
 }
 
 void row(const std::string& what, std::size_t bytes, double ours, double baseline) {
-  std::printf("| %-28s | %5zu | %10.1f | %10.1f | %6.2f |\n", what.c_str(), bytes, ours, baseline,
+  std::printf("| %-32s | %5zu | %10.1f | %10.1f | %6.2f |\n", what.c_str(), bytes, ours, baseline,
               ours / baseline);
 }
 
@@ -110,9 +110,9 @@ int main(int argc, char** argv) {
   }
   std::printf("bench_protocol: median of %d runs, >= %.0f ms each; ns per operation\n\n", g_runs,
               g_min_ms);
-  std::printf("| %-28s | %5s | %10s | %10s | %6s |\n", "operation", "bytes", "spindle", "baseline",
+  std::printf("| %-32s | %5s | %10s | %10s | %6s |\n", "operation", "bytes", "spindle", "baseline",
               "ratio");
-  std::printf("|------------------------------|-------|------------|------------|--------|\n");
+  std::printf("|----------------------------------|-------|------------|------------|--------|\n");
 
   const auto registration_bytes = vector_bytes("registration.cbor");
   const auto manifest_bytes = vector_bytes("manifest.cbor");
