@@ -39,7 +39,20 @@ const mbedtls_md_info_t* sha256_info() {
   return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 }
 
-// RAII for the mbedTLS contexts used below.
+// RAII for an mbedTLS context with init/free functions.
+template <typename T, void (*Init)(T*), void (*Free)(T*)>
+struct Scoped {
+  T v;
+  Scoped() { Init(&v); }
+  ~Scoped() { Free(&v); }
+  Scoped(const Scoped&) = delete;
+  Scoped& operator=(const Scoped&) = delete;
+};
+using Mpi = Scoped<mbedtls_mpi, mbedtls_mpi_init, mbedtls_mpi_free>;
+using Point = Scoped<mbedtls_ecp_point, mbedtls_ecp_point_init, mbedtls_ecp_point_free>;
+using Aes = Scoped<mbedtls_aes_context, mbedtls_aes_init, mbedtls_aes_free>;
+using Ccm = Scoped<mbedtls_ccm_context, mbedtls_ccm_init, mbedtls_ccm_free>;
+
 struct Group {
   mbedtls_ecp_group group;
   Group() {
@@ -50,20 +63,6 @@ struct Group {
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
   bool loaded = false;
-};
-struct Mpi {
-  mbedtls_mpi v;
-  Mpi() { mbedtls_mpi_init(&v); }
-  ~Mpi() { mbedtls_mpi_free(&v); }
-  Mpi(const Mpi&) = delete;
-  Mpi& operator=(const Mpi&) = delete;
-};
-struct Point {
-  mbedtls_ecp_point v;
-  Point() { mbedtls_ecp_point_init(&v); }
-  ~Point() { mbedtls_ecp_point_free(&v); }
-  Point(const Point&) = delete;
-  Point& operator=(const Point&) = delete;
 };
 // A deterministic DRBG used only for side-channel blinding inside mbedTLS, seeded from
 // the secret and the message, so signing needs no outside randomness (as RFC 6979 intends).
@@ -174,13 +173,6 @@ void xor_counter(std::uint8_t a[8], std::uint64_t t) {
   }
 }
 
-struct Aes {
-  mbedtls_aes_context v;
-  Aes() { mbedtls_aes_init(&v); }
-  ~Aes() { mbedtls_aes_free(&v); }
-  Aes(const Aes&) = delete;
-  Aes& operator=(const Aes&) = delete;
-};
 }  // namespace
 
 Status aes_key_wrap(Bytes kek, Bytes key, MutableBytes out) {
@@ -244,16 +236,6 @@ Status aes_key_unwrap(Bytes kek, Bytes wrapped, MutableBytes out) {
 }
 
 // ---- AES-CCM ----
-
-namespace {
-struct Ccm {
-  mbedtls_ccm_context v;
-  Ccm() { mbedtls_ccm_init(&v); }
-  ~Ccm() { mbedtls_ccm_free(&v); }
-  Ccm(const Ccm&) = delete;
-  Ccm& operator=(const Ccm&) = delete;
-};
-}  // namespace
 
 Status aes_ccm_encrypt(const ContentKey& key, const CcmNonce& nonce, Bytes aad, Bytes plaintext,
                        MutableBytes out) {
