@@ -62,6 +62,16 @@ const char* error_name(Error error) {
       return "not-for-this-device";
     case Error::kDoesNotFit:
       return "does-not-fit";
+    case Error::kTimeout:
+      return "timeout";
+    case Error::kIoError:
+      return "io-error";
+    case Error::kPowerLoss:
+      return "power-loss";
+    case Error::kFull:
+      return "full";
+    case Error::kUnavailable:
+      return "unavailable";
   }
   return "unknown-error";
 }

@@ -19,7 +19,7 @@ enum Key : std::int64_t {
   kMac = 10,
 };
 constexpr std::size_t kMaxEntries = 16;
-constexpr std::uint8_t kMaxReason = static_cast<std::uint8_t>(Error::kDoesNotFit);
+constexpr std::uint8_t kMaxReason = static_cast<std::uint8_t>(kLastError);
 
 Status validate(const StatusReport& report) {
   if (report.kind == Kind::kUpdate) {

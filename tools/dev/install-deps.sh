@@ -14,6 +14,7 @@ packages=(
   libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   valgrind
+  libkissfft-dev
   python3 python3-cbor2 python3-cryptography
 )
 

@@ -46,11 +46,21 @@ enum class Error : std::uint8_t {
   kRollback,          // a version not newer than the installed one
   kNotForThisDevice,  // a message bound to another device
   kDoesNotFit,        // requirements exceed this board's budgets
+  // Platform (firmware OS facade, storage, network).
+  kTimeout,      // a wait ran out before the event
+  kIoError,      // the storage or network layer failed
+  kPowerLoss,    // (simulated) power was cut during a flash operation
+  kFull,         // a queue or ring has no room
+  kUnavailable,  // the peer or service cannot be reached now
 };
+
+// The highest value in use; decoders of reason codes accept 0..kLastError.
+inline constexpr Error kLastError = Error::kUnavailable;
 
 // The numbers travel in status reports (protocol/cddl/status_report.cddl): pin them.
 static_assert(static_cast<int>(Error::kRollback) == 26);
 static_assert(static_cast<int>(Error::kDoesNotFit) == 28);
+static_assert(static_cast<int>(Error::kUnavailable) == 33);
 
 // Stable, human-readable name of an error ("truncated", "bad-signature", ...).
 const char* error_name(Error error);

@@ -1,0 +1,61 @@
+// Board profiles: the Kconfig-style boards/<name>/board.conf, read at run time by the
+// gateway (compatibility checks) and by a native_sim node holding itself to a real board's
+// budgets. The firmware build reads the same file into a generated header.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "spindle/protocol/status.hpp"
+
+namespace spindle::board {
+
+inline constexpr std::size_t kMaxBoardName = 32;
+inline constexpr std::size_t kMaxConfText = 8192;
+
+struct Partition {
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+  std::uint32_t end() const { return offset + size; }
+};
+
+enum class PartitionId : std::uint8_t { kSlot0, kSlot1, kState, kTelemetry, kSettings };
+inline constexpr std::size_t kPartitionCount = 5;
+
+struct BoardProfile {
+  std::array<char, kMaxBoardName + 1> name_storage{};
+  std::uint32_t sram_bytes = 0;
+  std::uint32_t cpu_clock_hz = 0;
+  std::uint32_t flash_bytes = 0;
+  std::uint32_t flash_sector_bytes = 0;
+  std::uint32_t flash_write_block_bytes = 0;
+  std::array<Partition, kPartitionCount> partitions{};
+  std::uint32_t model_arena_bytes = 0;
+  std::uint32_t sensor_rate_hz = 0;
+  std::uint8_t sensor_axes = 0;
+  std::uint32_t window_length = 0;
+
+  std::string_view name() const { return name_storage.data(); }
+  const Partition& partition(PartitionId id) const {
+    return partitions[static_cast<std::size_t>(id)];
+  }
+};
+
+// Where parsing stopped, for an error message an operator can act on.
+struct ParseError {
+  std::size_t line = 0;  // 1-based; 0 when the problem is not on one line
+  std::string_view key;  // the CONFIG_ key involved, when there is one
+};
+
+// Parses board.conf text: `CONFIG_NAME=value` lines, `#` comments, blank lines; values are
+// decimal or 0x-hex integers, or a "quoted" string for CONFIG_BOARD.
+// Errors: kMalformed (a line that is not KEY=VALUE, a bad number), kUnknownCriticalField
+// (a CONFIG_ key this version does not know), kDuplicateKey, kMissingField,
+// kInvalidValue (zero sizes, partitions not sector-aligned, overlapping or beyond flash,
+// arena larger than SRAM, window length not a power of two, axes not 1..3),
+// kOversize (text or name too long). `error` (optional) says where.
+Result<BoardProfile> parse(std::string_view text, ParseError* error = nullptr);
+
+}  // namespace spindle::board
