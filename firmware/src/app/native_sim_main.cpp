@@ -1,0 +1,247 @@
+// spindle-node for board native_sim: the node firmware as a Linux process. What a real
+// board gets from its devicetree and provisioning (flash, sensor, identity, keys), this
+// takes from flags; the application itself (node.cpp) is the same code.
+#include <sys/time.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "spindle/app/node.hpp"
+#include "spindle/os/log.hpp"
+#include "spindle/os/posix/file_flash.hpp"
+#include "spindle/protocol/board_profile.hpp"
+#include "spindle/sensor/fault.hpp"
+#include "spindle/sensor/replay_source.hpp"
+#include "spindle/sensor/vibration_simulator.hpp"
+
+namespace po = boost::program_options;
+using namespace spindle;
+
+namespace {
+
+std::uint64_t wall_clock_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "spindle-node: " << message << " (see --help)\n";
+  return 2;
+}
+
+std::string read_text(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  *ok = static_cast<bool>(in);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool parse_hex(const std::string& text, std::vector<std::uint8_t>* out) {
+  int high = -1;
+  for (const char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    int v = -1;
+    if (c >= '0' && c <= '9') v = c - '0';
+    if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+    if (v < 0) return false;
+    if (high < 0) {
+      high = v;
+    } else {
+      out->push_back(static_cast<std::uint8_t>(high * 16 + v));
+      high = -1;
+    }
+  }
+  return high < 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string id, gateway, psk_file, board_arg, flash_path, sensor, fault_name, log_level;
+  std::string model_path, model_id;
+  double severity = 0.0, severity_end = -1.0, ramp_s = 0.0, shaft_hz = 0.0, speed = 1.0;
+  double threshold = 0.0;
+  std::uint64_t seed = 1, windows = 0, model_version = 1;
+  std::uint32_t lifetime = 300, drain_timeout = 60;
+  bool exit_when_sent = false;
+
+  po::options_description options(
+      "spindle-node (board native_sim): samples a simulated or recorded rotary machine, scores "
+      "each window with the active model and reports to a Spindle gateway over CoAP");
+  options.add_options()
+      ("help", "show this help")
+      ("id", po::value(&id)->required(), "device id (1-32 of A-Z a-z 0-9 . _ -); also the PSK identity")
+      ("gateway", po::value(&gateway)->default_value("coaps://127.0.0.1:5684"),
+       "gateway URI: coaps://host:port (DTLS-PSK, needs --psk-file) or coap://host:port "
+       "(plain UDP, development only)")
+      ("psk-file", po::value(&psk_file), "file with the device's DTLS pre-shared key, in hex")
+      ("board", po::value(&board_arg)->default_value(SPINDLE_BUILD_BOARD),
+       "board profile to honour: a name under boards/ or a path to a board.conf; its flash "
+       "layout, arena size, window length and sensor rate apply")
+      ("flash", po::value(&flash_path), "flash image file (default: <id>.flash); created erased")
+      ("sensor", po::value(&sensor)->default_value("sim"),
+       "sample source: 'sim' (rotary-machine simulator) or 'replay:<file.csv|file.wav>'")
+      ("fault", po::value(&fault_name)->default_value("none"),
+       "simulated fault: none, imbalance, misalignment, looseness, bearing-outer, bearing-inner")
+      ("severity", po::value(&severity)->default_value(0.0), "fault severity at start, 0..1")
+      ("severity-end", po::value(&severity_end),
+       "fault severity at the end of the ramp, 0..1 (default: --severity)")
+      ("ramp-s", po::value(&ramp_s)->default_value(0.0), "seconds of simulated time to ramp severity")
+      ("shaft-hz", po::value(&shaft_hz), "shaft speed in Hz (default: the simulator's 24.67 Hz)")
+      ("seed", po::value(&seed)->default_value(1), "simulator seed (same seed, same samples)")
+      ("speed", po::value(&speed)->default_value(1.0),
+       "simulated time per wall-clock time; 0 runs as fast as the node can")
+      ("windows", po::value(&windows)->default_value(0), "stop sampling after N windows (0: never)")
+      ("exit-when-sent", po::bool_switch(&exit_when_sent),
+       "with --windows: exit once every reading is delivered (exit 1 after --drain-timeout)")
+      ("drain-timeout", po::value(&drain_timeout)->default_value(60), "seconds --exit-when-sent waits")
+      ("lifetime", po::value(&lifetime)->default_value(300), "registration lifetime, seconds")
+      ("model", po::value(&model_path),
+       "development only: a plaintext model container to run (deployed models arrive signed and "
+       "encrypted from the gateway)")
+      ("model-id", po::value(&model_id)->default_value("dev-model"), "id reported for --model")
+      ("model-version", po::value(&model_version)->default_value(1), "version reported for --model")
+      ("threshold", po::value(&threshold)->default_value(1.0), "anomaly threshold for --model")
+      ("log-level", po::value(&log_level)->default_value("info"), "error, warning, info or debug");
+
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, options), vm);
+    if (vm.count("help")) {
+      std::cout << options << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+
+  os::LogLevel level;
+  if (!os::parse_log_level(log_level, &level)) return usage_error("unknown --log-level " + log_level);
+  os::set_log_level(level);
+  if (!check_id(id).ok()) return usage_error("--id '" + id + "' is not a valid device id");
+
+  // Board profile: the build board by default, or another board's budgets.
+  std::string board_path = board_arg;
+  if (board_arg.find('/') == std::string::npos) {
+    board_path = std::string(SPINDLE_BOARDS_DIR) + "/" + board_arg + "/board.conf";
+  }
+  bool read_ok = false;
+  const std::string board_text = read_text(board_path, &read_ok);
+  if (!read_ok) return usage_error("cannot read board profile " + board_path);
+  board::ParseError where;
+  const auto profile = board::parse(board_text, &where);
+  if (!profile.ok()) {
+    return usage_error(board_path + ":" + std::to_string(where.line) + ": " +
+                       profile.status().name() + " " + std::string(where.key));
+  }
+
+  std::vector<std::uint8_t> psk;
+  if (!psk_file.empty()) {
+    const std::string text = read_text(psk_file, &read_ok);
+    if (!read_ok) return usage_error("cannot read --psk-file " + psk_file);
+    if (!parse_hex(text, &psk) || psk.empty()) return usage_error(psk_file + " is not a hex key");
+  }
+  if (gateway.rfind("coaps://", 0) == 0 && psk.empty()) {
+    return usage_error("a coaps:// gateway needs --psk-file (or use coap:// for development)");
+  }
+  if (gateway.rfind("coap://", 0) == 0) {
+    SPINDLE_LOG_WRN("main", "plain CoAP to %s: no DTLS, development use only", gateway.c_str());
+  }
+
+  std::vector<std::uint8_t> model;
+  if (!model_path.empty()) {
+    std::ifstream in(model_path, std::ios::binary);
+    if (!in) return usage_error("cannot read --model " + model_path);
+    model.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  // Flash: a file shaped like the board's flash.
+  if (flash_path.empty()) flash_path = id + ".flash";
+  os::posix::FileFlash flash;
+  const Status opened = flash.open(flash_path.c_str(), profile->flash_bytes,
+                                   profile->flash_sector_bytes, profile->flash_write_block_bytes);
+  if (!opened.ok()) {
+    return usage_error("cannot use flash file " + flash_path + ": " + opened.name() +
+                       " (a file made for another board has another size)");
+  }
+
+  // Sample source.
+  std::unique_ptr<sensor::SampleSource> source;
+  std::vector<float> replay_storage;
+  if (sensor == "sim") {
+    const auto fault = sensor::parse_fault(fault_name);
+    if (!fault.ok()) return usage_error("unknown --fault " + fault_name);
+    sensor::SimulatorConfig config;
+    config.seed = seed;
+    config.sample_rate_hz = profile->sensor_rate_hz;
+    if (vm.count("shaft-hz")) config.shaft_hz = static_cast<float>(shaft_hz);
+    config.fault.fault = *fault;
+    config.fault.start_severity = static_cast<float>(severity);
+    config.fault.end_severity = static_cast<float>(severity_end < 0 ? severity : severity_end);
+    config.fault.ramp_seconds = static_cast<float>(ramp_s);
+    auto simulator = sensor::VibrationSimulator::create(config);
+    if (!simulator.ok()) {
+      return usage_error(std::string("simulator settings refused: ") + simulator.status().name());
+    }
+    source = std::make_unique<sensor::VibrationSimulator>(std::move(simulator).value());
+  } else if (sensor.rfind("replay:", 0) == 0) {
+    const std::string file = sensor.substr(7);
+    replay_storage.resize(3 * 4 * 1024 * 1024);  // up to 4 Mi frames of 3 axes
+    sensor::ReplayOptions replay_options;
+    replay_options.csv_sample_rate_hz = profile->sensor_rate_hz;
+    replay_options.loop = windows == 0;
+    sensor::ReplayError error;
+    auto replay = sensor::ReplaySource::open_file(file.c_str(), replay_storage, replay_options,
+                                                  &error);
+    if (!replay.ok()) {
+      return usage_error("cannot replay " + file + ": " + replay.status().name() + " (" +
+                         error.reason + (error.line ? ", line " + std::to_string(error.line) : "") +
+                         ")");
+    }
+    source = std::make_unique<sensor::ReplaySource>(std::move(replay).value());
+  } else {
+    return usage_error("unknown --sensor " + sensor);
+  }
+
+  static app::NodeConfig config;
+  config.device_id = id;
+  config.firmware_version = SPINDLE_FIRMWARE_VERSION;
+  config.client.gateway_uri = gateway;
+  config.client.device_id = id;
+  config.client.psk = psk;
+  config.board = *profile;
+  config.lifetime_s = lifetime;
+  config.speed = speed;
+  config.window_limit = windows;
+  config.exit_when_sent = exit_when_sent;
+  config.drain_timeout_s = drain_timeout;
+  config.model = model;
+  config.model_id = model_id;
+  config.model_version = model_version;
+  config.threshold = static_cast<float>(threshold);
+
+  std::signal(SIGTERM, [](int) { app::request_stop(); });
+  std::signal(SIGINT, [](int) { app::request_stop(); });
+  std::signal(SIGPIPE, SIG_IGN);
+
+  app::Platform platform;
+  platform.flash = &flash;
+  platform.source = source.get();
+  platform.wall_clock_ms = wall_clock_ms;
+  const Status result = app::run_node(config, platform);
+  if (!result.ok()) {
+    std::cerr << "spindle-node: stopped with " << result.name() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,271 @@
+#include "spindle/net/coap_client.hpp"
+
+#include <coap3/coap.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "spindle/os/kernel.hpp"
+
+namespace spindle::net {
+namespace {
+
+// The in-flight request of a client; libcoap's callbacks fill it.
+struct Pending {
+  std::array<std::uint8_t, 8> token{};
+  std::size_t token_size = 0;
+  bool done = false;
+  bool failed = false;    // NACK: too many retransmissions, or the session closed
+  Status failure = kOk;
+  Response* response = nullptr;
+  bool oversize = false;
+};
+
+Pending* pending_of(coap_session_t* session) {
+  return static_cast<Pending*>(coap_get_app_data(coap_session_get_context(session)));
+}
+
+bool token_matches(const Pending& p, const coap_pdu_t* pdu) {
+  const coap_bin_const_t token = coap_pdu_get_token(pdu);
+  return token.length == p.token_size &&
+         (p.token_size == 0 || std::memcmp(token.s, p.token.data(), p.token_size) == 0);
+}
+
+coap_response_t on_response(coap_session_t* session, const coap_pdu_t*,
+                            const coap_pdu_t* received, const coap_mid_t) {
+  Pending* p = pending_of(session);
+  if (p == nullptr || p->done || !token_matches(*p, received)) return COAP_RESPONSE_OK;
+  Response& r = *p->response;
+  r.code = static_cast<std::uint8_t>(coap_pdu_get_code(received));
+  std::size_t length = 0;
+  const std::uint8_t* data = nullptr;
+  r.payload_size = 0;
+  if (coap_get_data(received, &length, &data) && length > 0) {
+    if (length > r.payload.size()) {
+      p->oversize = true;
+    } else {
+      std::memcpy(r.payload.data(), data, length);
+      r.payload_size = length;
+    }
+  }
+  r.location_size = 0;
+  coap_opt_iterator_t it;
+  coap_opt_t* option = nullptr;
+  coap_option_iterator_init(received, &it, COAP_OPT_ALL);
+  while ((option = coap_option_next(&it)) != nullptr) {
+    if (it.number != COAP_OPTION_LOCATION_PATH) continue;
+    const std::size_t segment = coap_opt_length(option);
+    const std::size_t separator = r.location_size == 0 ? 0 : 1;
+    if (r.location_size + separator + segment > r.location.size()) {
+      p->oversize = true;
+      break;
+    }
+    if (separator) r.location[r.location_size++] = '/';
+    std::memcpy(r.location.data() + r.location_size, coap_opt_value(option), segment);
+    r.location_size += segment;
+  }
+  p->done = true;
+  return COAP_RESPONSE_OK;
+}
+
+void on_nack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
+             const coap_mid_t) {
+  Pending* p = pending_of(session);
+  if (p == nullptr || p->done || sent == nullptr || !token_matches(*p, sent)) return;
+  p->done = true;
+  p->failed = true;
+  p->failure = reason == COAP_NACK_TOO_MANY_RETRIES ? Status(Error::kTimeout)
+                                                    : Status(Error::kUnavailable);
+}
+
+int on_event(coap_session_t* session, const coap_event_t event) {
+  if (event == COAP_EVENT_DTLS_ERROR || event == COAP_EVENT_DTLS_CLOSED ||
+      event == COAP_EVENT_SESSION_FAILED) {
+    Pending* p = pending_of(session);
+    if (p != nullptr && !p->done) {
+      p->done = true;
+      p->failed = true;
+      p->failure = Error::kUnavailable;
+    }
+  }
+  return 0;
+}
+
+Status resolve(const coap_uri_t& uri, coap_address_t* out) {
+  char host[128];
+  if (uri.host.length == 0 || uri.host.length >= sizeof host) return Error::kInvalidValue;
+  std::memcpy(host, uri.host.s, uri.host.length);
+  host[uri.host.length] = '\0';
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* result = nullptr;
+  if (getaddrinfo(host, nullptr, &hints, &result) != 0 || result == nullptr) {
+    return Error::kUnavailable;
+  }
+  coap_address_init(out);
+  std::memcpy(&out->addr.sa, result->ai_addr, result->ai_addrlen);
+  out->size = result->ai_addrlen;
+  const std::uint16_t port = htons(uri.port);
+  if (result->ai_family == AF_INET) {
+    out->addr.sin.sin_port = port;
+  } else if (result->ai_family == AF_INET6) {
+    out->addr.sin6.sin6_port = port;
+  }
+  freeaddrinfo(result);
+  return kOk;
+}
+
+// Adds each '/'-separated segment (or '&'-separated parameter) as one option.
+void add_split(coap_optlist_t** list, std::uint16_t number, std::string_view text, char sep) {
+  while (!text.empty()) {
+    const std::size_t end = text.find(sep);
+    const std::string_view part = text.substr(0, end);
+    if (!part.empty()) {
+      coap_insert_optlist(list, coap_new_optlist(number, part.size(),
+                                                 reinterpret_cast<const std::uint8_t*>(part.data())));
+    }
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+}
+
+}  // namespace
+
+CoapClient::~CoapClient() { stop(); }
+
+Status CoapClient::start(const ClientConfig& config) {
+  stop();
+  if (config.gateway_uri.size() >= uri_.size()) return Error::kInvalidValue;
+  SPINDLE_TRY(check_id(config.device_id));
+  if (config.psk.size() > psk_.size()) return Error::kOversize;
+  std::memcpy(uri_.data(), config.gateway_uri.data(), config.gateway_uri.size());
+  uri_[config.gateway_uri.size()] = '\0';
+  std::memcpy(identity_.data(), config.device_id.data(), config.device_id.size());
+  identity_[config.device_id.size()] = '\0';
+  if (!config.psk.empty()) std::memcpy(psk_.data(), config.psk.data(), config.psk.size());
+  psk_size_ = config.psk.size();
+  config_ = config;
+  config_.gateway_uri = {uri_.data(), config.gateway_uri.size()};
+  config_.device_id = {identity_.data(), config.device_id.size()};
+  config_.psk = {psk_.data(), psk_size_};
+
+  coap_startup();
+  context_ = coap_new_context(nullptr);
+  if (context_ == nullptr) return Error::kUnavailable;
+  coap_register_response_handler(context_, on_response);
+  coap_register_nack_handler(context_, on_nack);
+  coap_register_event_handler(context_, on_event);
+  return open_session();
+}
+
+Status CoapClient::open_session() {
+  if (session_ != nullptr) {
+    coap_session_release(session_);
+    session_ = nullptr;
+  }
+  coap_uri_t uri;
+  if (coap_split_uri(reinterpret_cast<const std::uint8_t*>(uri_.data()), config_.gateway_uri.size(),
+                     &uri) != 0) {
+    return Error::kInvalidValue;
+  }
+  coap_address_t destination;
+  SPINDLE_TRY(resolve(uri, &destination));
+  if (uri.scheme == COAP_URI_SCHEME_COAPS) {
+    if (psk_size_ == 0) return Error::kInvalidValue;
+    if (!coap_dtls_is_supported()) return Error::kUnavailable;
+    coap_dtls_cpsk_t setup{};
+    setup.version = COAP_DTLS_CPSK_SETUP_VERSION;
+    setup.psk_info.identity.s = reinterpret_cast<const std::uint8_t*>(identity_.data());
+    setup.psk_info.identity.length = config_.device_id.size();
+    setup.psk_info.key.s = psk_.data();
+    setup.psk_info.key.length = psk_size_;
+    session_ = coap_new_client_session_psk2(context_, nullptr, &destination, COAP_PROTO_DTLS,
+                                            &setup);
+  } else if (uri.scheme == COAP_URI_SCHEME_COAP) {
+    session_ = coap_new_client_session(context_, nullptr, &destination, COAP_PROTO_UDP);
+  } else {
+    return Error::kInvalidValue;
+  }
+  if (session_ == nullptr) return Error::kUnavailable;
+  coap_fixed_point_t ack_timeout{static_cast<std::uint16_t>(config_.ack_timeout_ms / 1000),
+                                 static_cast<std::uint16_t>(config_.ack_timeout_ms % 1000)};
+  coap_session_set_ack_timeout(session_, ack_timeout);
+  coap_session_set_max_retransmit(session_, config_.max_retransmit);
+  return kOk;
+}
+
+void CoapClient::stop() {
+  if (session_ != nullptr) coap_session_release(session_);
+  session_ = nullptr;
+  if (context_ != nullptr) coap_free_context(context_);
+  context_ = nullptr;
+}
+
+Result<Response> CoapClient::request(const Request& request, std::uint32_t timeout_ms) {
+  if (context_ == nullptr) return Error::kInvalidState;
+  if (session_ == nullptr || coap_session_get_state(session_) == COAP_SESSION_STATE_NONE) {
+    SPINDLE_TRY(open_session());
+  }
+  coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_CON, static_cast<coap_pdu_code_t>(request.method),
+                                  coap_new_message_id(session_), coap_session_max_pdu_size(session_));
+  if (pdu == nullptr) return Error::kUnavailable;
+  Pending pending;
+  coap_session_new_token(session_, &pending.token_size, pending.token.data());
+  coap_add_token(pdu, pending.token_size, pending.token.data());
+  coap_optlist_t* options = nullptr;
+  add_split(&options, COAP_OPTION_URI_PATH, request.path, '/');
+  if (request.content_format >= 0) {
+    std::uint8_t buffer[4];
+    const unsigned length = coap_encode_var_safe(buffer, sizeof buffer,
+                                                 static_cast<unsigned>(request.content_format));
+    coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT, length, buffer));
+  }
+  add_split(&options, COAP_OPTION_URI_QUERY, request.query, '&');
+  const int options_ok = options == nullptr || coap_add_optlist_pdu(pdu, &options);
+  coap_delete_optlist(options);
+  if (!options_ok ||
+      (!request.payload.empty() && !coap_add_data(pdu, request.payload.size(), request.payload.data()))) {
+    coap_delete_pdu(pdu);
+    return Error::kOversize;
+  }
+  response_ = Response{};
+  pending.response = &response_;
+  coap_set_app_data(context_, &pending);
+  if (coap_send(session_, pdu) == COAP_INVALID_MID) {
+    coap_set_app_data(context_, nullptr);
+    // The session is unusable (e.g. DTLS failed); the next request opens a new one.
+    coap_session_release(session_);
+    session_ = nullptr;
+    return Error::kUnavailable;
+  }
+  const std::int64_t deadline = os::uptime_ms() + timeout_ms;
+  while (!pending.done) {
+    const std::int64_t left = deadline - os::uptime_ms();
+    if (left <= 0) break;
+    coap_io_process(context_, static_cast<std::uint32_t>(left < 100 ? left : 100));
+  }
+  coap_set_app_data(context_, nullptr);
+  if (!pending.done) {
+    // libcoap may still retransmit it; a late answer or NACK finds no pending request.
+    return Error::kTimeout;
+  }
+  if (pending.failed) {
+    if (pending.failure == Status(Error::kUnavailable)) {
+      coap_session_release(session_);
+      session_ = nullptr;
+    }
+    return pending.failure;
+  }
+  if (pending.oversize) return Error::kOversize;
+  return response_;
+}
+
+void format_code(std::uint8_t code, std::span<char> out) {
+  std::snprintf(out.data(), out.size(), "%u.%02u", code >> 5, code & 31U);
+}
+
+}  // namespace spindle::net

@@ -1,0 +1,93 @@
+// The node's CoAP client: confirmable requests to the gateway over UDP, or DTLS 1.2 PSK
+// when a key is provisioned. The libcoap adapter: libcoap's results become Status here and
+// nowhere else.
+//
+// Requests are synchronous on the calling (network) thread: send, then run libcoap's I/O
+// until the response, a NACK or the deadline. libcoap retransmits confirmable messages
+// (RFC 7252 section 4.2) within that time.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "spindle/protocol/limits.hpp"
+#include "spindle/protocol/status.hpp"
+
+struct coap_context_t;
+struct coap_session_t;
+
+namespace spindle::net {
+
+inline constexpr std::size_t kMaxPsk = 64;
+inline constexpr std::size_t kMaxResponsePayload = 1024;
+inline constexpr std::size_t kMaxLocation = 64;
+
+struct ClientConfig {
+  // "coap://host:port" (plain UDP, development only) or "coaps://host:port" (DTLS-PSK).
+  std::string_view gateway_uri;
+  std::string_view device_id;          // also the PSK identity
+  std::span<const std::uint8_t> psk;   // required for coaps://
+  std::uint32_t ack_timeout_ms = 1000;  // first retransmission timeout
+  std::uint8_t max_retransmit = 3;
+};
+
+enum class Method : std::uint8_t { kGet = 1, kPost = 2, kPut = 3, kDelete = 4 };
+
+struct Response {
+  std::uint8_t code = 0;  // class * 32 + detail, e.g. 2.01 = 65
+  std::array<std::uint8_t, kMaxResponsePayload> payload{};
+  std::size_t payload_size = 0;
+  std::array<char, kMaxLocation> location{};  // Location-Path segments joined by '/'
+  std::size_t location_size = 0;
+
+  std::uint8_t code_class() const { return static_cast<std::uint8_t>(code >> 5); }
+  bool success() const { return code_class() == 2; }
+  std::string_view location_path() const { return {location.data(), location_size}; }
+};
+
+struct Request {
+  Method method = Method::kGet;
+  std::string_view path;   // "rd" or "t/node-1"; segments separated by '/'
+  std::string_view query;  // "ep=node-1&lt=300"; parameters separated by '&'
+  int content_format = -1;  // -1: none
+  std::span<const std::uint8_t> payload;
+};
+
+class CoapClient {
+ public:
+  CoapClient() = default;
+  ~CoapClient();
+  CoapClient(const CoapClient&) = delete;
+  CoapClient& operator=(const CoapClient&) = delete;
+
+  // Parses the URI and sets up the session. Errors: kInvalidValue (bad URI, coaps without
+  // a PSK, PSK too long), kUnavailable (name resolution, socket or DTLS not available).
+  Status start(const ClientConfig& config);
+  void stop();
+
+  // Sends one confirmable request and waits up to `timeout_ms` for the response.
+  // Errors: kTimeout (no response in time, or libcoap gave up retransmitting),
+  // kUnavailable (the session failed, e.g. DTLS handshake refused), kOversize (the
+  // response payload exceeds kMaxResponsePayload), kInvalidState (not started).
+  Result<Response> request(const Request& request, std::uint32_t timeout_ms);
+
+ private:
+  Status open_session();
+
+  coap_context_t* context_ = nullptr;
+  coap_session_t* session_ = nullptr;
+  ClientConfig config_;
+  std::array<char, 256> uri_{};
+  std::array<char, kMaxIdSize + 1> identity_{};
+  std::array<std::uint8_t, kMaxPsk> psk_{};
+  std::size_t psk_size_ = 0;
+  Response response_;  // filled by libcoap's response callback during request()
+};
+
+// "2.04" style text for logs.
+void format_code(std::uint8_t code, std::span<char> out);
+
+}  // namespace spindle::net
