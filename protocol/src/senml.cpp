@@ -144,7 +144,7 @@ Status decode_record(cbor::Reader& r, Record* record) {
       }
       case kDataValue: {
         // RFC 8428 section 6: in CBOR, vd is a byte string.
-        SPINDLE_TRY_ASSIGN(record->data, r.read_bytes(kMaxStringValue));
+        SPINDLE_TRY_ASSIGN(record->data, r.read_bytes(kMaxDataValue));
         record->kind = ValueKind::kData;
         ++values;
         break;

@@ -66,8 +66,8 @@ std::span<const std::uint8_t> payload_of(const coap_pdu_t* request) {
   return {data, length};
 }
 
-void on_register(coap_resource_t*, coap_session_t*, const coap_pdu_t* request,
-                 const coap_string_t*, coap_pdu_t* response) {
+void on_register(coap_resource_t*, coap_session_t*, const coap_pdu_t* request, const coap_string_t*,
+                 coap_pdu_t* response) {
   const std::string ep = query_value(request, "ep");
   const auto reg = spindle::registration::decode(payload_of(request));
   if (ep.empty() || !reg.ok()) {
@@ -77,11 +77,11 @@ void on_register(coap_resource_t*, coap_session_t*, const coap_pdu_t* request,
     return;
   }
   const std::string location = std::to_string(++g_registrations);
-  log_line("{\"event\":\"register\",\"ep\":" + json_string(ep) +
-           ",\"lt\":" + json_string(query_value(request, "lt")) +
-           ",\"board\":" + json_string(reg->board) +
+  log_line("{\"event\":\"register\",\"ep\":" + json_string(ep) + ",\"lt\":" +
+           json_string(query_value(request, "lt")) + ",\"board\":" + json_string(reg->board) +
            ",\"firmware\":" + json_string(reg->firmware_version) + "}");
-  coap_add_option(response, COAP_OPTION_LOCATION_PATH, 2, reinterpret_cast<const std::uint8_t*>("rd"));
+  coap_add_option(response, COAP_OPTION_LOCATION_PATH, 2,
+                  reinterpret_cast<const std::uint8_t*>("rd"));
   coap_add_option(response, COAP_OPTION_LOCATION_PATH, location.size(),
                   reinterpret_cast<const std::uint8_t*>(location.data()));
   coap_pdu_set_code(response, COAP_RESPONSE_CODE_CREATED);
@@ -90,10 +90,10 @@ void on_register(coap_resource_t*, coap_session_t*, const coap_pdu_t* request,
 void on_post(coap_resource_t*, coap_session_t*, const coap_pdu_t* request, const coap_string_t*,
              coap_pdu_t* response) {
   coap_string_t* path_string = coap_get_uri_path(request);
-  const std::string path = path_string == nullptr
-                               ? std::string()
-                               : std::string(reinterpret_cast<const char*>(path_string->s),
-                                             path_string->length);
+  const std::string path =
+      path_string == nullptr
+          ? std::string()
+          : std::string(reinterpret_cast<const char*>(path_string->s), path_string->length);
   coap_delete_string(path_string);
   if (path.rfind("rd/", 0) == 0) {
     log_line("{\"event\":\"refresh\",\"location\":" + json_string(path) + "}");
@@ -223,7 +223,8 @@ int main(int argc, char** argv) {
   coap_register_request_handler(unknown, COAP_REQUEST_POST, on_post);
   coap_add_resource(context, unknown);
   log_line("{\"event\":\"started\",\"port\":" + std::to_string(port) + "}");
-  while (g_stop == 0) coap_io_process(context, 200);
+  while (g_stop == 0)
+    coap_io_process(context, 200);
   log_line("{\"event\":\"stopped\"}");
   coap_free_context(context);
   coap_cleanup();

@@ -77,41 +77,43 @@ int main(int argc, char** argv) {
   po::options_description options(
       "spindle-node (board native_sim): samples a simulated or recorded rotary machine, scores "
       "each window with the active model and reports to a Spindle gateway over CoAP");
-  options.add_options()
-      ("help", "show this help")
-      ("id", po::value(&id)->required(), "device id (1-32 of A-Z a-z 0-9 . _ -); also the PSK identity")
-      ("gateway", po::value(&gateway)->default_value("coaps://127.0.0.1:5684"),
-       "gateway URI: coaps://host:port (DTLS-PSK, needs --psk-file) or coap://host:port "
-       "(plain UDP, development only)")
-      ("psk-file", po::value(&psk_file), "file with the device's DTLS pre-shared key, in hex")
-      ("board", po::value(&board_arg)->default_value(SPINDLE_BUILD_BOARD),
-       "board profile to honour: a name under boards/ or a path to a board.conf; its flash "
-       "layout, arena size, window length and sensor rate apply")
-      ("flash", po::value(&flash_path), "flash image file (default: <id>.flash); created erased")
-      ("sensor", po::value(&sensor)->default_value("sim"),
-       "sample source: 'sim' (rotary-machine simulator) or 'replay:<file.csv|file.wav>'")
-      ("fault", po::value(&fault_name)->default_value("none"),
-       "simulated fault: none, imbalance, misalignment, looseness, bearing-outer, bearing-inner")
-      ("severity", po::value(&severity)->default_value(0.0), "fault severity at start, 0..1")
-      ("severity-end", po::value(&severity_end),
-       "fault severity at the end of the ramp, 0..1 (default: --severity)")
-      ("ramp-s", po::value(&ramp_s)->default_value(0.0), "seconds of simulated time to ramp severity")
-      ("shaft-hz", po::value(&shaft_hz), "shaft speed in Hz (default: the simulator's 24.67 Hz)")
-      ("seed", po::value(&seed)->default_value(1), "simulator seed (same seed, same samples)")
-      ("speed", po::value(&speed)->default_value(1.0),
-       "simulated time per wall-clock time; 0 runs as fast as the node can")
-      ("windows", po::value(&windows)->default_value(0), "stop sampling after N windows (0: never)")
-      ("exit-when-sent", po::bool_switch(&exit_when_sent),
-       "with --windows: exit once every reading is delivered (exit 1 after --drain-timeout)")
-      ("drain-timeout", po::value(&drain_timeout)->default_value(60), "seconds --exit-when-sent waits")
-      ("lifetime", po::value(&lifetime)->default_value(300), "registration lifetime, seconds")
-      ("model", po::value(&model_path),
-       "development only: a plaintext model container to run (deployed models arrive signed and "
-       "encrypted from the gateway)")
-      ("model-id", po::value(&model_id)->default_value("dev-model"), "id reported for --model")
-      ("model-version", po::value(&model_version)->default_value(1), "version reported for --model")
-      ("threshold", po::value(&threshold)->default_value(1.0), "anomaly threshold for --model")
-      ("log-level", po::value(&log_level)->default_value("info"), "error, warning, info or debug");
+  options.add_options()("help", "show this help")(
+      "id", po::value(&id)->required(),
+      "device id (1-32 of A-Z a-z 0-9 . _ -); also the PSK identity")(
+      "gateway", po::value(&gateway)->default_value("coaps://127.0.0.1:5684"),
+      "gateway URI: coaps://host:port (DTLS-PSK, needs --psk-file) or coap://host:port "
+      "(plain UDP, development only)")("psk-file", po::value(&psk_file),
+                                       "file with the device's DTLS pre-shared key, in hex")(
+      "board", po::value(&board_arg)->default_value(SPINDLE_BUILD_BOARD),
+      "board profile to honour: a name under boards/ or a path to a board.conf; its flash "
+      "layout, arena size, window length and sensor rate apply")(
+      "flash", po::value(&flash_path), "flash image file (default: <id>.flash); created erased")(
+      "sensor", po::value(&sensor)->default_value("sim"),
+      "sample source: 'sim' (rotary-machine simulator) or 'replay:<file.csv|file.wav>'")(
+      "fault", po::value(&fault_name)->default_value("none"),
+      "simulated fault: none, imbalance, misalignment, looseness, bearing-outer, bearing-inner")(
+      "severity", po::value(&severity)->default_value(0.0), "fault severity at start, 0..1")(
+      "severity-end", po::value(&severity_end),
+      "fault severity at the end of the ramp, 0..1 (default: --severity)")(
+      "ramp-s", po::value(&ramp_s)->default_value(0.0),
+      "seconds of simulated time to ramp severity")(
+      "shaft-hz", po::value(&shaft_hz), "shaft speed in Hz (default: the simulator's 24.67 Hz)")(
+      "seed", po::value(&seed)->default_value(1), "simulator seed (same seed, same samples)")(
+      "speed", po::value(&speed)->default_value(1.0),
+      "simulated time per wall-clock time; 0 runs as fast as the node can")(
+      "windows", po::value(&windows)->default_value(0), "stop sampling after N windows (0: never)")(
+      "exit-when-sent", po::bool_switch(&exit_when_sent),
+      "with --windows: exit once every reading is delivered (exit 1 after --drain-timeout)")(
+      "drain-timeout", po::value(&drain_timeout)->default_value(60),
+      "seconds --exit-when-sent waits")("lifetime", po::value(&lifetime)->default_value(300),
+                                        "registration lifetime, seconds")(
+      "model", po::value(&model_path),
+      "development only: a plaintext model container to run (deployed models arrive signed and "
+      "encrypted from the gateway)")("model-id", po::value(&model_id)->default_value("dev-model"),
+                                     "id reported for --model")(
+      "model-version", po::value(&model_version)->default_value(1), "version reported for --model")(
+      "threshold", po::value(&threshold)->default_value(1.0), "anomaly threshold for --model")(
+      "log-level", po::value(&log_level)->default_value("info"), "error, warning, info or debug");
 
   po::variables_map vm;
   try {
@@ -126,7 +128,8 @@ int main(int argc, char** argv) {
   }
 
   os::LogLevel level;
-  if (!os::parse_log_level(log_level, &level)) return usage_error("unknown --log-level " + log_level);
+  if (!os::parse_log_level(log_level, &level))
+    return usage_error("unknown --log-level " + log_level);
   os::set_log_level(level);
   if (!check_id(id).ok()) return usage_error("--id '" + id + "' is not a valid device id");
 
@@ -201,8 +204,8 @@ int main(int argc, char** argv) {
     replay_options.csv_sample_rate_hz = profile->sensor_rate_hz;
     replay_options.loop = windows == 0;
     sensor::ReplayError error;
-    auto replay = sensor::ReplaySource::open_file(file.c_str(), replay_storage, replay_options,
-                                                  &error);
+    auto replay =
+        sensor::ReplaySource::open_file(file.c_str(), replay_storage, replay_options, &error);
     if (!replay.ok()) {
       return usage_error("cannot replay " + file + ": " + replay.status().name() + " (" +
                          error.reason + (error.line ? ", line " + std::to_string(error.line) : "") +

@@ -72,6 +72,7 @@ struct NodeState {
   std::uint32_t reboots = 0;
   std::uint64_t windows_done = 0;
   std::atomic<bool> sampling_done{false};
+  std::atomic<std::uint64_t> windows_submitted{0};
   std::atomic<std::uint64_t> windows_processed{0};
   std::atomic<std::uint32_t> window_overruns{0};
   std::array<telemetry::RingEntry, kBatchEntries> batch_entries{};
@@ -165,8 +166,7 @@ void sensor_main(void*) {
   const std::size_t length = config.board.window_length;
   const double window_s = static_cast<double>(length) / config.board.sensor_rate_hz;
   const std::int64_t start_us = os::uptime_us();
-  for (std::uint64_t n = 0; !g_stop && (config.window_limit == 0 || n < config.window_limit);
-       ++n) {
+  for (std::uint64_t n = 0; !g_stop && (config.window_limit == 0 || n < config.window_limit); ++n) {
     std::uint8_t index = 0;
     if (!g_state.free_windows.get(&index, os::Timeout::millis(500)).ok()) {
       // The work queue is behind: this window's samples are lost; counted, not hidden.
@@ -188,12 +188,12 @@ void sensor_main(void*) {
     }
     w.unix_ms = g_state.platform->wall_clock_ms();
     if (config.speed > 0.0) {
-      const auto due_us =
-          start_us + static_cast<std::int64_t>(static_cast<double>(n + 1) * window_s * 1e6 /
-                                               config.speed);
+      const auto due_us = start_us + static_cast<std::int64_t>(static_cast<double>(n + 1) *
+                                                               window_s * 1e6 / config.speed);
       const std::int64_t wait_us = due_us - os::uptime_us();
       if (wait_us > 0) os::sleep_ms((wait_us + 999) / 1000);
     }
+    ++g_state.windows_submitted;
     (void)g_state.full_windows.put(index, os::kNoWait);
     (void)g_state.work_queue.submit(&g_window_work);
   }
@@ -254,8 +254,8 @@ Status register_or_refresh(net::CoapClient& client, Registrar& r) {
     std::copy(response.location.begin(), response.location.begin() + response.location_size,
               r.location.begin());
     r.location_size = response.location_size;
-    SPINDLE_LOG_INF(kLog, "registered at /%.*s, lifetime %u s",
-                    static_cast<int>(r.location_size), r.location.data(), config.lifetime_s);
+    SPINDLE_LOG_INF(kLog, "registered at /%.*s, lifetime %u s", static_cast<int>(r.location_size),
+                    r.location.data(), config.lifetime_s);
   }
   r.registered = true;
   // Refresh at three quarters of the lifetime, so one lost refresh still leaves time.
@@ -272,10 +272,10 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
     SPINDLE_TRY_ASSIGN(count, g_state.ring.peek(g_state.batch_entries));
   }
   if (count == 0) return std::size_t{0};
-  SPINDLE_TRY_ASSIGN(const telemetry::Batch batch,
-                     telemetry::encode_batch(config.device_id,
-                                             {g_state.batch_entries.data(), count},
-                                             g_state.datagram));
+  SPINDLE_TRY_ASSIGN(
+      const telemetry::Batch batch,
+      telemetry::encode_batch(config.device_id, {g_state.batch_entries.data(), count},
+                              g_state.datagram));
   char path[8 + kMaxIdSize];
   std::snprintf(path, sizeof path, "t/%.*s", static_cast<int>(config.device_id.size()),
                 config.device_id.data());
@@ -311,8 +311,9 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
 }
 
 bool all_sent() {
+  // Every window handed to the work queue has been processed into the ring.
   if (!g_state.sampling_done) return false;
-  if (g_state.full_windows.count() != 0) return false;
+  if (g_state.windows_processed != g_state.windows_submitted) return false;
   os::LockGuard guard(g_state.ring_mutex);
   return g_state.ring.unacknowledged() == 0;
 }
@@ -359,7 +360,8 @@ void network_main(void*) {
     }
     if (config.exit_when_sent && g_state.sampling_done) {
       if (drain_deadline_ms < 0) {
-        drain_deadline_ms = os::uptime_ms() + static_cast<std::int64_t>(config.drain_timeout_s) * 1000;
+        drain_deadline_ms =
+            os::uptime_ms() + static_cast<std::int64_t>(config.drain_timeout_s) * 1000;
       }
       if (all_sent()) {
         SPINDLE_LOG_INF(kLog, "all readings delivered");
@@ -381,10 +383,13 @@ void network_main(void*) {
 
 }  // namespace
 
-void request_stop() { g_stop = true; }
+void request_stop() {
+  g_stop = true;
+}
 
 Status run_node(const NodeConfig& config, const Platform& platform) {
-  if (platform.flash == nullptr || platform.source == nullptr || platform.wall_clock_ms == nullptr) {
+  if (platform.flash == nullptr || platform.source == nullptr ||
+      platform.wall_clock_ms == nullptr) {
     return Error::kInvalidValue;
   }
   SPINDLE_TRY(check_id(config.device_id));
@@ -413,7 +418,8 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
                   config.board.name().data(), g_state.reboots + 1, g_state.ring.unacknowledged(),
                   g_state.next_seq);
   SPINDLE_TRY(g_state.pipeline.init(config.board, config.model, config.threshold));
-  for (std::uint8_t i = 0; i < 2; ++i) SPINDLE_TRY(g_state.free_windows.put(i, os::kNoWait));
+  for (std::uint8_t i = 0; i < 2; ++i)
+    SPINDLE_TRY(g_state.free_windows.put(i, os::kNoWait));
 
   SPINDLE_TRY(g_state.work_queue.start("work", kStackBytes, 5));
   static os::Thread network;
@@ -422,9 +428,11 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   SPINDLE_TRY(sensor.start(sensor_main, nullptr, "sensor", kStackBytes, 3));
   (void)sensor.join();
   // Let the work queue finish the windows already handed over before the network drains.
-  while (!g_stop && g_state.full_windows.count() != 0) os::sleep_ms(10);
+  while (!g_stop && g_state.windows_processed != g_state.windows_submitted)
+    os::sleep_ms(10);
   if (!config.exit_when_sent) {
-    while (!g_stop) os::sleep_ms(100);
+    while (!g_stop)
+      os::sleep_ms(100);
   }
   (void)network.join();
   g_stop = true;

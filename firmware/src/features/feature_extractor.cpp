@@ -55,8 +55,7 @@ Result<FeatureExtractor> FeatureExtractor::create(const FeatureConfig& config,
   // Periodic Hann window (the DFT-even form used for spectral analysis).
   float sum_squares = 0.0F;
   for (std::size_t i = 0; i < n; ++i) {
-    const float w =
-        0.5F - 0.5F * std::cos(kTwoPi * static_cast<float>(i) / static_cast<float>(n));
+    const float w = 0.5F - 0.5F * std::cos(kTwoPi * static_cast<float>(i) / static_cast<float>(n));
     fx.window_[i] = w;
     sum_squares += w * w;
   }
@@ -93,7 +92,8 @@ Status FeatureExtractor::extract(std::span<const float> x, std::span<const float
   }
   if (features_out.size() < feature_count()) return Error::kBufferTooSmall;
   for (std::size_t a = 0; a < config_.axes; ++a) {
-    SPINDLE_TRY(extract_axis(axes[a], features_out.subspan(a * kFeaturesPerAxis, kFeaturesPerAxis)));
+    SPINDLE_TRY(
+        extract_axis(axes[a], features_out.subspan(a * kFeaturesPerAxis, kFeaturesPerAxis)));
   }
   return kOk;
 }
@@ -109,7 +109,8 @@ Status FeatureExtractor::extract_axis(std::span<const float> samples, std::span<
 
   const std::size_t n = config_.window_length;
   const std::size_t half = n / 2;
-  for (std::size_t i = 0; i < n; ++i) work_[i] = window_[i] * (samples[i] - t.mean);
+  for (std::size_t i = 0; i < n; ++i)
+    work_[i] = window_[i] * (samples[i] - t.mean);
   const std::span<float> energy = work_.first(half + 1);
   SPINDLE_TRY(fft_.power_spectrum(work_, energy));
 
@@ -131,8 +132,10 @@ Status FeatureExtractor::extract_axis(std::span<const float> samples, std::span<
 
   for (std::size_t j = 0; j < kBands; ++j) {
     float band = 0.0F;
-    for (std::size_t k = band_first_bin_[j]; k < band_first_bin_[j + 1]; ++k) band += energy[k];
-    out[static_cast<std::size_t>(AxisFeature::kBand0) + j] = 10.0F * std::log10(band + kEnergyFloor);
+    for (std::size_t k = band_first_bin_[j]; k < band_first_bin_[j + 1]; ++k)
+      band += energy[k];
+    out[static_cast<std::size_t>(AxisFeature::kBand0) + j] =
+        10.0F * std::log10(band + kEnergyFloor);
   }
   return kOk;
 }

@@ -25,7 +25,8 @@ constexpr std::array<Name, feature_count(kMaxAxes)> make_names() {
     Name& name = names[i];
     name.text[name.size++] = kAxes[i / kFeaturesPerAxis];
     name.text[name.size++] = '_';
-    for (const char c : kSuffixes[i % kFeaturesPerAxis]) name.text[name.size++] = c;
+    for (const char c : kSuffixes[i % kFeaturesPerAxis])
+      name.text[name.size++] = c;
   }
   return names;
 }

@@ -50,7 +50,8 @@ Status RealFft::power_spectrum(std::span<const float> samples, std::span<float> 
   auto* bins = static_cast<kiss_fft_cpx*>(bins_);
   kiss_fftr(plan_, samples.data(), bins);
   // The transform has read all of `samples` before this loop writes `power`.
-  for (std::size_t k = 0; k <= n_ / 2; ++k) power[k] = bins[k].r * bins[k].r + bins[k].i * bins[k].i;
+  for (std::size_t k = 0; k <= n_ / 2; ++k)
+    power[k] = bins[k].r * bins[k].r + bins[k].i * bins[k].i;
   return kOk;
 }
 

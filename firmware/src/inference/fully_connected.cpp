@@ -69,20 +69,53 @@ Status prepare_fully_connected(const container::Tensor& input, const container::
   return kOk;
 }
 
+namespace {
+
+std::int8_t requantize(const FullyConnectedData& data, std::uint32_t channel, std::int32_t acc) {
+  const std::int32_t scaled =
+      multiply_by_quantized_multiplier(acc, data.multipliers[channel]) + data.output_zero_point;
+  return saturate_to_int8(scaled, data.activation_min, data.activation_max);
+}
+
+}  // namespace
+
 void eval_fully_connected(const FullyConnectedData& data, std::span<const std::int8_t> input,
                           std::span<std::int8_t> output) {
   const std::uint32_t depth = data.input_depth;
+  const std::uint32_t channels = data.output_depth;
   for (std::uint32_t b = 0; b < data.batches; ++b) {
     const std::int8_t* x = input.data() + b * depth;
-    std::int8_t* y = output.data() + b * data.output_depth;
-    const std::int8_t* w = data.weights;
-    for (std::uint32_t c = 0; c < data.output_depth; ++c, w += depth) {
+    std::int8_t* y = output.data() + b * channels;
+    // Four output channels per pass: each input element is loaded once for four weight
+    // rows, the register blocking CMSIS-NN's vector-matrix kernels use.
+    std::uint32_t c = 0;
+    for (; c + 4 <= channels; c += 4) {
+      const std::int8_t* w0 = data.weights + std::size_t{c} * depth;
+      const std::int8_t* w1 = w0 + depth;
+      const std::int8_t* w2 = w1 + depth;
+      const std::int8_t* w3 = w2 + depth;
+      std::int32_t acc0 = data.folded_bias[c];
+      std::int32_t acc1 = data.folded_bias[c + 1];
+      std::int32_t acc2 = data.folded_bias[c + 2];
+      std::int32_t acc3 = data.folded_bias[c + 3];
+      for (std::uint32_t i = 0; i < depth; ++i) {
+        const std::int32_t xi = x[i];
+        acc0 += xi * w0[i];
+        acc1 += xi * w1[i];
+        acc2 += xi * w2[i];
+        acc3 += xi * w3[i];
+      }
+      y[c] = requantize(data, c, acc0);
+      y[c + 1] = requantize(data, c + 1, acc1);
+      y[c + 2] = requantize(data, c + 2, acc2);
+      y[c + 3] = requantize(data, c + 3, acc3);
+    }
+    for (; c < channels; ++c) {
+      const std::int8_t* w = data.weights + std::size_t{c} * depth;
       std::int32_t acc = data.folded_bias[c];
       for (std::uint32_t i = 0; i < depth; ++i)
         acc += std::int32_t{x[i]} * std::int32_t{w[i]};
-      const std::int32_t scaled =
-          multiply_by_quantized_multiplier(acc, data.multipliers[c]) + data.output_zero_point;
-      y[c] = saturate_to_int8(scaled, data.activation_min, data.activation_max);
+      y[c] = requantize(data, c, acc);
     }
   }
 }

@@ -18,7 +18,7 @@ struct Pending {
   std::array<std::uint8_t, 8> token{};
   std::size_t token_size = 0;
   bool done = false;
-  bool failed = false;    // NACK: too many retransmissions, or the session closed
+  bool failed = false;  // NACK: too many retransmissions, or the session closed
   Status failure = kOk;
   Response* response = nullptr;
   bool oversize = false;
@@ -34,8 +34,8 @@ bool token_matches(const Pending& p, const coap_pdu_t* pdu) {
          (p.token_size == 0 || std::memcmp(token.s, p.token.data(), p.token_size) == 0);
 }
 
-coap_response_t on_response(coap_session_t* session, const coap_pdu_t*,
-                            const coap_pdu_t* received, const coap_mid_t) {
+coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
+                            const coap_mid_t) {
   Pending* p = pending_of(session);
   if (p == nullptr || p->done || !token_matches(*p, received)) return COAP_RESPONSE_OK;
   Response& r = *p->response;
@@ -77,8 +77,8 @@ void on_nack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_re
   if (p == nullptr || p->done || sent == nullptr || !token_matches(*p, sent)) return;
   p->done = true;
   p->failed = true;
-  p->failure = reason == COAP_NACK_TOO_MANY_RETRIES ? Status(Error::kTimeout)
-                                                    : Status(Error::kUnavailable);
+  p->failure =
+      reason == COAP_NACK_TOO_MANY_RETRIES ? Status(Error::kTimeout) : Status(Error::kUnavailable);
 }
 
 int on_event(coap_session_t* session, const coap_event_t event) {
@@ -125,8 +125,9 @@ void add_split(coap_optlist_t** list, std::uint16_t number, std::string_view tex
     const std::size_t end = text.find(sep);
     const std::string_view part = text.substr(0, end);
     if (!part.empty()) {
-      coap_insert_optlist(list, coap_new_optlist(number, part.size(),
-                                                 reinterpret_cast<const std::uint8_t*>(part.data())));
+      coap_insert_optlist(list,
+                          coap_new_optlist(number, part.size(),
+                                           reinterpret_cast<const std::uint8_t*>(part.data())));
     }
     if (end == std::string_view::npos) break;
     text.remove_prefix(end + 1);
@@ -135,7 +136,9 @@ void add_split(coap_optlist_t** list, std::uint16_t number, std::string_view tex
 
 }  // namespace
 
-CoapClient::~CoapClient() { stop(); }
+CoapClient::~CoapClient() {
+  stop();
+}
 
 Status CoapClient::start(const ClientConfig& config) {
   stop();
@@ -183,8 +186,8 @@ Status CoapClient::open_session() {
     setup.psk_info.identity.length = config_.device_id.size();
     setup.psk_info.key.s = psk_.data();
     setup.psk_info.key.length = psk_size_;
-    session_ = coap_new_client_session_psk2(context_, nullptr, &destination, COAP_PROTO_DTLS,
-                                            &setup);
+    session_ =
+        coap_new_client_session_psk2(context_, nullptr, &destination, COAP_PROTO_DTLS, &setup);
   } else if (uri.scheme == COAP_URI_SCHEME_COAP) {
     session_ = coap_new_client_session(context_, nullptr, &destination, COAP_PROTO_UDP);
   } else {
@@ -210,8 +213,9 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
   if (session_ == nullptr || coap_session_get_state(session_) == COAP_SESSION_STATE_NONE) {
     SPINDLE_TRY(open_session());
   }
-  coap_pdu_t* pdu = coap_pdu_init(COAP_MESSAGE_CON, static_cast<coap_pdu_code_t>(request.method),
-                                  coap_new_message_id(session_), coap_session_max_pdu_size(session_));
+  coap_pdu_t* pdu =
+      coap_pdu_init(COAP_MESSAGE_CON, static_cast<coap_pdu_code_t>(request.method),
+                    coap_new_message_id(session_), coap_session_max_pdu_size(session_));
   if (pdu == nullptr) return Error::kUnavailable;
   Pending pending;
   coap_session_new_token(session_, &pending.token_size, pending.token.data());
@@ -220,15 +224,15 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
   add_split(&options, COAP_OPTION_URI_PATH, request.path, '/');
   if (request.content_format >= 0) {
     std::uint8_t buffer[4];
-    const unsigned length = coap_encode_var_safe(buffer, sizeof buffer,
-                                                 static_cast<unsigned>(request.content_format));
+    const unsigned length =
+        coap_encode_var_safe(buffer, sizeof buffer, static_cast<unsigned>(request.content_format));
     coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT, length, buffer));
   }
   add_split(&options, COAP_OPTION_URI_QUERY, request.query, '&');
   const int options_ok = options == nullptr || coap_add_optlist_pdu(pdu, &options);
   coap_delete_optlist(options);
-  if (!options_ok ||
-      (!request.payload.empty() && !coap_add_data(pdu, request.payload.size(), request.payload.data()))) {
+  if (!options_ok || (!request.payload.empty() &&
+                      !coap_add_data(pdu, request.payload.size(), request.payload.data()))) {
     coap_delete_pdu(pdu);
     return Error::kOversize;
   }

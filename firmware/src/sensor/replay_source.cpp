@@ -54,8 +54,7 @@ class Reader {
       begin_ = 0;
     }
     while (end_ < count && !ended_) {
-      SPINDLE_TRY_ASSIGN(const std::size_t got,
-                         stream_.read(std::span(buffer_).subspan(end_)));
+      SPINDLE_TRY_ASSIGN(const std::size_t got, stream_.read(std::span(buffer_).subspan(end_)));
       if (got == 0) ended_ = true;
       end_ += got;
     }
@@ -133,8 +132,10 @@ class Reader {
 // ---- CSV ----
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -190,7 +191,8 @@ Result<Decoded> decode_csv(Reader& reader, std::span<float> storage, const Repla
     if (count > kMaxColumns) return fail(Error::kMalformed, "more than 4 columns", line_number);
     std::array<double, kMaxColumns> values{};
     std::size_t numbers = 0;
-    for (std::size_t i = 0; i < count; ++i) numbers += parse_number(fields[i], values[i]) ? 1U : 0U;
+    for (std::size_t i = 0; i < count; ++i)
+      numbers += parse_number(fields[i], values[i]) ? 1U : 0U;
     const bool numeric = numbers == count;
 
     if (columns == 0) {
@@ -206,8 +208,7 @@ Result<Decoded> decode_csv(Reader& reader, std::span<float> storage, const Repla
       has_time = columns == kMaxColumns;
     }
     if (count != columns) {
-      return fail(Error::kMalformed, "another number of fields than the first line",
-                  line_number);
+      return fail(Error::kMalformed, "another number of fields than the first line", line_number);
     }
     if (!numeric) return fail(Error::kMalformed, "not a finite number", line_number);
 
@@ -226,7 +227,8 @@ Result<Decoded> decode_csv(Reader& reader, std::span<float> storage, const Repla
     }
     for (std::size_t a = 0; a < axes; ++a) {
       const auto sample = static_cast<float>(values[first_axis + a]) * options.scale_to_g;
-      if (!std::isfinite(sample)) return fail(Error::kMalformed, "not a finite number", line_number);
+      if (!std::isfinite(sample))
+        return fail(Error::kMalformed, "not a finite number", line_number);
       storage[frames * axes + a] = sample;
     }
     ++frames;
@@ -264,7 +266,8 @@ std::uint16_t le16(std::span<const std::byte> b) {
 }
 
 std::uint32_t le32(std::span<const std::byte> b) {
-  return static_cast<std::uint32_t>(le16(b)) | (static_cast<std::uint32_t>(le16(b.subspan(2))) << 16);
+  return static_cast<std::uint32_t>(le16(b)) |
+         (static_cast<std::uint32_t>(le16(b.subspan(2))) << 16);
 }
 
 bool tag_is(std::span<const std::byte> b, std::string_view tag) {

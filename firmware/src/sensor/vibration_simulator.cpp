@@ -155,7 +155,8 @@ float VibrationSimulator::severity() const {
 
 Status VibrationSimulator::read(std::span<float> x, std::span<float> y, std::span<float> z) {
   if (y.size() != x.size() || z.size() != x.size()) return Error::kSizeMismatch;
-  for (std::size_t i = 0; i < x.size(); ++i) step(x[i], y[i], z[i]);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    step(x[i], y[i], z[i]);
   return kOk;
 }
 
@@ -181,7 +182,8 @@ void VibrationSimulator::step(float& x, float& y, float& z) {
   const float theta = kTwoPi * shaft_revs_;
 
   // Shaft-synchronous part.
-  float px = harmonic(kResidual1x, 1.0F, theta, 0.0F) + harmonic(kResidual2x, 2.0F, theta, kPhase2xX) +
+  float px = harmonic(kResidual1x, 1.0F, theta, 0.0F) +
+             harmonic(kResidual2x, 2.0F, theta, kPhase2xX) +
              harmonic(kResidual3x, 3.0F, theta, kPhase3xX);
   float py = harmonic(kResidual1x, 1.0F, theta, -kHalfPi) +
              harmonic(kResidual2x, 2.0F, theta, kPhase2xY) +

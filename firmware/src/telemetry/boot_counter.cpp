@@ -56,7 +56,8 @@ Result<std::uint32_t> count_boot(os::FlashArea* area) {
     std::array<std::uint8_t, kBlock> header{};
     std::memcpy(header.data(), kBaseMagic, 4);
     const std::uint32_t total = previous;
-    for (int b = 0; b < 4; ++b) header[4 + static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(total >> (8 * b));
+    for (int b = 0; b < 4; ++b)
+      header[4 + static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(total >> (8 * b));
     SPINDLE_TRY(area->write(0, header));
     first_free = 1;
   }

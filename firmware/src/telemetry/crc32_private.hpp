@@ -10,7 +10,8 @@ inline std::uint32_t crc32_update(std::uint32_t crc, std::span<const std::uint8_
   crc = ~crc;
   for (const std::uint8_t byte : data) {
     crc ^= byte;
-    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0xEDB88320U & (0U - (crc & 1U)));
+    for (int bit = 0; bit < 8; ++bit)
+      crc = (crc >> 1) ^ (0xEDB88320U & (0U - (crc & 1U)));
   }
   return ~crc;
 }

@@ -13,7 +13,9 @@ constexpr std::uint32_t kSectorHeaderSize = 16;
 constexpr std::uint32_t kRecordHeaderSize = 16;
 constexpr std::uint32_t kAckSize = 8;
 
-constexpr std::uint32_t padded(std::uint32_t length) { return (length + 7U) & ~7U; }
+constexpr std::uint32_t padded(std::uint32_t length) {
+  return (length + 7U) & ~7U;
+}
 constexpr std::uint32_t record_size(std::uint32_t length) {
   return kRecordHeaderSize + padded(length) + kAckSize;
 }
@@ -30,7 +32,8 @@ void store16(std::uint8_t* p, std::uint16_t v) {
   p[1] = static_cast<std::uint8_t>(v >> 8);
 }
 void store32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
 bool all_erased(std::span<const std::uint8_t> bytes) {
@@ -199,7 +202,8 @@ Result<std::size_t> FlashRing::peek(std::span<RingEntry> out) {
       std::uint32_t offset = kSectorHeaderSize;
       while (offset < s.end && count < out.size()) {
         bool acknowledged = false;
-        SPINDLE_TRY_ASSIGN(const bool found, read_record(index, offset, &out[count], &acknowledged));
+        SPINDLE_TRY_ASSIGN(const bool found,
+                           read_record(index, offset, &out[count], &acknowledged));
         if (!found) break;
         offset += record_size(out[count].length);
         if (!acknowledged) ++count;

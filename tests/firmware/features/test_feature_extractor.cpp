@@ -23,7 +23,8 @@ constexpr double kPi = std::numbers::pi;
 std::vector<float> tone(std::size_t n, double fs, double hz, double amplitude) {
   std::vector<float> s(n);
   for (std::size_t i = 0; i < n; ++i) {
-    s[i] = static_cast<float>(amplitude * std::sin(2.0 * kPi * hz * static_cast<double>(i) / fs + 1.0));
+    s[i] = static_cast<float>(amplitude *
+                              std::sin(2.0 * kPi * hz * static_cast<double>(i) / fs + 1.0));
   }
   return s;
 }
@@ -78,7 +79,8 @@ TEST(FeatureExtractor, BandsAreIncreasingAndCoverEveryBinAboveDcForEveryWindowLe
   const auto band_of = [&](double hz) {
     const auto bin = static_cast<std::size_t>(std::lround(hz / 3.125));
     std::size_t j = 0;
-    while (f.extractor.band_first_bin(j + 1) <= bin) ++j;
+    while (f.extractor.band_first_bin(j + 1) <= bin)
+      ++j;
     return j;
   };
   EXPECT_EQ(band_of(24.67), 1U);   // 1x
@@ -119,12 +121,15 @@ TEST(FeatureExtractor, BandEnergiesSumToTheTimeDomainMeanSquare) {
   std::mt19937 rng(99);
   std::normal_distribution<float> normal(0.0F, 0.1F);
   std::vector<float> noise(2048);
-  for (float& v : noise) v = normal(rng);
+  for (float& v : noise)
+    v = normal(rng);
   auto tones = tone(2048, 3200.0, 24.67, 0.5);
   const auto second = tone(2048, 3200.0, 733.1, 0.2);
-  for (std::size_t i = 0; i < tones.size(); ++i) tones[i] += second[i];
+  for (std::size_t i = 0; i < tones.size(); ++i)
+    tones[i] += second[i];
   auto mixed = tone(2048, 3200.0, 133.6, 0.05);
-  for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i] += noise[i] + 0.3F;
+  for (std::size_t i = 0; i < mixed.size(); ++i)
+    mixed[i] += noise[i] + 0.3F;
   std::vector<float> out(45);
   ASSERT_TRUE(f.extractor.extract(noise, tones, mixed, out).ok());
   for (std::size_t axis = 0; axis < 3; ++axis) {
@@ -142,19 +147,18 @@ TEST(FeatureExtractor, GoldenFeaturesOfAFixedShortWindow) {
     x[i] = static_cast<float>(0.8 * std::sin(2 * kPi * 5 * n / 64) +
                               0.3 * std::sin(2 * kPi * 13 * n / 64 + 0.5) +
                               0.05 * ((k * 37) % 17 - 8) / 8);
-    y[i] = static_cast<float>(0.5 * std::cos(2 * kPi * 2.5 * n / 64) + (k % 8 == 0 ? 0.1 : 0.0) -
-                              0.2);
-    z[i] = static_cast<float>(0.02 * std::sin(2 * kPi * 27.3 * n / 64) +
-                              0.01 * ((k * 11) % 7 - 3));
+    y[i] =
+        static_cast<float>(0.5 * std::cos(2 * kPi * 2.5 * n / 64) + (k % 8 == 0 ? 0.1 : 0.0) - 0.2);
+    z[i] = static_cast<float>(0.02 * std::sin(2 * kPi * 27.3 * n / 64) + 0.01 * ((k * 11) % 7 - 3));
   }
   // Band bins at 64 samples / 3200 Hz: 1, 2, 3, 4, 5, 6-8, 9-16, 17-32.
   constexpr std::array<float, 45> kGolden = {
-      0.6051962F, 1.108704F,  1.831974F,  1.833342F,  0.01063688F, 297.6689F, 249.7471F,
-      -68.90782F, -72.71856F, -51.32046F, -12.59382F, -6.687375F,  -12.71221F, -13.66072F,
-      -35.48327F, 0.3569312F, 0.5796875F, 1.624087F,  1.537031F,   -0.01697298F, 131.8712F,
-      124.8002F,  -26.57824F, -12.17792F, -12.2357F,  -26.13436F,  -42.82639F, -35.71249F,
-      -35.04716F, -32.83297F, 0.03234687F, 0.04538833F, 1.403176F, 1.326947F,  0.0513303F,
-      1275.236F,  1369.134F,  -69.73579F, -109.0572F, -106.0945F,  -101.8931F, -96.29165F,
+      0.6051962F, 1.108704F,  1.831974F,   1.833342F,   0.01063688F, 297.6689F,    249.7471F,
+      -68.90782F, -72.71856F, -51.32046F,  -12.59382F,  -6.687375F,  -12.71221F,   -13.66072F,
+      -35.48327F, 0.3569312F, 0.5796875F,  1.624087F,   1.537031F,   -0.01697298F, 131.8712F,
+      124.8002F,  -26.57824F, -12.17792F,  -12.2357F,   -26.13436F,  -42.82639F,   -35.71249F,
+      -35.04716F, -32.83297F, 0.03234687F, 0.04538833F, 1.403176F,   1.326947F,    0.0513303F,
+      1275.236F,  1369.134F,  -69.73579F,  -109.0572F,  -106.0945F,  -101.8931F,   -96.29165F,
       -50.69778F, -41.34845F, -30.107F,
   };
   Fixture f({kN, 3200, 3});
@@ -198,7 +202,9 @@ TEST(FeatureExtractor, ScratchBytesSufficeAtAnyAlignment) {
 
 TEST(FeatureExtractor, BadConfigurationIsRefusedWithItsReason) {
   std::vector<std::byte> scratch(scratch_bytes(kMaxWindowLength));
-  const auto status = [&](FeatureConfig c) { return FeatureExtractor::create(c, scratch).status(); };
+  const auto status = [&](FeatureConfig c) {
+    return FeatureExtractor::create(c, scratch).status();
+  };
   for (const std::size_t n : {0U, 32U, 63U, 96U, 1000U, 8192U}) {
     EXPECT_EQ(status({n, 3200, 3}), Error::kInvalidValue) << n;
   }
@@ -206,9 +212,10 @@ TEST(FeatureExtractor, BadConfigurationIsRefusedWithItsReason) {
   EXPECT_EQ(status({1024, 200000, 3}), Error::kInvalidValue);
   EXPECT_EQ(status({1024, 3200, 0}), Error::kInvalidValue);
   EXPECT_EQ(status({1024, 3200, 4}), Error::kInvalidValue);
-  EXPECT_EQ(FeatureExtractor::create({1024, 3200, 3}, std::span(scratch).first(scratch_bytes(1024) - 1))
-                .status(),
-            Error::kBufferTooSmall);
+  EXPECT_EQ(
+      FeatureExtractor::create({1024, 3200, 3}, std::span(scratch).first(scratch_bytes(1024) - 1))
+          .status(),
+      Error::kBufferTooSmall);
 }
 
 TEST(FeatureExtractor, WrongBuffersAreRefusedWithTheirReason) {

@@ -19,8 +19,8 @@ std::vector<double> direct_power(const std::vector<float>& x) {
     double re = 0.0;
     double im = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      const double angle = 2.0 * std::numbers::pi * static_cast<double>(i * k % n) /
-                           static_cast<double>(n);
+      const double angle =
+          2.0 * std::numbers::pi * static_cast<double>(i * k % n) / static_cast<double>(n);
       re += static_cast<double>(x[i]) * std::cos(angle);
       im -= static_cast<double>(x[i]) * std::sin(angle);
     }
@@ -34,7 +34,8 @@ TEST(RealFft, PowerSpectrumMatchesADirectDft) {
   std::uniform_real_distribution<float> uniform(-1.0F, 1.0F);
   for (const std::size_t n : {64U, 256U, 1024U}) {
     std::vector<float> x(n);
-    for (float& v : x) v = uniform(rng);
+    for (float& v : x)
+      v = uniform(rng);
     std::vector<std::byte> memory(RealFft::memory_bytes(n));
     auto fft = RealFft::create(n, memory);
     ASSERT_TRUE(fft.ok()) << n;
@@ -51,7 +52,8 @@ TEST(RealFft, CosineAtABinPutsAllItsPowerThere) {
   constexpr std::size_t kN = 128;
   std::vector<float> x(kN);
   for (std::size_t i = 0; i < kN; ++i) {
-    x[i] = static_cast<float>(std::cos(2.0 * std::numbers::pi * 10.0 * static_cast<double>(i) / kN));
+    x[i] =
+        static_cast<float>(std::cos(2.0 * std::numbers::pi * 10.0 * static_cast<double>(i) / kN));
   }
   std::vector<std::byte> memory(RealFft::memory_bytes(kN));
   auto fft = RealFft::create(kN, memory);
@@ -70,7 +72,8 @@ TEST(RealFft, MemoryBoundSufficesAtAnyAlignmentAndShortMemoryIsRefused) {
   for (std::size_t n = 2; n <= 8192; n *= 2) {
     std::vector<std::byte> memory(RealFft::memory_bytes(n) + 16);
     for (std::size_t offset = 0; offset < 16; offset += 5) {
-      EXPECT_TRUE(RealFft::create(n, std::span(memory).subspan(offset, RealFft::memory_bytes(n))).ok())
+      EXPECT_TRUE(
+          RealFft::create(n, std::span(memory).subspan(offset, RealFft::memory_bytes(n))).ok())
           << n << " at offset " << offset;
     }
     EXPECT_EQ(RealFft::create(n, std::span(memory).first(n * 8)).status(), Error::kBufferTooSmall)

@@ -37,7 +37,8 @@ TEST(RunningStats, MergingEqualsAddingEveryVectorToOne) {
   auto empty = RunningStats::create(kMaxFeatures).value();
   std::vector<float> v(kMaxFeatures);
   for (int i = 0; i < 300; ++i) {
-    for (float& x : v) x = normal(rng);
+    for (float& x : v)
+      x = normal(rng);
     ASSERT_TRUE(all.add(v).ok());
     ASSERT_TRUE((i < 100 ? first : second).add(v).ok());
   }

@@ -15,8 +15,8 @@ namespace {
 std::vector<float> sine(std::size_t n, float amplitude, double cycles, float offset = 0.0F) {
   std::vector<float> s(n);
   for (std::size_t i = 0; i < n; ++i) {
-    const double phase = 2.0 * std::numbers::pi * cycles * static_cast<double>(i) /
-                         static_cast<double>(n);
+    const double phase =
+        2.0 * std::numbers::pi * cycles * static_cast<double>(i) / static_cast<double>(n);
     s[i] = offset + amplitude * static_cast<float>(std::sin(phase + 0.3));
   }
   return s;
@@ -38,7 +38,8 @@ TEST(TimeFeatures, GaussianNoiseHasKurtosisThreeAndNoSkew) {
   std::mt19937 rng(2024);
   std::normal_distribution<float> normal(0.0F, 0.05F);
   std::vector<float> noise(4096);
-  for (float& v : noise) v = normal(rng);
+  for (float& v : noise)
+    v = normal(rng);
   const auto f = time_features(noise);
   ASSERT_TRUE(f.ok());
   EXPECT_NEAR(f->rms, 0.05F, 0.003F);
@@ -50,7 +51,8 @@ TEST(TimeFeatures, GaussianNoiseHasKurtosisThreeAndNoSkew) {
 TEST(TimeFeatures, ImpulsiveSignalIsSkewedAndHeavyTailed) {
   // One sample in four is 1: mean 1/4, m2 3/16, m3 3/32, skewness 2/sqrt(3), kurtosis 7/3.
   std::vector<float> s(64, 0.0F);
-  for (std::size_t i = 0; i < s.size(); i += 4) s[i] = 1.0F;
+  for (std::size_t i = 0; i < s.size(); i += 4)
+    s[i] = 1.0F;
   const auto f = time_features(s);
   ASSERT_TRUE(f.ok());
   EXPECT_NEAR(f->skewness, 2.0F / std::sqrt(3.0F), 1e-5F);

@@ -63,8 +63,12 @@ std::string wav(const WavSpec& spec, const std::string& data) {
   const bool extensible = spec.encoding == 0xFFFE;
   const std::uint16_t block = static_cast<std::uint16_t>(spec.channels * spec.bits / 8);
   Bytes fmt;
-  fmt.u16(spec.encoding).u16(spec.channels).u32(spec.rate).u32(spec.rate * block).u16(block).u16(
-      spec.bits);
+  fmt.u16(spec.encoding)
+      .u16(spec.channels)
+      .u32(spec.rate)
+      .u32(spec.rate * block)
+      .u16(block)
+      .u16(spec.bits);
   if (extensible) {
     fmt.u16(22).u16(spec.bits).u32(0).u16(spec.sub_format);
     fmt.data += std::string("\x00\x00\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71", 14);

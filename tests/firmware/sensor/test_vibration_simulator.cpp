@@ -138,14 +138,16 @@ EnvelopeSpectrum envelope_spectrum(const std::vector<float>& s, double fs, doubl
   const std::vector<Cpx> analytic = fft(spec, true);
   std::vector<float> envelope(n);
   double mean = 0.0;
-  for (std::size_t i = 0; i < n; ++i) mean += std::abs(analytic[i]) / static_cast<double>(n);
+  for (std::size_t i = 0; i < n; ++i)
+    mean += std::abs(analytic[i]) / static_cast<double>(n);
   for (std::size_t i = 0; i < n; ++i) {
     envelope[i] = static_cast<float>(std::abs(analytic[i]) / static_cast<double>(n) - mean);
   }
   const std::vector<Cpx> env_spec = spectrum(envelope);
   EnvelopeSpectrum out;
   out.bin_hz = bin_hz;
-  for (std::size_t k = 0; k <= n / 2; ++k) out.power.push_back(std::norm(env_spec[k]));
+  for (std::size_t k = 0; k <= n / 2; ++k)
+    out.power.push_back(std::norm(env_spec[k]));
   return out;
 }
 
@@ -220,7 +222,8 @@ TEST(VibrationSimulator, LoosenessRaisesManyHarmonicsAndHalfOrderSubharmonics) {
   }
   // Truncation: one side of the waveform is cut flat, so it is skewed.
   double mean = 0.0;
-  for (const float v : faulty.y) mean += static_cast<double>(v) / kRecord;
+  for (const float v : faulty.y)
+    mean += static_cast<double>(v) / kRecord;
   double m2 = 0.0;
   double m3 = 0.0;
   for (const float v : faulty.y) {

@@ -17,9 +17,9 @@ class FlashFixture : public ::testing::Test {
   static constexpr std::uint32_t kSectors = 4;
 
   void SetUp() override {
-    path_ = std::filesystem::path(::testing::TempDir()) /
-            (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-             ".flash");
+    path_ =
+        std::filesystem::path(::testing::TempDir()) /
+        (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".flash");
     std::filesystem::remove(path_);
     reboot();
   }

@@ -17,20 +17,24 @@ using test::FlashFixture;
 
 std::vector<std::uint8_t> payload_for(std::uint32_t n, std::size_t size = 40) {
   std::vector<std::uint8_t> p(size);
-  for (std::size_t i = 0; i < size; ++i) p[i] = static_cast<std::uint8_t>(n * 7 + i);
+  for (std::size_t i = 0; i < size; ++i)
+    p[i] = static_cast<std::uint8_t>(n * 7 + i);
   p[0] = static_cast<std::uint8_t>(n);
   p[1] = static_cast<std::uint8_t>(n >> 8);
   return p;
 }
 
-std::uint32_t id_of(const RingEntry& e) { return e.payload[0] | (e.payload[1] << 8); }
+std::uint32_t id_of(const RingEntry& e) {
+  return e.payload[0] | (e.payload[1] << 8);
+}
 
 std::vector<std::uint32_t> unacked_ids(FlashRing& ring) {
   std::vector<RingEntry> entries(256);
   const auto n = ring.peek(entries);
   EXPECT_TRUE(n.ok());
   std::vector<std::uint32_t> ids;
-  for (std::size_t i = 0; i < *n; ++i) ids.push_back(id_of(entries[i]));
+  for (std::size_t i = 0; i < *n; ++i)
+    ids.push_back(id_of(entries[i]));
   return ids;
 }
 
@@ -39,7 +43,8 @@ class FlashRingTest : public FlashFixture {};
 TEST_F(FlashRingTest, RecordsComeBackOldestFirstWithTheirBytes) {
   FlashRing ring;
   ASSERT_TRUE(ring.mount(area_.get()).ok());
-  for (std::uint32_t i = 1; i <= 5; ++i) ASSERT_TRUE(ring.append(1, payload_for(i)).ok());
+  for (std::uint32_t i = 1; i <= 5; ++i)
+    ASSERT_TRUE(ring.append(1, payload_for(i)).ok());
   std::vector<RingEntry> entries(8);
   const auto n = ring.peek(entries);
   ASSERT_TRUE(n.ok());
@@ -56,7 +61,8 @@ TEST_F(FlashRingTest, RecordsComeBackOldestFirstWithTheirBytes) {
 TEST_F(FlashRingTest, AcknowledgedRecordsAreNotReturnedAgainEvenAfterReboot) {
   FlashRing ring;
   ASSERT_TRUE(ring.mount(area_.get()).ok());
-  for (std::uint32_t i = 1; i <= 4; ++i) ASSERT_TRUE(ring.append(1, payload_for(i)).ok());
+  for (std::uint32_t i = 1; i <= 4; ++i)
+    ASSERT_TRUE(ring.append(1, payload_for(i)).ok());
   std::vector<RingEntry> entries(2);
   ASSERT_EQ(*ring.peek(entries), 2U);
   ASSERT_TRUE(ring.acknowledge(entries[0]).ok());
@@ -89,14 +95,16 @@ TEST_F(FlashRingTest, WhenFullTheOldestSectorIsDroppedAndCounted) {
   // 2048-byte sectors hold 31 records of 40 bytes (16 + 40 + 8 padded = 64 each, after a
   // 16-byte sector header); 4 sectors, one always being written.
   constexpr std::uint32_t kTotal = 200;
-  for (std::uint32_t i = 1; i <= kTotal; ++i) ASSERT_TRUE(ring.append(1, payload_for(i)).ok());
+  for (std::uint32_t i = 1; i <= kTotal; ++i)
+    ASSERT_TRUE(ring.append(1, payload_for(i)).ok());
   const auto ids = unacked_ids(ring);
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids.back(), kTotal);
   EXPECT_EQ(ring.dropped() + ring.unacknowledged(), kTotal);
   EXPECT_GT(ring.dropped(), 0U);
   // What is left is the newest, contiguous run.
-  for (std::size_t i = 1; i < ids.size(); ++i) EXPECT_EQ(ids[i], ids[i - 1] + 1);
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    EXPECT_EQ(ids[i], ids[i - 1] + 1);
 }
 
 TEST_F(FlashRingTest, OversizePayloadIsRefused) {
@@ -168,8 +176,10 @@ TEST_F(FlashRingTest, PowerCutAtEveryFlashOperationLosesNothingAcknowledgedOrApp
     ASSERT_TRUE(recovered.mount(area_.get()).ok()) << "cut after " << cut;
     const auto ids = unacked_ids(recovered);
     std::map<std::uint32_t, int> seen;
-    for (const auto id : ids) ++seen[id];
-    for (const auto& [id, count] : seen) EXPECT_EQ(count, 1) << "cut " << cut << " id " << id;
+    for (const auto id : ids)
+      ++seen[id];
+    for (const auto& [id, count] : seen)
+      EXPECT_EQ(count, 1) << "cut " << cut << " id " << id;
     // Every append the caller was told succeeded is still there, unless acknowledged.
     for (const auto id : outcome.appended) {
       if (id == outcome.ack_in_flight) continue;
@@ -180,7 +190,8 @@ TEST_F(FlashRingTest, PowerCutAtEveryFlashOperationLosesNothingAcknowledgedOrApp
     }
     // Nothing appears that was never appended (beyond the one in flight).
     const std::uint32_t last = outcome.appended.empty() ? 0 : outcome.appended.back();
-    for (const auto id : ids) EXPECT_LE(id, last + 1) << "cut " << cut;
+    for (const auto id : ids)
+      EXPECT_LE(id, last + 1) << "cut " << cut;
     // And the ring keeps working.
     ASSERT_TRUE(recovered.append(1, payload_for(999)).ok()) << "cut " << cut;
     EXPECT_EQ(unacked_ids(recovered).back(), 999U);

@@ -94,7 +94,8 @@ TEST(EncodeBatch, IsSenmlWithBaseNameSequenceNumbersAndResolvedTimes) {
 
 TEST(EncodeBatch, TakesOnlyWhatFitsAndSaysHowMany) {
   std::vector<RingEntry> entries;
-  for (std::uint32_t i = 1; i <= 30; ++i) entries.push_back(entry_of(reading(i)));
+  for (std::uint32_t i = 1; i <= 30; ++i)
+    entries.push_back(entry_of(reading(i)));
   std::array<std::uint8_t, 1024> out{};
   const auto batch = encode_batch("node-1", entries, out);
   ASSERT_TRUE(batch.ok());
@@ -105,7 +106,8 @@ TEST(EncodeBatch, TakesOnlyWhatFitsAndSaysHowMany) {
   const auto n = senml::decode(batch->bytes, records);
   ASSERT_TRUE(n.ok());
   std::set<std::uint64_t> seqs;
-  for (std::size_t i = 0; i < *n; ++i) seqs.insert(records[i].seq);
+  for (std::size_t i = 0; i < *n; ++i)
+    seqs.insert(records[i].seq);
   EXPECT_EQ(seqs.size(), batch->entries);
   EXPECT_EQ(*seqs.rbegin(), batch->entries);
 }
@@ -146,7 +148,28 @@ TEST(EncodeBatch, ReadingWithoutAModelCarriesNoScore) {
   const auto n = senml::decode(batch->bytes, records);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 6U);
-  for (std::size_t i = 0; i < *n; ++i) EXPECT_NE(records[i].name, "score");
+  for (std::size_t i = 0; i < *n; ++i)
+    EXPECT_NE(records[i].name, "score");
+}
+
+TEST(EncodeBatch, LargestFeatureStatsStillDecodeWithProtocol) {
+  FeatureStats s;
+  s.seq = 1;
+  s.unix_ms = 1763800000000ULL;
+  s.windows = 32;
+  s.count = kMaxFeatures;
+  for (std::size_t i = 0; i < kMaxFeatures; ++i)
+    s.mean[i] = static_cast<float>(i);
+  RingEntry e;
+  e.kind = static_cast<std::uint8_t>(RecordKind::kFeatureStats);
+  e.length = static_cast<std::uint16_t>(*serialize(s, e.payload));
+  std::array<std::uint8_t, 1024> out{};
+  const auto batch = encode_batch("n", {&e, 1}, out);
+  ASSERT_TRUE(batch.ok());
+  std::array<senml::Record, 4> records{};
+  const auto n = senml::decode(batch->bytes, records);
+  ASSERT_TRUE(n.ok()) << n.status().name();
+  EXPECT_EQ(records[1].data.size(), 8 * kMaxFeatures);
 }
 
 TEST(EncodeBatch, BadDeviceIdIsRefused) {

@@ -17,7 +17,9 @@ namespace spindle::senml {
 
 inline constexpr std::size_t kMaxNameSize = 64;      // bn, n
 inline constexpr std::size_t kMaxUnitSize = 16;      // bu, u
-inline constexpr std::size_t kMaxStringValue = 128;  // vs, vd
+inline constexpr std::size_t kMaxStringValue = 128;  // vs
+// vd: Spindle packs per-feature statistics (64 features x 2 float32) into one data value.
+inline constexpr std::size_t kMaxDataValue = 512;
 inline constexpr std::size_t kMaxRecordEntries = 16;
 inline constexpr std::uint64_t kSupportedVersion = 10;  // RFC 8428's default bver
 

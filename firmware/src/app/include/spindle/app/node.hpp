@@ -27,12 +27,12 @@ struct NodeConfig {
   std::string_view firmware_version;
   net::ClientConfig client;  // gateway URI, PSK
   board::BoardProfile board;
-  std::uint32_t lifetime_s = 300;    // registration lifetime
-  double speed = 1.0;                // sensor time per wall time; 0: as fast as possible
-  std::uint64_t window_limit = 0;    // stop sampling after this many windows (0: never)
-  bool exit_when_sent = false;       // with window_limit: stop once the ring is empty
-  std::uint32_t drain_timeout_s = 60;  // how long exit_when_sent waits for the gateway
-  std::uint32_t stats_every = 32;    // windows per feature-statistics record
+  std::uint32_t lifetime_s = 300;       // registration lifetime
+  double speed = 1.0;                   // sensor time per wall time; 0: as fast as possible
+  std::uint64_t window_limit = 0;       // stop sampling after this many windows (0: never)
+  bool exit_when_sent = false;          // with window_limit: stop once the ring is empty
+  std::uint32_t drain_timeout_s = 60;   // how long exit_when_sent waits for the gateway
+  std::uint32_t stats_every = 32;       // windows per feature-statistics record
   std::span<const std::uint8_t> model;  // plaintext container (development); empty: none
   std::string_view model_id;
   std::uint64_t model_version = 0;

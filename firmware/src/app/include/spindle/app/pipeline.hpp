@@ -14,9 +14,9 @@ struct WindowResult {
   bool scored = false;  // false while no model is active
   float score = 0.0F;
   bool anomaly = false;
-  std::uint32_t latency_us = 0;         // features + inference
-  std::uint32_t arena_high_water = 0;   // bytes of the model arena ever in use
-  std::span<const float> features;      // this window's feature vector
+  std::uint32_t latency_us = 0;        // features + inference
+  std::uint32_t arena_high_water = 0;  // bytes of the model arena ever in use
+  std::span<const float> features;     // this window's feature vector
 };
 
 class Pipeline {

@@ -47,7 +47,8 @@ enum class AxisFeature : std::uint8_t {
   kDominant,
   kBand0,  // kBand0 + j for band j
 };
-inline constexpr std::size_t kFeaturesPerAxis = static_cast<std::size_t>(AxisFeature::kBand0) + kBands;
+inline constexpr std::size_t kFeaturesPerAxis =
+    static_cast<std::size_t>(AxisFeature::kBand0) + kBands;
 
 constexpr std::size_t feature_count(std::size_t axes) {
   return axes * kFeaturesPerAxis;
@@ -84,8 +85,7 @@ class FeatureExtractor {
   // Errors: kInvalidValue (window length not a power of two in 64..4096, sample rate
   // outside 100..100000 Hz, axes not 1..3), kBufferTooSmall (scratch smaller than
   // scratch_bytes(window_length)).
-  static Result<FeatureExtractor> create(const FeatureConfig& config,
-                                         std::span<std::byte> scratch);
+  static Result<FeatureExtractor> create(const FeatureConfig& config, std::span<std::byte> scratch);
 
   // Writes feature_count() features for one window to the front of features_out. Spans of
   // axes beyond config().axes are ignored (they may be empty). On an error the contents of
@@ -107,8 +107,8 @@ class FeatureExtractor {
 
   FeatureConfig config_{};
   RealFft fft_;
-  std::span<float> window_;  // Hann coefficients
-  std::span<float> work_;    // windowed samples, then their power spectrum
+  std::span<float> window_;    // Hann coefficients
+  std::span<float> work_;      // windowed samples, then their power spectrum
   float energy_scale_ = 0.0F;  // 1 / (N * sum w^2): |X|^2 to mean-square contribution
   std::array<std::uint16_t, kBands + 1> band_first_bin_{};
 };

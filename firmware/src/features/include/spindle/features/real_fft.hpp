@@ -16,7 +16,9 @@ class RealFft {
   // Bytes create() needs for an n-point transform, alignment slack included: an upper bound
   // of what KISS FFT asks for (its plan plus twiddles, about 10 n + 300) and the complex
   // output of n/2 + 1 bins.
-  static constexpr std::size_t memory_bytes(std::size_t n) { return 512 + 10 * n + 8 * (n / 2 + 1) + 32; }
+  static constexpr std::size_t memory_bytes(std::size_t n) {
+    return 512 + 10 * n + 8 * (n / 2 + 1) + 32;
+  }
 
   RealFft() = default;  // not planned: power_spectrum() returns kInvalidState
 

@@ -19,7 +19,7 @@ struct TimeFeatures {
   float crest = 0.0F;     // peak / rms
   float kurtosis = 0.0F;  // m4 / m2^2 (3 for Gaussian noise, 1.5 for a sine)
   float skewness = 0.0F;  // m3 / m2^1.5
-};  // mk = (1/N) sum (x - mean)^k
+};                        // mk = (1/N) sum (x - mean)^k
 
 // Errors: kInvalidValue for an empty window or a sample that is not finite.
 Result<TimeFeatures> time_features(std::span<const float> samples);

@@ -28,8 +28,8 @@ inline constexpr std::size_t kMaxLocation = 64;
 struct ClientConfig {
   // "coap://host:port" (plain UDP, development only) or "coaps://host:port" (DTLS-PSK).
   std::string_view gateway_uri;
-  std::string_view device_id;          // also the PSK identity
-  std::span<const std::uint8_t> psk;   // required for coaps://
+  std::string_view device_id;           // also the PSK identity
+  std::span<const std::uint8_t> psk;    // required for coaps://
   std::uint32_t ack_timeout_ms = 1000;  // first retransmission timeout
   std::uint8_t max_retransmit = 3;
 };
@@ -50,8 +50,8 @@ struct Response {
 
 struct Request {
   Method method = Method::kGet;
-  std::string_view path;   // "rd" or "t/node-1"; segments separated by '/'
-  std::string_view query;  // "ep=node-1&lt=300"; parameters separated by '&'
+  std::string_view path;    // "rd" or "t/node-1"; segments separated by '/'
+  std::string_view query;   // "ep=node-1&lt=300"; parameters separated by '&'
   int content_format = -1;  // -1: none
   std::span<const std::uint8_t> payload;
 };

@@ -4,13 +4,13 @@
 // frames of channels() samples, already scaled to g), so reads never touch the file.
 //
 // CSV: comma-, semicolon- or tab-separated; blank lines and lines starting with '#' are
-// skipped; an optional header line (the first line, when none of its fields is a number). Columns are x / x,y / x,y,z, or t,x,y,z when there are four; with a
-// header whose first name starts with 't' or 'T' the first column is time (t,x ... t,x,y,z).
-// Time is in seconds and must increase; the rate is (frames - 1) / (t_last - t_first),
-// rounded to whole Hz. Without a time column the rate is ReplayOptions::csv_sample_rate_hz.
-// WAV: RIFF/WAVE with a "fmt " chunk (PCM 16-bit, IEEE float 32-bit, or either inside
-// WAVE_FORMAT_EXTENSIBLE), 1 to 3 channels (x, y, z) and a "data" chunk; 16-bit samples
-// are read as v / 32768 before scaling.
+// skipped; an optional header line (the first line, when none of its fields is a number). Columns
+// are x / x,y / x,y,z, or t,x,y,z when there are four; with a header whose first name starts with
+// 't' or 'T' the first column is time (t,x ... t,x,y,z). Time is in seconds and must increase; the
+// rate is (frames - 1) / (t_last - t_first), rounded to whole Hz. Without a time column the rate is
+// ReplayOptions::csv_sample_rate_hz. WAV: RIFF/WAVE with a "fmt " chunk (PCM 16-bit, IEEE float
+// 32-bit, or either inside WAVE_FORMAT_EXTENSIBLE), 1 to 3 channels (x, y, z) and a "data" chunk;
+// 16-bit samples are read as v / 32768 before scaling.
 #pragma once
 
 #include <cstddef>
@@ -30,9 +30,9 @@ enum class ReplayFormat : std::uint8_t {
 
 struct ReplayOptions {
   ReplayFormat format = ReplayFormat::kAuto;
-  bool loop = true;                          // false: read() ends with kUnavailable
-  float scale_to_g = 1.0F;                   // every decoded value is multiplied by this
-  std::uint32_t csv_sample_rate_hz = 3200;   // for CSV files without a time column
+  bool loop = true;                         // false: read() ends with kUnavailable
+  float scale_to_g = 1.0F;                  // every decoded value is multiplied by this
+  std::uint32_t csv_sample_rate_hz = 3200;  // for CSV files without a time column
 };
 
 // Why open failed, for a message an operator can act on.
@@ -63,14 +63,14 @@ class ReplaySource final : public SampleSource {
   // Decodes a whole recording into `storage`. `error` (optional) says why it failed.
   // Errors: kBadMagic (format kWav but not RIFF/WAVE), kMalformed (a CSV field that is not
   // a finite number, a line with another number of fields than the first, 0 or more than 4
-  // columns, time not increasing, a line over 255 characters, no samples; WAV chunk sizes
+  // columns, a header not naming 1 to 3 axis columns, time not increasing, a line over 255
+  // characters, no samples; WAV chunk sizes
   // that do not add up, data before fmt, non-finite float samples), kTruncated (a WAV that
   // ends inside a chunk), kMissingField (no fmt or data chunk), kInvalidValue (WAV encoding
   // other than PCM-16/float-32, channels not 1..3, a sample rate outside 1..100000 Hz,
   // scale_to_g not finite), kOversize (more samples than `storage` holds), kIoError.
   static Result<ReplaySource> open(ByteStream& stream, std::span<float> storage,
-                                   const ReplayOptions& options = {},
-                                   ReplayError* error = nullptr);
+                                   const ReplayOptions& options = {}, ReplayError* error = nullptr);
   // The same, from bytes in memory.
   static Result<ReplaySource> open_memory(std::span<const std::byte> bytes,
                                           std::span<float> storage,

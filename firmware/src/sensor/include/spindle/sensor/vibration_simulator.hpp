@@ -87,7 +87,7 @@ class VibrationSimulator final : public SampleSource {
   float wander_drive_ = 0.0F;  // sqrt(1 - keep^2): stationary variance 1
   float wander_state_ = 0.0F;
   float shaft_hz_ = 0.0F;
-  float shaft_revs_ = 0.0F;  // shaft angle in revolutions, modulo 2 (so 0.5x is continuous)
+  float shaft_revs_ = 0.0F;     // shaft angle in revolutions, modulo 2 (so 0.5x is continuous)
   float defect_cycles_ = 0.0F;  // impacts are due when this reaches next_impact_
   float next_impact_ = 1.0F;
   float resonator_a1_ = 0.0F;

@@ -33,7 +33,7 @@ inline constexpr std::size_t kMaxRingSectors = 256;
 struct RingEntry {
   std::uint32_t sector = 0;
   std::uint32_t sector_sequence = 0;  // guards against acknowledging into a reused sector
-  std::uint32_t offset = 0;  // of the record header within the sector
+  std::uint32_t offset = 0;           // of the record header within the sector
   std::uint8_t kind = 0;
   std::uint16_t length = 0;
   std::array<std::uint8_t, kMaxRecordPayload> payload{};
@@ -71,8 +71,8 @@ class FlashRing {
   struct Sector {
     bool valid = false;
     std::uint32_t sequence = 0;
-    bool closed = false;     // a torn record or a full sector: no more appends here
-    std::uint32_t end = 0;   // end of the valid records
+    bool closed = false;    // a torn record or a full sector: no more appends here
+    std::uint32_t end = 0;  // end of the valid records
     std::uint32_t unacked = 0;
   };
 

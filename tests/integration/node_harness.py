@@ -1,0 +1,70 @@
+"""Starts and stops the real processes of the node integration tests (loopback only)."""
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_udp_port():
+    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
+    for _ in range(50):
+        port = random.randint(20000, 60000)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free UDP port")
+
+
+class Server:
+    """The libcoap test server, appending events to a JSON-lines log."""
+
+    def __init__(self, binary, port, log, psk_identity=None, psk_hex=None):
+        self.binary, self.port, self.log = binary, port, log
+        self.psk = (psk_identity, psk_hex)
+        self.process = None
+
+    def start(self):
+        args = [self.binary, "--port", str(self.port), "--log", self.log]
+        if self.psk[1]:
+            args += ["--psk-identity", self.psk[0], "--psk-hex", self.psk[1]]
+        self.process = subprocess.Popen(args)
+        wait_for(lambda: any(e["event"] == "started" for e in events(self.log))
+                 and self.process.poll() is None, 10, "server start")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def events(log):
+    if not os.path.exists(log):
+        return []
+    with open(log) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def readings(log, name=None):
+    return [e for e in events(log) if e["event"] == "reading" and (name is None or e["name"] == name)]
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_node(binary, device_id, gateway, workdir, *extra):
+    args = [binary, "--id", device_id, "--gateway", gateway,
+            "--flash", os.path.join(workdir, device_id + ".flash"), *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
