@@ -159,8 +159,8 @@ Model build_model(std::uint32_t seed) {
   m.scale_storage.reserve(kLayers);
   m.input = {4.0f / 127.0f, 0};
   const std::uint8_t x = add({ElementType::kFloat32, 1, {kWidths[0], 0, 0, 0}, 0, 0.0f, {}, {}});
-  const std::uint8_t xq =
-      add({ElementType::kInt8, 1, {kWidths[0], 0, 0, 0}, m.input.zero_point, m.input.scale, {}, {}});
+  const std::uint8_t xq = add(
+      {ElementType::kInt8, 1, {kWidths[0], 0, 0, 0}, m.input.zero_point, m.input.scale, {}, {}});
   ops.push_back(container::quantize(x, xq));
   std::uint8_t current = xq;
   QuantParams current_q = m.input;
@@ -179,24 +179,34 @@ Model build_model(std::uint32_t seed) {
         w_bytes[c * layer.in + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(q));
         layer.w[c * layer.in + i] = q * scales[c];  // the baseline runs the same weights
       }
-      const auto bias = static_cast<std::int32_t>(std::lround(layer.b[c] / (current_q.scale * scales[c])));
+      const auto bias =
+          static_cast<std::int32_t>(std::lround(layer.b[c] / (current_q.scale * scales[c])));
       for (int k = 0; k < 4; ++k)
         b_bytes[4 * c + static_cast<std::size_t>(k)] =
             static_cast<std::uint8_t>(static_cast<std::uint32_t>(bias) >> (8 * k));
       layer.b[c] = static_cast<float>(bias) * current_q.scale * scales[c];
     }
     const auto out_width = static_cast<std::uint16_t>(layer.out);
-    const std::uint8_t w = add({ElementType::kInt8, 2, {out_width, kWidths[l], 0, 0}, 0, 0.0f, w_bytes, scales});
-    const std::uint8_t b = add({ElementType::kInt32, 1, {out_width, 0, 0, 0}, 0, current_q.scale * scales[0], b_bytes, {}});
+    const std::uint8_t w =
+        add({ElementType::kInt8, 2, {out_width, kWidths[l], 0, 0}, 0, 0.0f, w_bytes, scales});
+    const std::uint8_t b = add({ElementType::kInt32,
+                                1,
+                                {out_width, 0, 0, 0},
+                                0,
+                                current_q.scale * scales[0],
+                                b_bytes,
+                                {}});
     const bool last = l + 1 == kLayers;
     const QuantParams fc_q = last ? m.input : QuantParams{max_abs[l] / 127.0f, 0};
-    const std::uint8_t y = add({ElementType::kInt8, 1, {out_width, 0, 0, 0}, fc_q.zero_point, fc_q.scale, {}, {}});
+    const std::uint8_t y =
+        add({ElementType::kInt8, 1, {out_width, 0, 0, 0}, fc_q.zero_point, fc_q.scale, {}, {}});
     ops.push_back(container::fully_connected(current, w, b, y));
     current = y;
     current_q = fc_q;
     if (!last) {
       const QuantParams relu_q{max_abs[l] / 255.0f, -128};
-      const std::uint8_t r = add({ElementType::kInt8, 1, {out_width, 0, 0, 0}, relu_q.zero_point, relu_q.scale, {}, {}});
+      const std::uint8_t r = add(
+          {ElementType::kInt8, 1, {out_width, 0, 0, 0}, relu_q.zero_point, relu_q.scale, {}, {}});
       ops.push_back(container::relu(current, r));
       current = r;
       current_q = relu_q;
@@ -259,9 +269,9 @@ struct Bench {
       if (op.code != container::OpCode::kFullyConnected) continue;
       const container::Tensor w = *view.tensor(op.inputs[1]);
       auto* data = *inference::init_fully_connected(w, kernel_memory);
-      check(inference::prepare_fully_connected(*view.tensor(op.inputs[0]), w, *view.tensor(op.inputs[2]),
-                                               *view.tensor(op.outputs[0]), op.params[0], op.params[1],
-                                               *data),
+      check(inference::prepare_fully_connected(
+                *view.tensor(op.inputs[0]), w, *view.tensor(op.inputs[2]),
+                *view.tensor(op.outputs[0]), op.params[0], op.params[1], *data),
             "prepare fc");
       fc.push_back(data);
     }
@@ -300,7 +310,8 @@ struct Bench {
     const std::vector<float>& x = window();
     std::copy(x.begin(), x.end(), float_buffers[0].begin());
     for (std::size_t l = 0; l < kLayers; ++l)
-      float_fc(model.float_layers[l], float_buffers[l % 2].data(), float_buffers[(l + 1) % 2].data(), false);
+      float_fc(model.float_layers[l], float_buffers[l % 2].data(),
+               float_buffers[(l + 1) % 2].data(), false);
     g_sink = g_sink + float_buffers[0][0];
   }
 };
@@ -334,7 +345,8 @@ double median_ns(const std::function<void()>& op) {
 }
 
 void row(const char* what, double ours, double baseline, const char* unit) {
-  std::printf("| %-44s | %10.1f | %10.1f | %6.2f | %s\n", what, ours, baseline, ours / baseline, unit);
+  std::printf("| %-44s | %10.1f | %10.1f | %6.2f | %s\n", what, ours, baseline, ours / baseline,
+              unit);
 }
 
 // ---- Instruction counts ----
@@ -394,14 +406,20 @@ void boards_table(const Bench& bench, const std::string& boards_dir) {
   const std::size_t arena = bench.arena.size();
   const std::size_t model_bytes = bench.model.container.size();
   const std::size_t interpreter_bytes = sizeof(inference::Interpreter);
-  std::printf("\nRAM for this model per board (arena needed %zu B; the plaintext container, %zu B, "
-              "sits in RAM once decrypted; Interpreter object %zu B on this 64-bit host):\n\n",
-              arena, model_bytes, interpreter_bytes);
-  std::printf("| board          |  SRAM (B) | CONFIG_MODEL_ARENA_SIZE | arena needed | model + arena + interpreter | fits arena |\n");
-  std::printf("|----------------|-----------|-------------------------|--------------|-----------------------------|------------|\n");
+  std::printf(
+      "\nRAM for this model per board (arena needed %zu B; the plaintext container, %zu B, "
+      "sits in RAM once decrypted; Interpreter object %zu B on this 64-bit host):\n\n",
+      arena, model_bytes, interpreter_bytes);
+  std::printf(
+      "| board          |  SRAM (B) | CONFIG_MODEL_ARENA_SIZE | arena needed | model + arena + "
+      "interpreter | fits arena |\n");
+  std::printf(
+      "|----------------|-----------|-------------------------|--------------|---------------------"
+      "--------|------------|\n");
   std::vector<std::filesystem::path> confs;
   for (const auto& entry : std::filesystem::directory_iterator(boards_dir)) {
-    if (std::filesystem::exists(entry.path() / "board.conf")) confs.push_back(entry.path() / "board.conf");
+    if (std::filesystem::exists(entry.path() / "board.conf"))
+      confs.push_back(entry.path() / "board.conf");
   }
   std::sort(confs.begin(), confs.end());
   for (const auto& path : confs) {
@@ -411,13 +429,13 @@ void boards_table(const Bench& bench, const std::string& boards_dir) {
     const std::string conf = text.str();
     const auto profile = board::parse(conf);
     if (!profile.ok()) {
-      std::printf("| %-14s | (board.conf does not parse: %s)\n", path.parent_path().filename().c_str(),
-                  profile.status().name());
+      std::printf("| %-14s | (board.conf does not parse: %s)\n",
+                  path.parent_path().filename().c_str(), profile.status().name());
       continue;
     }
-    std::printf("| %-14s | %9u | %23u | %12zu | %27zu | %-10s |\n", std::string(profile->name()).c_str(),
-                profile->sram_bytes, profile->model_arena_bytes, arena,
-                model_bytes + arena + interpreter_bytes,
+    std::printf("| %-14s | %9u | %23u | %12zu | %27zu | %-10s |\n",
+                std::string(profile->name()).c_str(), profile->sram_bytes,
+                profile->model_arena_bytes, arena, model_bytes + arena + interpreter_bytes,
                 arena <= profile->model_arena_bytes ? "yes" : "NO");
   }
 }
@@ -429,11 +447,16 @@ int main(int argc, char** argv) {
   bool child = false;
   std::string boards_dir = SPINDLE_BOARDS_DIR;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) g_runs = std::atoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--min-ms") == 0 && i + 1 < argc) g_min_ms = std::atof(argv[++i]);
-    else if (std::strcmp(argv[i], "--boards") == 0 && i + 1 < argc) boards_dir = argv[++i];
-    else if (std::strcmp(argv[i], "--callgrind") == 0) callgrind = true;
-    else if (std::strcmp(argv[i], "--callgrind-child") == 0) child = true;
+    if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+      g_runs = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--min-ms") == 0 && i + 1 < argc)
+      g_min_ms = std::atof(argv[++i]);
+    else if (std::strcmp(argv[i], "--boards") == 0 && i + 1 < argc)
+      boards_dir = argv[++i];
+    else if (std::strcmp(argv[i], "--callgrind") == 0)
+      callgrind = true;
+    else if (std::strcmp(argv[i], "--callgrind-child") == 0)
+      child = true;
   }
   Bench bench;
   if (child) {
@@ -446,9 +469,10 @@ int main(int argc, char** argv) {
   }
 
   const std::size_t macs = macs_per_window();
-  std::printf("model: autoencoder 36-16-8-16-36, int8 per-channel FC + ReLU, %zu MACs/window, "
-              "container %zu B, arena %zu B (float reference path: %zu B)\n",
-              macs, bench.model.container.size(), bench.arena.size(), bench.reference_arena.size());
+  std::printf(
+      "model: autoencoder 36-16-8-16-36, int8 per-channel FC + ReLU, %zu MACs/window, "
+      "container %zu B, arena %zu B (float reference path: %zu B)\n",
+      macs, bench.model.container.size(), bench.arena.size(), bench.reference_arena.size());
 
   // Agreement of the int8 runtime with its float reference over the benchmark windows.
   double worst = 0;
@@ -456,15 +480,17 @@ int main(int argc, char** argv) {
     float q = 0, f = 0;
     Bench::check(bench.interpreter.invoke(w, &q), "invoke");
     Bench::check(bench.reference.invoke(w, &f), "invoke reference");
-    worst = std::max(worst, std::abs(static_cast<double>(q) - static_cast<double>(f)) /
-                                static_cast<double>(f));
+    worst = std::max(
+        worst, std::abs(static_cast<double>(q) - static_cast<double>(f)) / static_cast<double>(f));
   }
   std::printf("int8 vs float-reference score, worst relative difference over %zu windows: %.4f\n\n",
               kWindows, worst);
 
   std::printf("Wall time, median of %d runs of >= %.0f ms:\n\n", g_runs, g_min_ms);
-  std::printf("| %-44s | %10s | %10s | %6s |\n", "operation (per window)", "spindle", "baseline", "ratio");
-  std::printf("|----------------------------------------------|------------|------------|--------|\n");
+  std::printf("| %-44s | %10s | %10s | %6s |\n", "operation (per window)", "spindle", "baseline",
+              "ratio");
+  std::printf(
+      "|----------------------------------------------|------------|------------|--------|\n");
   const double invoke_ns = median_ns([&] { bench.invoke_int8(); });
   const double naive_ns = median_ns([&] { bench.naive_float(); });
   const double fc_ns = median_ns([&] { bench.fc_int8(); });
@@ -505,14 +531,17 @@ int main(int argc, char** argv) {
 #if SPINDLE_BENCH_HAVE_CALLGRIND
     const auto counts = callgrind_counts(argv[0]);
     if (counts.size() >= 5) {
-      std::printf("\nInstructions (valgrind --tool=callgrind, %d calls each, measured loops only):\n\n",
-                  kCallgrindCalls);
-      std::printf("| %-44s | %10s | %10s | %6s |\n", "operation (per window)", "spindle", "baseline",
-                  "ratio");
-      std::printf("|----------------------------------------------|------------|------------|--------|\n");
-      row("invoke, int8 (vs naive float MLP + MSE)", counts.at("invoke_int8"), counts.at("naive_float"),
+      std::printf(
+          "\nInstructions (valgrind --tool=callgrind, %d calls each, measured loops only):\n\n",
+          kCallgrindCalls);
+      std::printf("| %-44s | %10s | %10s | %6s |\n", "operation (per window)", "spindle",
+                  "baseline", "ratio");
+      std::printf(
+          "|----------------------------------------------|------------|------------|--------|\n");
+      row("invoke, int8 (vs naive float MLP + MSE)", counts.at("invoke_int8"),
+          counts.at("naive_float"), "instr");
+      row("FC kernels only, int8 (vs naive float FC)", counts.at("fc_int8"), counts.at("fc_float"),
           "instr");
-      row("FC kernels only, int8 (vs naive float FC)", counts.at("fc_int8"), counts.at("fc_float"), "instr");
       row("FC per MAC, int8 (vs naive float FC)", counts.at("fc_int8") / static_cast<double>(macs),
           counts.at("fc_float") / static_cast<double>(macs), "instr/MAC");
       row("float reference path (vs naive float MLP)", counts.at("invoke_reference"),

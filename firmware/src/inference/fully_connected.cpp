@@ -127,7 +127,8 @@ void reference_fully_connected(const container::Tensor& input, const container::
   const std::uint32_t depth = input_depth_of(weights);
   const std::uint32_t channels = output_depth_of(weights);
   const std::uint32_t batches = input.element_count() / depth;
-  const RealRange range = representable_range(output.scale, output.zero_point, clamp_min, clamp_max);
+  const RealRange range =
+      representable_range(output.scale, output.zero_point, clamp_min, clamp_max);
   for (std::uint32_t b = 0; b < batches; ++b) {
     for (std::uint32_t c = 0; c < channels; ++c) {
       const float weight_scale = weights.channel_scale(c);
@@ -136,7 +137,8 @@ void reference_fully_connected(const container::Tensor& input, const container::
       for (std::uint32_t i = 0; i < depth; ++i) {
         sum += input_values[b * depth + i] * (static_cast<float>(row[i]) * weight_scale);
       }
-      output_values[b * channels + c] = sum < range.min ? range.min : (sum > range.max ? range.max : sum);
+      output_values[b * channels + c] =
+          sum < range.min ? range.min : (sum > range.max ? range.max : sum);
     }
   }
 }

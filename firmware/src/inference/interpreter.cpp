@@ -60,8 +60,8 @@ Result<Topology> analyse(const container::ContainerView& model, Arithmetic arith
 
   // The tensor the scoring op scores, traced back through a dequantize op.
   SPINDLE_TRY_ASSIGN(const container::Op scoring, model.op(producer[h.output_tensor]));
-  std::uint8_t scored = h.model_kind == container::ModelKind::kAutoencoder ? scoring.inputs[1]
-                                                                          : scoring.inputs[0];
+  std::uint8_t scored =
+      h.model_kind == container::ModelKind::kAutoencoder ? scoring.inputs[1] : scoring.inputs[0];
   if (producer[scored] != kNone) {
     SPINDLE_TRY_ASSIGN(const container::Op op, model.op(producer[scored]));
     if (op.code == OpCode::kDequantize) scored = op.inputs[0];
@@ -120,7 +120,8 @@ std::size_t saturate(std::uint64_t bytes) {
 
 Result<std::size_t> required_arena_bytes(std::span<const std::uint8_t> container_bytes,
                                          Arithmetic arithmetic) {
-  SPINDLE_TRY_ASSIGN(const container::ContainerView model, container::parse_container(container_bytes));
+  SPINDLE_TRY_ASSIGN(const container::ContainerView model,
+                     container::parse_container(container_bytes));
   SPINDLE_TRY_ASSIGN(const Requirements r, requirements(model, arithmetic));
   return saturate(r.total());
 }
@@ -243,7 +244,8 @@ Status Interpreter::invoke_int8(std::span<const std::int8_t> input, float* score
     // Other readers of the float input see the sample the int8 vector stands for; the
     // quantize op would map it back to exactly `input`.
     const container::Tensor quantized = *model_.tensor(int8_entry_);
-    const std::span<float> values = OutputData{entry.count, tensors_[graph_input].activation}.float32();
+    const std::span<float> values =
+        OutputData{entry.count, tensors_[graph_input].activation}.float32();
     for (std::size_t i = 0; i < input.size(); ++i)
       values[i] = dequantize_value(input[i], quantized.scale, quantized.zero_point);
   }

@@ -32,9 +32,15 @@ Result<std::uint64_t> pack_buffers(std::span<const BufferLifetime> lifetimes,
     if (count == kMaxBuffers) return Error::kInvalidValue;
     order[count++] = i;
   }
-  // Largest first; ties by index so the plan is deterministic.
-  std::stable_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count),
-                   [&](std::size_t a, std::size_t b) { return lifetimes[a].bytes > lifetimes[b].bytes; });
+  // Largest first, ties by index so the plan is deterministic. An insertion sort: at most
+  // kMaxTensors entries, and std::stable_sort may allocate a temporary buffer.
+  for (std::size_t n = 1; n < count; ++n) {
+    const std::size_t moving = order[n];
+    std::size_t k = n;
+    for (; k > 0 && lifetimes[order[k - 1]].bytes < lifetimes[moving].bytes; --k)
+      order[k] = order[k - 1];
+    order[k] = moving;
+  }
 
   std::uint64_t total = 0;
   for (std::size_t n = 0; n < count; ++n) {

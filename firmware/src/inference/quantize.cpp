@@ -48,8 +48,7 @@ Status prepare(const OpTensors& t, void* op_data) {
 }
 
 void eval(const void* op_data, const OpBuffers& b) {
-  eval_quantize(*static_cast<const QuantizeData*>(op_data), b.inputs[0].float32(),
-                b.output.int8());
+  eval_quantize(*static_cast<const QuantizeData*>(op_data), b.inputs[0].float32(), b.output.int8());
 }
 
 void reference(const OpTensors& t, const ReferenceBuffers& b) {

@@ -58,7 +58,8 @@ float eval_reconstruction_error(const ReconstructionErrorData& data, const Tenso
                                                                     : (d < 0 ? -d : d);
     }
     const float scale = data.a.scale;
-    const float unit = data.metric == ReconstructionMetric::kMeanSquaredError ? scale * scale : scale;
+    const float unit =
+        data.metric == ReconstructionMetric::kMeanSquaredError ? scale * scale : scale;
     return mean_error(static_cast<float>(sum), data.count) * unit;
   }
   return float_error(
@@ -100,8 +101,8 @@ void eval(const void* op_data, const OpBuffers& b) {
 }
 
 void reference(const OpTensors& t, const ReferenceBuffers& b) {
-  b.output[0] =
-      reference_reconstruction_error(t.inputs[0], t.inputs[1], metric_of(t), b.inputs[0], b.inputs[1]);
+  b.output[0] = reference_reconstruction_error(t.inputs[0], t.inputs[1], metric_of(t), b.inputs[0],
+                                               b.inputs[1]);
 }
 
 }  // namespace

@@ -12,10 +12,11 @@ Result<ReluData*> init_relu(Arena& arena) {
   return arena.create_persistent<ReluData>();
 }
 
-Status prepare_relu(const container::Tensor& input, const container::Tensor& output, ReluData& data) {
+Status prepare_relu(const container::Tensor& input, const container::Tensor& output,
+                    ReluData& data) {
   if (input.per_channel()) return Error::kMalformed;
-  const QuantizedMultiplier multiplier = quantize_multiplier(
-      static_cast<double>(input.scale) / static_cast<double>(output.scale));
+  const QuantizedMultiplier multiplier =
+      quantize_multiplier(static_cast<double>(input.scale) / static_cast<double>(output.scale));
   // TFLite: quantized_activation_min = max(-128, y.zp + round(0 / y.scale)) = y.zp.
   const std::int32_t activation_min = output.zero_point;
   for (std::int32_t x = -128; x <= 127; ++x) {

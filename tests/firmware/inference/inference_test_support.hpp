@@ -103,7 +103,8 @@ class ArenaBuffer {
   explicit ArenaBuffer(std::size_t size, std::size_t misalignment = 0)
       : storage_(size + 3 * Arena::kAlignment, kGuard), size_(size) {
     const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
-    const std::size_t to_aligned = (Arena::kAlignment - address % Arena::kAlignment) % Arena::kAlignment;
+    const std::size_t to_aligned =
+        (Arena::kAlignment - address % Arena::kAlignment) % Arena::kAlignment;
     offset_ = to_aligned + Arena::kAlignment + misalignment;
   }
   std::span<std::uint8_t> span() { return {storage_.data() + offset_, size_}; }

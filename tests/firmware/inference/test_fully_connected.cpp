@@ -45,8 +45,8 @@ struct FullyConnected {
 // zero point, results that saturate at both ends and one exact tie (34.5 → 35).
 struct Golden {
   std::vector<std::int8_t> x = {-128, -3, 0, 50, 127, 10, -100, 77, -3, 5};
-  std::array<std::int8_t, 20> w = {127, -128, 5, 60,  -1, -20, 33, -128, 127, 64,
-                                   1,   2,    3, -4,  5,  -7,  0,  7,    -1,  1};
+  std::array<std::int8_t, 20> w = {127, -128, 5, 60, -1, -20, 33, -128, 127, 64,
+                                   1,   2,    3, -4, 5,  -7,  0,  7,    -1,  1};
   std::array<std::int32_t, 4> bias = {1000, -5000, 123, -2};
   std::vector<float> scales = {0.0004f, 0.004f, 0.04f, 0.4f};
   TestTensor input{ElementType::kInt8, {2, 5}, 0.05f, -3};
@@ -124,8 +124,8 @@ TEST(FullyConnected, StaysWithinOneLsbOfFloatThenQuantize) {
       largest = std::max(largest, std::abs(real[c]));
     }
     // An output scale that puts the largest channel anywhere from mid-range to saturation.
-    const float y_scale = static_cast<float>(
-        largest / std::uniform_real_distribution<double>(50.0, 200.0)(rng));
+    const float y_scale =
+        static_cast<float>(largest / std::uniform_real_distribution<double>(50.0, 200.0)(rng));
     const int y_zp = std::uniform_int_distribution<int>(-60, 60)(rng);
 
     TestTensor input(ElementType::kInt8, {depth}, x_scale, x_zp);

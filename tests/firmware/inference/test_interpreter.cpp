@@ -233,7 +233,8 @@ TEST(Interpreter, PerfectAutoencoderScoresZero) {
 }
 
 TEST(Interpreter, CentroidScoreIsCloseToTheFloatReference) {
-  for (const DistanceMetric metric : {DistanceMetric::kSquaredEuclidean, DistanceMetric::kEuclidean}) {
+  for (const DistanceMetric metric :
+       {DistanceMetric::kSquaredEuclidean, DistanceMetric::kEuclidean}) {
     CentroidModel cm;
     cm.metric = metric;
     const Bytes model = cm.build();
@@ -279,7 +280,8 @@ TEST(Interpreter, ModelWithAnInt8InputQuantizesTheFeaturesItself) {
   // 1.04 quantizes to 10 + 2 (real 1.0); -1.26 to -13 + 2 (real -1.3).
   ASSERT_TRUE(loaded.interpreter.invoke(std::vector<float>{1.04f, -1.26f}, &score).ok());
   EXPECT_NEAR(score, 0.09f, 1e-6f);
-  EXPECT_TRUE(std::ranges::equal(loaded.interpreter.int8_output(), std::array<std::int8_t, 2>{12, -11}));
+  EXPECT_TRUE(
+      std::ranges::equal(loaded.interpreter.int8_output(), std::array<std::int8_t, 2>{12, -11}));
   float again = -1;
   ASSERT_TRUE(loaded.interpreter.invoke_int8(std::array<std::int8_t, 2>{12, -11}, &again).ok());
   EXPECT_EQ(again, score);

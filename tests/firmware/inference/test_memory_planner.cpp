@@ -43,7 +43,8 @@ void expect_valid_plan(std::span<const BufferLifetime> lifetimes,
 
 TEST(MemoryPlanner, BuffersWithDisjointLifetimesShareMemory) {
   // A chain: each op reads the previous buffer and writes the next.
-  const std::array<BufferLifetime, 4> chain = {{{100, 0, 1}, {100, 1, 2}, {100, 2, 3}, {100, 3, 3}}};
+  const std::array<BufferLifetime, 4> chain = {
+      {{100, 0, 1}, {100, 1, 2}, {100, 2, 3}, {100, 3, 3}}};
   std::array<std::uint64_t, 4> offsets{};
   const auto total = pack_buffers(chain, offsets);
   ASSERT_TRUE(total.ok());
@@ -112,8 +113,9 @@ TEST(MemoryPlanner, ActivationsOfAGraphReuseMemoryAlongTheChain) {
       {ElementType::kFloat32, 1, {1, 0, 0, 0}, 0, 0.0f, {}, {}},   // 6 score
   }};
   const std::array<container::Op, 6> ops = {
-      container::quantize(0, 1), container::relu(1, 2),      container::relu(2, 3),
-      container::relu(3, 4),     container::dequantize(4, 5), container::reconstruction_error(0, 5, 6)};
+      container::quantize(0, 1),   container::relu(1, 2),
+      container::relu(2, 3),       container::relu(3, 4),
+      container::dequantize(4, 5), container::reconstruction_error(0, 5, 6)};
   const test::Bytes bytes =
       test::build_container(tensors, ops, {container::ModelKind::kAutoencoder, 0, 6, 0});
   const auto model = container::parse_container(bytes);

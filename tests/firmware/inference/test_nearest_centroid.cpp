@@ -45,14 +45,12 @@ TEST(NearestCentroid, PicksTheNearestOfSeveralFloatCentroids) {
   TestTensor x(ElementType::kFloat32, {2});
   TestTensor centroids(ElementType::kFloat32, {3, 2});
   centroids.constant(test::float_bytes(std::vector<float>{0, 0, 3, 4, -1, -1}));
-  EXPECT_FLOAT_EQ(distance(x, centroids, DistanceMetric::kSquaredEuclidean,
-                           float_data({3.5f, 4.0f})),
-                  0.25f);
+  EXPECT_FLOAT_EQ(
+      distance(x, centroids, DistanceMetric::kSquaredEuclidean, float_data({3.5f, 4.0f})), 0.25f);
   EXPECT_FLOAT_EQ(distance(x, centroids, DistanceMetric::kEuclidean, float_data({-1.0f, -4.0f})),
                   3.0f);
-  EXPECT_FLOAT_EQ(distance(x, centroids, DistanceMetric::kSquaredEuclidean,
-                           float_data({0.0f, 0.0f})),
-                  0.0f);
+  EXPECT_FLOAT_EQ(
+      distance(x, centroids, DistanceMetric::kSquaredEuclidean, float_data({0.0f, 0.0f})), 0.0f);
 }
 
 TEST(NearestCentroid, Int8InputAgainstPerCentroidScalesOrdersOfMagnitudeApart) {
@@ -63,11 +61,13 @@ TEST(NearestCentroid, Int8InputAgainstPerCentroidScalesOrdersOfMagnitudeApart) {
       .per_channel({0.01f, 1.0f});
   // x real (40, -40): nearest is centroid 1, squared distance 2 · 10².
   const std::vector<std::int8_t> far = {90, -70};
-  const TensorData far_data{ElementType::kInt8, 2, reinterpret_cast<const std::uint8_t*>(far.data())};
+  const TensorData far_data{ElementType::kInt8, 2,
+                            reinterpret_cast<const std::uint8_t*>(far.data())};
   EXPECT_FLOAT_EQ(distance(x, centroids, DistanceMetric::kSquaredEuclidean, far_data), 200.0f);
   // x real (1, -1): nearest is centroid 0, squared distance 2 · 0.5².
   const std::vector<std::int8_t> near = {12, 8};
-  const TensorData near_data{ElementType::kInt8, 2, reinterpret_cast<const std::uint8_t*>(near.data())};
+  const TensorData near_data{ElementType::kInt8, 2,
+                             reinterpret_cast<const std::uint8_t*>(near.data())};
   EXPECT_FLOAT_EQ(distance(x, centroids, DistanceMetric::kSquaredEuclidean, near_data), 0.5f);
 }
 
@@ -76,7 +76,8 @@ TEST(NearestCentroid, ReferenceEqualsEvalOnTheSameRealValues) {
   TestTensor centroids(ElementType::kInt8, {2, 3}, 0.2f, 4);
   centroids.constant({1, 2, 3, static_cast<std::uint8_t>(-4), static_cast<std::uint8_t>(-5), 6});
   const std::vector<float> values = {0.1f, -2.0f, 0.7f};
-  for (const DistanceMetric metric : {DistanceMetric::kSquaredEuclidean, DistanceMetric::kEuclidean}) {
+  for (const DistanceMetric metric :
+       {DistanceMetric::kSquaredEuclidean, DistanceMetric::kEuclidean}) {
     EXPECT_EQ(distance(x, centroids, metric, float_data(values)),
               reference_nearest_centroid(x, centroids, metric, FloatValues(values)));
   }

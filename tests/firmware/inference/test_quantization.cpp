@@ -34,8 +34,8 @@ TEST(QuantizeMultiplier, MatchesTfliteOnGoldenValues) {
   EXPECT_EQ(quantize_multiplier(0.5), (QuantizedMultiplier{1073741824, 0}));
   EXPECT_EQ(quantize_multiplier(1.0), (QuantizedMultiplier{1073741824, 1}));
   EXPECT_EQ(quantize_multiplier(3.0), (QuantizedMultiplier{1610612736, 2}));
-  const double fc_channel = static_cast<double>(0.05f) * static_cast<double>(0.0004f) /
-                            static_cast<double>(0.02f);
+  const double fc_channel =
+      static_cast<double>(0.05f) * static_cast<double>(0.0004f) / static_cast<double>(0.02f);
   EXPECT_EQ(quantize_multiplier(fc_channel), (QuantizedMultiplier{1099511641, -9}));
 }
 

@@ -39,7 +39,8 @@ struct Relu {
 TEST(Relu, RequantizesToANarrowerOutputScale) {
   // Input zero point 5 (real 0), output zero point -128: everything at or below 5 maps to
   // -128, and the output scale is half the input's.
-  Relu relu(TestTensor(ElementType::kInt8, {9}, 0.1f, 5), TestTensor(ElementType::kInt8, {9}, 0.05f, -128));
+  Relu relu(TestTensor(ElementType::kInt8, {9}, 0.1f, 5),
+            TestTensor(ElementType::kInt8, {9}, 0.05f, -128));
   ASSERT_TRUE(relu.prepared.ok());
   const std::vector<std::int8_t> expected = {-128, -128, -128, -128, -126, -124, -38, 62, 116};
   EXPECT_EQ(relu.run(kInputs), expected);
@@ -47,14 +48,16 @@ TEST(Relu, RequantizesToANarrowerOutputScale) {
 
 TEST(Relu, RequantizesToAWiderScaleAndSaturates) {
   // Multiplier 3 (a left shift), negative input zero point.
-  Relu relu(TestTensor(ElementType::kInt8, {9}, 0.3f, -2), TestTensor(ElementType::kInt8, {9}, 0.1f, 3));
+  Relu relu(TestTensor(ElementType::kInt8, {9}, 0.3f, -2),
+            TestTensor(ElementType::kInt8, {9}, 0.1f, 3));
   ASSERT_TRUE(relu.prepared.ok());
   const std::vector<std::int8_t> expected = {3, 3, 21, 24, 27, 30, 127, 127, 127};
   EXPECT_EQ(relu.run(kInputs), expected);
 }
 
 TEST(Relu, WithEqualParametersIsMaxWithZeroPoint) {
-  Relu relu(TestTensor(ElementType::kInt8, {256}, 0.02f, -17), TestTensor(ElementType::kInt8, {256}, 0.02f, -17));
+  Relu relu(TestTensor(ElementType::kInt8, {256}, 0.02f, -17),
+            TestTensor(ElementType::kInt8, {256}, 0.02f, -17));
   std::vector<std::int8_t> all;
   for (int v = -128; v <= 127; ++v)
     all.push_back(static_cast<std::int8_t>(v));
@@ -73,7 +76,8 @@ TEST(Relu, StaysWithinOneLsbOfFloatThenQuantize) {
     for (const float ys : scales)
       for (const int xz : zero_points)
         for (const int yz : zero_points) {
-          Relu relu(TestTensor(ElementType::kInt8, {256}, xs, xz), TestTensor(ElementType::kInt8, {256}, ys, yz));
+          Relu relu(TestTensor(ElementType::kInt8, {256}, xs, xz),
+                    TestTensor(ElementType::kInt8, {256}, ys, yz));
           const std::vector<std::int8_t> out = relu.run(all);
           for (std::size_t i = 0; i < all.size(); ++i) {
             const double real = std::max(0.0, static_cast<double>(xs) * (all[i] - xz));

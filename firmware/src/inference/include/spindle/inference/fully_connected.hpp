@@ -29,9 +29,9 @@ struct FullyConnectedData {
   std::int32_t output_zero_point = 0;
   std::int32_t activation_min = -128;  // op params, in the output's int8 domain
   std::int32_t activation_max = 127;
-  const std::int8_t* weights = nullptr;                 // [output_depth][input_depth], in place
-  std::span<std::int32_t> folded_bias;                  // [output_depth], in the arena
-  std::span<QuantizedMultiplier> multipliers;           // [output_depth], in the arena
+  const std::int8_t* weights = nullptr;        // [output_depth][input_depth], in place
+  std::span<std::int32_t> folded_bias;         // [output_depth], in the arena
+  std::span<QuantizedMultiplier> multipliers;  // [output_depth], in the arena
 };
 
 // Persistent bytes init_fully_connected() takes for these weights.

@@ -74,7 +74,9 @@ struct OutputData {
 
   std::span<std::int8_t> int8() const { return {reinterpret_cast<std::int8_t*>(bytes), count}; }
   // The planner aligns every block to Arena::kAlignment, so the cast is to aligned storage.
-  std::span<float> float32() const { return {static_cast<float*>(static_cast<void*>(bytes)), count}; }
+  std::span<float> float32() const {
+    return {static_cast<float*>(static_cast<void*>(bytes)), count};
+  }
 };
 
 // An op with its operands' descriptions, as prepare() and reference() see them.

@@ -27,14 +27,14 @@ std::size_t relu_persistent_bytes();
 Result<ReluData*> init_relu(Arena& arena);
 // Errors: kMalformed for a per-channel quantized input (only a constant can be one, and
 // the parser accepts it; the kernel's arithmetic is per tensor).
-Status prepare_relu(const container::Tensor& input, const container::Tensor& output, ReluData& data);
+Status prepare_relu(const container::Tensor& input, const container::Tensor& output,
+                    ReluData& data);
 void eval_relu(const ReluData& data, std::span<const std::int8_t> input,
                std::span<std::int8_t> output);
 // The float reference: y = min(max(x, 0), real_y(127)). `input_values` are the input's real
 // values (empty when the input is a constant, which is then read from the container).
 void reference_relu(const container::Tensor& input, const container::Tensor& output,
-                    FloatValues input_values,
-                    std::span<float> output_values);
+                    FloatValues input_values, std::span<float> output_values);
 
 extern const KernelRegistration kReluKernel;
 

@@ -64,11 +64,11 @@ class ReplaySource final : public SampleSource {
   // Errors: kBadMagic (format kWav but not RIFF/WAVE), kMalformed (a CSV field that is not
   // a finite number, a line with another number of fields than the first, 0 or more than 4
   // columns, a header not naming 1 to 3 axis columns, time not increasing, a line over 255
-  // characters, no samples; WAV chunk sizes
-  // that do not add up, data before fmt, non-finite float samples), kTruncated (a WAV that
-  // ends inside a chunk), kMissingField (no fmt or data chunk), kInvalidValue (WAV encoding
-  // other than PCM-16/float-32, channels not 1..3, a sample rate outside 1..100000 Hz,
-  // scale_to_g not finite), kOversize (more samples than `storage` holds), kIoError.
+  // characters, no samples; WAV chunk sizes that do not add up, data before fmt, non-finite
+  // float samples), kTruncated (a WAV that ends inside a chunk), kMissingField (no fmt or
+  // data chunk), kInvalidValue (WAV encoding other than PCM-16/float-32, channels not 1..3, a
+  // sample rate outside 1..100000 Hz, scale_to_g not finite), kOversize (more samples than
+  // `storage` holds), kIoError.
   static Result<ReplaySource> open(ByteStream& stream, std::span<float> storage,
                                    const ReplayOptions& options = {}, ReplayError* error = nullptr);
   // The same, from bytes in memory.

@@ -26,7 +26,8 @@
 
 namespace spindle::telemetry {
 
-inline constexpr std::size_t kMaxRecordPayload = 512;
+// Room for the largest record: feature statistics of kMaxFeatures features (15 + 512 B).
+inline constexpr std::size_t kMaxRecordPayload = 576;
 inline constexpr std::size_t kMaxRingSectors = 256;
 
 // Where a record lives, and a copy of it.
