@@ -41,6 +41,7 @@
 
 #include "spindle/inference/fully_connected.hpp"
 #include "spindle/inference/interpreter.hpp"
+#include "spindle/inference/memory_planner.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/container.hpp"
 
@@ -344,9 +345,13 @@ double median_ns(const std::function<void()>& op) {
   return samples[samples.size() / 2];
 }
 
-void row(const char* what, double ours, double baseline, const char* unit) {
-  std::printf("| %-44s | %10.1f | %10.1f | %6.2f | %s\n", what, ours, baseline, ours / baseline,
-              unit);
+void header(const char* unit) {
+  std::printf("| %-50s | %12s | %12s | %6s |\n", unit, "spindle", "baseline", "ratio");
+  std::printf("|%s|--------------|--------------|--------|\n", std::string(52, '-').c_str());
+}
+
+void row(const char* what, double ours, double baseline) {
+  std::printf("| %-50s | %12.1f | %12.1f | %6.2f |\n", what, ours, baseline, ours / baseline);
 }
 
 // ---- Instruction counts ----
@@ -469,6 +474,17 @@ int main(int argc, char** argv) {
   }
 
   const std::size_t macs = macs_per_window();
+  // The activation plan against one buffer per tensor, int8 path.
+  const auto view = *container::parse_container(bench.model.container);
+  std::array<std::uint64_t, container::kMaxTensors> tensor_bytes{};
+  std::uint64_t unshared = 0;
+  for (std::size_t t = 0; t < view.header().tensor_count; ++t) {
+    const container::Tensor tensor = *view.tensor(t);
+    tensor_bytes[t] = tensor.byte_size();
+    if (!tensor.constant) unshared += inference::Arena::aligned_size(tensor.byte_size());
+  }
+  const auto plan = *inference::plan_activations(
+      view, tensor_bytes, 1u << view.header().input_tensor, 1u << view.header().output_tensor);
   std::printf(
       "model: autoencoder 36-16-8-16-36, int8 per-channel FC + ReLU, %zu MACs/window, "
       "container %zu B, arena %zu B (float reference path: %zu B)\n",
@@ -483,24 +499,25 @@ int main(int argc, char** argv) {
     worst = std::max(
         worst, std::abs(static_cast<double>(q) - static_cast<double>(f)) / static_cast<double>(f));
   }
+  std::printf("activations: %llu B planned (one buffer per tensor: %llu B); op data: %llu B\n",
+              static_cast<unsigned long long>(plan.total_bytes),
+              static_cast<unsigned long long>(unshared),
+              static_cast<unsigned long long>(bench.arena.size() - plan.total_bytes));
   std::printf("int8 vs float-reference score, worst relative difference over %zu windows: %.4f\n\n",
               kWindows, worst);
 
   std::printf("Wall time, median of %d runs of >= %.0f ms:\n\n", g_runs, g_min_ms);
-  std::printf("| %-44s | %10s | %10s | %6s |\n", "operation (per window)", "spindle", "baseline",
-              "ratio");
-  std::printf(
-      "|----------------------------------------------|------------|------------|--------|\n");
+  header("ns per window");
   const double invoke_ns = median_ns([&] { bench.invoke_int8(); });
   const double naive_ns = median_ns([&] { bench.naive_float(); });
   const double fc_ns = median_ns([&] { bench.fc_int8(); });
   const double fc_float_ns = median_ns([&] { bench.fc_float(); });
   const double reference_ns = median_ns([&] { bench.invoke_reference(); });
-  row("invoke, int8 (vs naive float MLP + MSE)", invoke_ns, naive_ns, "ns");
-  row("FC kernels only, int8 (vs naive float FC)", fc_ns, fc_float_ns, "ns");
-  row("FC per MAC, int8 (vs naive float FC)", fc_ns / static_cast<double>(macs),
-      fc_float_ns / static_cast<double>(macs), "ns/MAC");
-  row("float reference path (vs naive float MLP)", reference_ns, naive_ns, "ns");
+  row("invoke, int8 vs naive float MLP + MSE", invoke_ns, naive_ns);
+  row("4 FC layers only, int8 kernel vs naive float FC", fc_ns, fc_float_ns);
+  row("  the same per MAC (ns)", fc_ns / static_cast<double>(macs),
+      fc_float_ns / static_cast<double>(macs));
+  row("float reference path vs naive float MLP + MSE", reference_ns, naive_ns);
 
 #if SPINDLE_BENCH_HAVE_FEATURES
   {
@@ -521,7 +538,7 @@ int main(int argc, char** argv) {
       Bench::check(extractor.value().extract(axes[0], axes[1], axes[2], out), "extract");
       g_sink = g_sink + out[0];
     });
-    row("feature extraction, 3 x 1024 samples (vs invoke)", features_ns, invoke_ns, "ns");
+    row("feature extraction, 3 x 1024 samples, vs invoke", features_ns, invoke_ns);
   }
 #else
   std::printf("(feature extraction not measured: spindle::features is not part of this build)\n");
@@ -534,18 +551,15 @@ int main(int argc, char** argv) {
       std::printf(
           "\nInstructions (valgrind --tool=callgrind, %d calls each, measured loops only):\n\n",
           kCallgrindCalls);
-      std::printf("| %-44s | %10s | %10s | %6s |\n", "operation (per window)", "spindle",
-                  "baseline", "ratio");
-      std::printf(
-          "|----------------------------------------------|------------|------------|--------|\n");
-      row("invoke, int8 (vs naive float MLP + MSE)", counts.at("invoke_int8"),
-          counts.at("naive_float"), "instr");
-      row("FC kernels only, int8 (vs naive float FC)", counts.at("fc_int8"), counts.at("fc_float"),
-          "instr");
-      row("FC per MAC, int8 (vs naive float FC)", counts.at("fc_int8") / static_cast<double>(macs),
-          counts.at("fc_float") / static_cast<double>(macs), "instr/MAC");
-      row("float reference path (vs naive float MLP)", counts.at("invoke_reference"),
-          counts.at("naive_float"), "instr");
+      header("instructions per window");
+      row("invoke, int8 vs naive float MLP + MSE", counts.at("invoke_int8"),
+          counts.at("naive_float"));
+      row("4 FC layers only, int8 kernel vs naive float FC", counts.at("fc_int8"),
+          counts.at("fc_float"));
+      row("  the same per MAC (instructions)", counts.at("fc_int8") / static_cast<double>(macs),
+          counts.at("fc_float") / static_cast<double>(macs));
+      row("float reference path vs naive float MLP + MSE", counts.at("invoke_reference"),
+          counts.at("naive_float"));
     } else {
       std::printf("\n(callgrind counts unavailable)\n");
     }

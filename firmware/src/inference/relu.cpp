@@ -1,7 +1,5 @@
 #include "spindle/inference/relu.hpp"
 
-#include "spindle/inference/quantization.hpp"
-
 namespace spindle::inference {
 
 std::size_t relu_persistent_bytes() {
@@ -15,22 +13,29 @@ Result<ReluData*> init_relu(Arena& arena) {
 Status prepare_relu(const container::Tensor& input, const container::Tensor& output,
                     ReluData& data) {
   if (input.per_channel()) return Error::kMalformed;
-  const QuantizedMultiplier multiplier =
+  data.multiplier =
       quantize_multiplier(static_cast<double>(input.scale) / static_cast<double>(output.scale));
-  // TFLite: quantized_activation_min = max(-128, y.zp + round(0 / y.scale)) = y.zp.
-  const std::int32_t activation_min = output.zero_point;
-  for (std::int32_t x = -128; x <= 127; ++x) {
-    const std::int32_t y =
-        output.zero_point + multiply_by_quantized_multiplier(x - input.zero_point, multiplier);
-    data.table[static_cast<std::size_t>(x + 128)] = saturate_to_int8(y, activation_min, 127);
-  }
+  data.input_zero_point = input.zero_point;
+  data.output_zero_point = output.zero_point;
+  data.same_parameters = input.scale == output.scale && input.zero_point == output.zero_point;
   return kOk;
 }
 
 void eval_relu(const ReluData& data, std::span<const std::int8_t> input,
                std::span<std::int8_t> output) {
-  for (std::size_t i = 0; i < input.size(); ++i)
-    output[i] = data.table[static_cast<std::size_t>(input[i] + 128)];
+  // TFLite: quantized_activation_min = max(-128, y.zp + round(0 / y.scale)) = y.zp.
+  const std::int32_t zero = data.output_zero_point;
+  if (data.same_parameters) {
+    const auto floor = static_cast<std::int8_t>(zero);
+    for (std::size_t i = 0; i < input.size(); ++i)
+      output[i] = input[i] < floor ? floor : input[i];
+    return;
+  }
+  for (std::size_t i = 0; i < input.size(); ++i) {
+    const std::int32_t y =
+        zero + multiply_by_quantized_multiplier(input[i] - data.input_zero_point, data.multiplier);
+    output[i] = saturate_to_int8(y, zero, 127);
+  }
 }
 
 void reference_relu(const container::Tensor& input, const container::Tensor& output,

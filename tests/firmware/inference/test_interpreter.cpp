@@ -111,12 +111,14 @@ std::vector<float> dequantized(std::span<const std::int8_t> q) {
   return out;
 }
 
-// Loads `model` into an arena of exactly the size it needs.
+// Keeps a container and loads it into an arena of exactly the size it needs (the
+// interpreter reads weights in place, so the bytes must outlive it).
 struct Loaded {
-  explicit Loaded(const Bytes& model, Arithmetic arithmetic = Arithmetic::kInt8)
-      : buffer(*required_arena_bytes(model, arithmetic)) {
+  explicit Loaded(Bytes bytes, Arithmetic arithmetic = Arithmetic::kInt8)
+      : model(std::move(bytes)), buffer(*required_arena_bytes(model, arithmetic)) {
     status = interpreter.load(model, buffer.span(), arithmetic);
   }
+  Bytes model;
   ArenaBuffer buffer;
   Interpreter interpreter;
   Status status;

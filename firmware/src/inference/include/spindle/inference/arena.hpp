@@ -3,8 +3,8 @@
 //
 //   buffer start  [pad][ scratch (head) ---->          <---- persistent (tail) ]  buffer end
 //
-// Persistent allocations (kernel data: requantization multipliers, folded biases, lookup
-// tables) are taken from the tail and live until reset(). Scratch allocations (activation
+// Persistent allocations (kernel data: requantization multipliers, folded biases) are
+// taken from the tail and live until reset(). Scratch allocations (activation
 // buffers and anything whose content only matters during one invoke) are taken from the
 // head and released together by reset_scratch(). Both ends hand out kAlignment-aligned
 // blocks whose sizes are rounded up to kAlignment, so the bytes a set of allocations needs

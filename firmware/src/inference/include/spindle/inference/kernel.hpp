@@ -4,7 +4,7 @@
 //   persistent_bytes  the arena bytes init() will take, computed without allocating, so that
 //                     load() can name the exact arena size before it touches the arena
 //   init              allocates the op's data from the persistent end of the arena
-//   prepare           fills it: requantization multipliers, folded biases, tables; refuses
+//   prepare           fills it: requantization multipliers, folded biases; refuses
 //                     operands the kernel cannot compute with
 //   eval              one invoke: int8 (and float at the graph's edges) arithmetic only
 //   reference         the same op on real values, for the float reference path

@@ -1,25 +1,30 @@
 // ReLU, int8 (container opcode 2): real_y = max(0, real_x), requantized to y's parameters
-// with TFLite Micro's ReluQuantized arithmetic:
+// with TensorFlow Lite Micro's ReluQuantized arithmetic:
 //
 //   y = clamp(y.zp + MultiplyByQuantizedMultiplier(x − x.zp, M), y.zp, 127),  M = x.scale / y.scale
 //
-// An int8 input has only 256 values, so prepare() evaluates that expression once for each
-// into a table and eval() is one lookup per element (bit-identical to computing it).
+// When x and y share their parameters (what converters emit for a standalone ReLU) this is
+// exactly max(x, zp), and eval takes that shortcut. (A 256-entry table would make every case
+// a lookup, but costs 256 arena bytes per ReLU against 16; on the node, RAM is scarcer than
+// the few cycles per element.)
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
 #include "spindle/inference/arena.hpp"
 #include "spindle/inference/kernel.hpp"
+#include "spindle/inference/quantization.hpp"
 #include "spindle/protocol/container.hpp"
 
 namespace spindle::inference {
 
 struct ReluData {
-  std::array<std::int8_t, 256> table{};  // indexed by x + 128
+  QuantizedMultiplier multiplier;  // x.scale / y.scale
+  std::int32_t input_zero_point = 0;
+  std::int32_t output_zero_point = 0;
+  bool same_parameters = false;  // y = max(x, zp)
 };
 
 std::size_t relu_persistent_bytes();
