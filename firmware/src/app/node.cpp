@@ -286,21 +286,21 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
   request.payload = batch.bytes;
   SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
   const std::uint8_t code_class = response.code_class();
-  if (code_class == 4 && (response.code & 31U) != 0) {
+  const std::uint8_t detail = static_cast<std::uint8_t>(response.code & 31U);
+  if (code_class == 4 && (detail == 3 || detail == 4)) {
     // 4.03 / 4.04: the gateway does not know us (expired, restarted): register again.
-    if ((response.code & 31U) == 3 || (response.code & 31U) == 4) {
-      r.registered = false;
-      return Error::kRemoteError;
-    }
+    r.registered = false;
+    return Error::kRemoteError;
   }
-  if (!response.success() && code_class != 4) return Error::kRemoteError;
-  if (!response.success()) {
-    // 4.00 and friends: the gateway refuses these bytes; resending cannot help. They are
-    // dropped and counted in the log rather than blocking every later reading.
+  if (code_class == 4) {
+    // 4.00 and the like: the gateway refuses these bytes and resending cannot change that.
+    // They are dropped, loudly, rather than blocking every later reading.
     char code[8];
     net::format_code(response.code, code);
     SPINDLE_LOG_ERR(kLog, "gateway refused a batch of %zu records with %s; dropping them",
                     batch.entries, code);
+  } else if (code_class != 2) {
+    return Error::kRemoteError;  // 5.xx: try again later
   }
   os::LockGuard guard(g_state.ring_mutex);
   for (std::size_t i = 0; i < batch.entries; ++i) {
