@@ -6,7 +6,7 @@
 //   the runtime's own float reference path (for scale; it is not meant to be fast);
 //   feature extraction per window (spindle::features), when that module is built.
 // The model is a representative autoencoder, 36 -> 16 -> 8 -> 16 -> 36 with ReLU, built with
-// ContainerBuilder from seeded random weights quantized per output channel.
+// spindle::modelkit from seeded random weights quantized per output channel.
 //
 // Wall time: median over --runs runs of ns per window. Instruction counts: --callgrind
 // re-runs this program under `valgrind --tool=callgrind --instr-atstart=no`, counting only
@@ -42,6 +42,7 @@
 #include "spindle/inference/fully_connected.hpp"
 #include "spindle/inference/interpreter.hpp"
 #include "spindle/inference/memory_planner.hpp"
+#include "spindle/modelkit/autoencoder.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/container.hpp"
 
@@ -54,51 +55,38 @@ int g_runs = 7;
 double g_min_ms = 200.0;
 volatile float g_sink = 0;  // keeps results observable so nothing is optimised away
 
-constexpr std::array<std::uint16_t, 5> kWidths = {36, 16, 8, 16, 36};
+constexpr std::array<std::size_t, 5> kWidths = {36, 16, 8, 16, 36};
 constexpr std::size_t kLayers = kWidths.size() - 1;
 constexpr std::size_t kWindows = 64;  // distinct inputs cycled through
 
 std::size_t macs_per_window() {
   std::size_t macs = 0;
   for (std::size_t l = 0; l < kLayers; ++l)
-    macs += std::size_t{kWidths[l]} * kWidths[l + 1];
+    macs += kWidths[l] * kWidths[l + 1];
   return macs;
 }
 
-// ---- The model: float weights, then quantized as a packager would ----
-
-struct FloatLayer {
-  std::vector<float> w;  // [out][in]
-  std::vector<float> b;
-  std::size_t in = 0;
-  std::size_t out = 0;
-};
-
-struct QuantParams {
-  float scale = 1.0f;
-  std::int32_t zero_point = 0;
-};
+// ---- The model: seeded random float weights, quantized and packed by spindle::modelkit ----
 
 struct Model {
-  std::vector<FloatLayer> float_layers;            // the dequantized weights, for the baseline
-  std::vector<std::vector<std::uint8_t>> storage;  // bytes the TensorSpecs point into
-  std::vector<std::vector<float>> scale_storage;
+  modelkit::FloatAutoencoder float_model;  // the dequantized weights, for the baseline
   std::vector<std::uint8_t> container;
-  QuantParams input;  // of the quantized input (and of the reconstruction)
 };
 
-void float_fc(const FloatLayer& layer, const float* x, float* y, bool relu) {
+void float_fc(const modelkit::DenseLayer& layer, const float* x, float* y, bool relu) {
   for (std::size_t c = 0; c < layer.out; ++c) {
-    float acc = layer.b[c];
-    const float* w = layer.w.data() + c * layer.in;
+    float acc = layer.bias[c];
+    const float* w = layer.weights.data() + c * layer.in;
     for (std::size_t i = 0; i < layer.in; ++i)
       acc += w[i] * x[i];
     y[c] = relu && acc < 0.0f ? 0.0f : acc;
   }
 }
 
-// Naive float forward pass with MSE against the input: the baseline for invoke().
-float float_autoencoder(const std::vector<FloatLayer>& layers, const float* x) {
+// Naive float forward pass with MSE against the input: the baseline for invoke(). Its own
+// plain loops over fixed arrays rather than modelkit::reconstruction_error, which allocates:
+// the baseline is what is being timed.
+float float_autoencoder(const std::vector<modelkit::DenseLayer>& layers, const float* x) {
   std::array<float, 64> a{};
   std::array<float, 64> b{};
   std::copy(x, x + kWidths[0], a.begin());
@@ -109,127 +97,21 @@ float float_autoencoder(const std::vector<FloatLayer>& layers, const float* x) {
   float sum = 0;
   for (std::size_t i = 0; i < kWidths[0]; ++i)
     sum += (a[i] - x[i]) * (a[i] - x[i]);
-  return sum / kWidths[0];
+  return sum / static_cast<float>(kWidths[0]);
 }
 
+// Activations calibrated on standard-normal windows clipped at 4 sigma, the distribution the
+// benchmark windows come from.
 Model build_model(std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  Model m;
-  for (std::size_t l = 0; l < kLayers; ++l) {
-    FloatLayer layer;
-    layer.in = kWidths[l];
-    layer.out = kWidths[l + 1];
-    const float limit = std::sqrt(6.0f / static_cast<float>(layer.in));  // He-uniform
-    std::uniform_real_distribution<float> w(-limit, limit);
-    std::uniform_real_distribution<float> b(-0.1f, 0.1f);
-    for (std::size_t i = 0; i < layer.in * layer.out; ++i)
-      layer.w.push_back(w(rng));
-    for (std::size_t i = 0; i < layer.out; ++i)
-      layer.b.push_back(b(rng));
-    m.float_layers.push_back(std::move(layer));
-  }
-
-  // Calibration: activation ranges over 256 standard-normal windows (clipped at 4 sigma).
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> max_abs(kLayers, 1e-6f);
-  for (int n = 0; n < 256; ++n) {
-    std::array<float, 64> a{};
-    std::array<float, 64> b{};
-    for (std::size_t i = 0; i < kWidths[0]; ++i)
-      a[i] = std::clamp(normal(rng), -4.0f, 4.0f);
-    for (std::size_t l = 0; l < kLayers; ++l) {
-      float_fc(m.float_layers[l], a.data(), b.data(), false);
-      for (std::size_t i = 0; i < kWidths[l + 1]; ++i) {
-        max_abs[l] = std::max(max_abs[l], std::abs(b[i]));
-        if (l + 1 < kLayers) b[i] = std::max(b[i], 0.0f);
-      }
-      std::swap(a, b);
-    }
-  }
-
-  // Quantize: weights symmetric per output channel; biases int32 at x.scale * w.scale[c];
-  // FC outputs symmetric; ReLU outputs use the full int8 range for [0, max].
-  using container::ElementType;
-  std::vector<container::TensorSpec> tensors;
-  std::vector<container::Op> ops;
-  const auto add = [&](const container::TensorSpec& spec) {
-    tensors.push_back(spec);
-    return static_cast<std::uint8_t>(tensors.size() - 1);
-  };
-  m.storage.reserve(4 * kLayers);
-  m.scale_storage.reserve(kLayers);
-  m.input = {4.0f / 127.0f, 0};
-  const std::uint8_t x = add({ElementType::kFloat32, 1, {kWidths[0], 0, 0, 0}, 0, 0.0f, {}, {}});
-  const std::uint8_t xq = add(
-      {ElementType::kInt8, 1, {kWidths[0], 0, 0, 0}, m.input.zero_point, m.input.scale, {}, {}});
-  ops.push_back(container::quantize(x, xq));
-  std::uint8_t current = xq;
-  QuantParams current_q = m.input;
-  for (std::size_t l = 0; l < kLayers; ++l) {
-    FloatLayer& layer = m.float_layers[l];
-    std::vector<float>& scales = m.scale_storage.emplace_back(layer.out);
-    std::vector<std::uint8_t>& w_bytes = m.storage.emplace_back(layer.in * layer.out);
-    std::vector<std::uint8_t>& b_bytes = m.storage.emplace_back(4 * layer.out);
-    for (std::size_t c = 0; c < layer.out; ++c) {
-      float row_max = 1e-12f;
-      for (std::size_t i = 0; i < layer.in; ++i)
-        row_max = std::max(row_max, std::abs(layer.w[c * layer.in + i]));
-      scales[c] = row_max / 127.0f;
-      for (std::size_t i = 0; i < layer.in; ++i) {
-        const float q = std::round(layer.w[c * layer.in + i] / scales[c]);
-        w_bytes[c * layer.in + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(q));
-        layer.w[c * layer.in + i] = q * scales[c];  // the baseline runs the same weights
-      }
-      const auto bias =
-          static_cast<std::int32_t>(std::lround(layer.b[c] / (current_q.scale * scales[c])));
-      for (int k = 0; k < 4; ++k)
-        b_bytes[4 * c + static_cast<std::size_t>(k)] =
-            static_cast<std::uint8_t>(static_cast<std::uint32_t>(bias) >> (8 * k));
-      layer.b[c] = static_cast<float>(bias) * current_q.scale * scales[c];
-    }
-    const auto out_width = static_cast<std::uint16_t>(layer.out);
-    const std::uint8_t w =
-        add({ElementType::kInt8, 2, {out_width, kWidths[l], 0, 0}, 0, 0.0f, w_bytes, scales});
-    const std::uint8_t b = add({ElementType::kInt32,
-                                1,
-                                {out_width, 0, 0, 0},
-                                0,
-                                current_q.scale * scales[0],
-                                b_bytes,
-                                {}});
-    const bool last = l + 1 == kLayers;
-    const QuantParams fc_q = last ? m.input : QuantParams{max_abs[l] / 127.0f, 0};
-    const std::uint8_t y =
-        add({ElementType::kInt8, 1, {out_width, 0, 0, 0}, fc_q.zero_point, fc_q.scale, {}, {}});
-    ops.push_back(container::fully_connected(current, w, b, y));
-    current = y;
-    current_q = fc_q;
-    if (!last) {
-      const QuantParams relu_q{max_abs[l] / 255.0f, -128};
-      const std::uint8_t r = add(
-          {ElementType::kInt8, 1, {out_width, 0, 0, 0}, relu_q.zero_point, relu_q.scale, {}, {}});
-      ops.push_back(container::relu(current, r));
-      current = r;
-      current_q = relu_q;
-    }
-  }
-  const std::uint8_t score = add({ElementType::kFloat32, 1, {1, 0, 0, 0}, 0, 0.0f, {}, {}});
-  ops.push_back(container::reconstruction_error(xq, current, score));
-
-  std::vector<std::uint8_t> out(1 << 16);
-  container::ContainerBuilder builder(out);
-  for (const auto& t : tensors)
-    if (!builder.add_tensor(t).ok()) std::abort();
-  for (const auto& op : ops)
-    if (!builder.add_op(op).ok()) std::abort();
-  const auto info = container::GraphInfo{container::ModelKind::kAutoencoder, x, score, 0};
-  const auto bytes = builder.finish(info);
-  if (!bytes.ok()) {
-    std::fprintf(stderr, "builder: %s\n", bytes.status().name());
+  const auto fail = [](const char* what, Status status) {
+    std::fprintf(stderr, "%s: %s\n", what, status.name());
     std::exit(1);
-  }
-  m.container.assign(bytes->begin(), bytes->end());
-  return m;
+  };
+  const auto random = modelkit::random_autoencoder(kWidths, seed);
+  if (!random.ok()) fail("random model", random.status());
+  auto packed = modelkit::pack_autoencoder(random->model, random->calibration);
+  if (!packed.ok()) fail("packing", packed.status());
+  return {std::move(packed.value().dequantized), std::move(packed.value().container)};
 }
 
 // ---- The measured operations ----
@@ -250,13 +132,10 @@ struct Bench {
   std::size_t next = 0;
 
   Bench() {
-    std::mt19937 rng(99);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (std::size_t n = 0; n < kWindows; ++n) {
-      std::vector<float>& w = windows.emplace_back(kWidths[0]);
-      for (float& v : w)
-        v = std::clamp(normal(rng), -4.0f, 4.0f);
-    }
+    const std::vector<float> values = modelkit::noise_windows(kWindows, kWidths[0], 99);
+    for (std::size_t n = 0; n < kWindows; ++n)
+      windows.emplace_back(values.begin() + static_cast<std::ptrdiff_t>(n * kWidths[0]),
+                           values.begin() + static_cast<std::ptrdiff_t>((n + 1) * kWidths[0]));
     arena.resize(*inference::required_arena_bytes(model.container));
     reference_arena.resize(
         *inference::required_arena_bytes(model.container, inference::Arithmetic::kFloatReference));
@@ -299,7 +178,9 @@ struct Bench {
     check(reference.invoke(window(), &score), "invoke reference");
     g_sink = g_sink + score;
   }
-  void naive_float() { g_sink = g_sink + float_autoencoder(model.float_layers, window().data()); }
+  void naive_float() {
+    g_sink = g_sink + float_autoencoder(model.float_model.layers, window().data());
+  }
   void fc_int8() {
     for (std::size_t l = 0; l < kLayers; ++l) {
       inference::eval_fully_connected(*fc[l], {int8_buffers[l % 2].data(), kWidths[l]},
@@ -311,7 +192,7 @@ struct Bench {
     const std::vector<float>& x = window();
     std::copy(x.begin(), x.end(), float_buffers[0].begin());
     for (std::size_t l = 0; l < kLayers; ++l)
-      float_fc(model.float_layers[l], float_buffers[l % 2].data(),
+      float_fc(model.float_model.layers[l], float_buffers[l % 2].data(),
                float_buffers[(l + 1) % 2].data(), false);
     g_sink = g_sink + float_buffers[0][0];
   }

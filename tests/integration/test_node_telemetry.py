@@ -3,6 +3,7 @@ registration and refresh, telemetry content, an outage with every reading delive
 afterwards, a reboot resuming from flash, and DTLS-PSK."""
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -10,7 +11,7 @@ import unittest
 
 import node_harness as h
 
-NODE = SERVER = None
+NODE = SERVER = MAKE_MODEL = BOARDS = None
 
 
 class NodeTelemetry(unittest.TestCase):
@@ -136,11 +137,50 @@ class NodeTelemetry(unittest.TestCase):
         self.assertEqual(h.readings(self.log, "latency"),
                          [r for r in h.readings(self.log, "latency") if r["device"] == "valve-3"])
 
+    def make_model(self):
+        path = os.path.join(self.dir.name, "model.bin")
+        result = subprocess.run([MAKE_MODEL, "--layers", "45,16,8,16,45", "--seed", "3",
+                                 "--out", path], capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return path
+
+    def test_a_loaded_model_scores_every_window(self):
+        self.server()
+        model = self.make_model()
+        node = self.node("press-5", "--model", model, "--model-id", "ae-test", "--threshold",
+                         "1000", "--windows", "12", "--speed", "0", "--exit-when-sent")
+        code, output = self.finish(node)
+        self.assertEqual(code, 0, output)
+        self.assertIn("model loaded: 45 features", output)
+        scores = h.readings(self.log, "score")
+        self.assertEqual(len(scores), 12)
+        self.assertTrue(all(r["value"] >= 0 for r in scores))
+        self.assertTrue(all(r["value"] is False for r in h.readings(self.log, "anomaly")))
+        self.assertTrue(all(r["value"] > 0 for r in h.readings(self.log, "arena_hwm")))
+
+    def test_a_board_budget_too_small_for_the_model_is_refused_with_the_sizes(self):
+        model = self.make_model()
+        tiny = os.path.join(self.dir.name, "tiny.conf")
+        with open(os.path.join(BOARDS, "nucleo_l476rg", "board.conf")) as f:
+            conf = f.read()
+        conf = conf.replace('CONFIG_BOARD="nucleo_l476rg"', 'CONFIG_BOARD="tiny"')
+        conf = conf.replace("CONFIG_MODEL_ARENA_SIZE=8192", "CONFIG_MODEL_ARENA_SIZE=1024")
+        with open(tiny, "w") as f:
+            f.write(conf)
+        node = self.node("press-6", "--board", tiny, "--model", model, "--windows", "1",
+                         "--speed", "0")
+        code, output = self.finish(node)
+        self.assertEqual(code, 1, output)
+        self.assertRegex(output, r"model refused: does-not-fit \(needs \d+ arena bytes, "
+                                 r"board tiny gives 1024\)")
+
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--node", required=True)
     parser.add_argument("--server", required=True)
+    parser.add_argument("--make-model", required=True)
+    parser.add_argument("--boards", required=True)
     args, rest = parser.parse_known_args()
-    NODE, SERVER = args.node, args.server
+    NODE, SERVER, MAKE_MODEL, BOARDS = args.node, args.server, args.make_model, args.boards
     unittest.main(argv=[sys.argv[0]] + rest)

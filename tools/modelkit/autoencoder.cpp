@@ -1,0 +1,317 @@
+#include "spindle/modelkit/autoencoder.hpp"
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+#include <utility>
+
+#include "spindle/inference/arena.hpp"
+#include "spindle/inference/interpreter.hpp"
+
+namespace spindle::modelkit {
+namespace {
+
+using container::ElementType;
+
+struct QuantParams {
+  float scale = 1.0f;
+  std::int32_t zero_point = 0;
+};
+
+std::uint32_t align4(std::uint64_t n) {
+  return static_cast<std::uint32_t>((n + 3) / 4 * 4);
+}
+
+// The widths the layers describe, after checking that the layers agree with each other.
+Result<std::vector<std::size_t>> checked_widths(const FloatAutoencoder& model) {
+  if (model.layers.empty()) return Error::kInvalidValue;
+  std::vector<std::size_t> widths{model.layers[0].in};
+  for (const DenseLayer& layer : model.layers) {
+    if (layer.in != widths.back()) return Error::kInvalidValue;
+    // Divide rather than multiply: in * out must not wrap before it is compared.
+    if (layer.in == 0 || layer.weights.size() / layer.in != layer.out ||
+        layer.weights.size() % layer.in != 0 || layer.bias.size() != layer.out)
+      return Error::kInvalidValue;
+    widths.push_back(layer.out);
+  }
+  if (!shape_problem(widths).empty()) return Error::kInvalidValue;
+  return widths;
+}
+
+// y = W x + b for one layer; `y` has layer.out elements.
+void dense(const DenseLayer& layer, std::span<const float> x, std::span<float> y) {
+  for (std::size_t c = 0; c < layer.out; ++c) {
+    float acc = layer.bias[c];
+    const float* w = layer.weights.data() + c * layer.in;
+    for (std::size_t i = 0; i < layer.in; ++i)
+      acc += w[i] * x[i];
+    y[c] = acc;
+  }
+}
+
+// The forward pass of a model whose shapes were checked. Widens layer_max_abs[l] (when not
+// empty) to the largest |output| of layer l before its ReLU. Returns the reconstruction.
+std::vector<float> forward(const FloatAutoencoder& model, std::span<const float> x,
+                           std::span<float> layer_max_abs) {
+  std::vector<float> a(x.begin(), x.end());
+  std::vector<float> b;
+  for (std::size_t l = 0; l < model.layers.size(); ++l) {
+    b.assign(model.layers[l].out, 0.0f);
+    dense(model.layers[l], a, b);
+    const bool relu = l + 1 < model.layers.size();
+    for (float& v : b) {
+      if (!layer_max_abs.empty()) layer_max_abs[l] = std::max(layer_max_abs[l], std::abs(v));
+      if (relu) v = std::max(v, 0.0f);
+    }
+    std::swap(a, b);
+  }
+  return a;
+}
+
+void put_int32(std::int32_t value, std::span<std::uint8_t> out) {
+  const auto u = static_cast<std::uint32_t>(value);
+  for (std::size_t k = 0; k < 4; ++k)
+    out[k] = static_cast<std::uint8_t>(u >> (8 * k));
+}
+
+bool finite(std::span<const float> values) {
+  return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+}
+
+bool valid_range(float max_abs) {
+  return std::isfinite(max_abs) && max_abs > 0.0f;
+}
+
+// The graph's tensors and ops, with the storage their spans point into. Built once, then
+// written twice: arena_bytes can only be computed from a container, and goes into its header.
+struct Graph {
+  std::vector<container::TensorSpec> tensors;
+  std::vector<container::Op> ops;
+  std::vector<std::vector<std::uint8_t>> bytes;
+  std::vector<std::vector<float>> scales;
+  std::uint8_t input = 0;
+  std::uint8_t score = 0;
+  std::uint64_t size_bound = container::kHeaderSize;
+
+  std::uint8_t add(const container::TensorSpec& spec) {
+    tensors.push_back(spec);
+    size_bound += container::kTensorRecordSize + align4(spec.data.size()) +
+                  4 * std::uint64_t{spec.channel_scales.size()};
+    return static_cast<std::uint8_t>(tensors.size() - 1);
+  }
+  void add(const container::Op& op) {
+    ops.push_back(op);
+    size_bound += container::kOpRecordSize;
+  }
+
+  Result<std::vector<std::uint8_t>> write(std::uint32_t arena_bytes) const {
+    if (size_bound > std::numeric_limits<std::uint32_t>::max()) return Error::kOversize;
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(size_bound));
+    container::ContainerBuilder builder(out);
+    for (const container::TensorSpec& spec : tensors)
+      SPINDLE_TRY(builder.add_tensor(spec));
+    for (const container::Op& op : ops)
+      SPINDLE_TRY(builder.add_op(op));
+    SPINDLE_TRY_ASSIGN(const auto written, builder.finish({container::ModelKind::kAutoencoder,
+                                                           input, score, arena_bytes}));
+    out.resize(written.size());
+    return out;
+  }
+};
+
+void fill_noise(std::mt19937& rng, std::span<float> values) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : values)
+    v = std::clamp(normal(rng), -kNoiseClip, kNoiseClip);
+}
+
+std::uint16_t dim(std::size_t width) {
+  return static_cast<std::uint16_t>(width);  // shape_problem bounds widths by kMaxWidth
+}
+
+}  // namespace
+
+std::string_view shape_problem(std::span<const std::size_t> widths) {
+  if (widths.size() < 2) return "needs at least two widths, the input's and the output's";
+  if (widths.size() - 1 > kMaxLayers)
+    return "too many layers: a container holds at most 7 (32 tensors, 16 ops)";
+  for (const std::size_t width : widths) {
+    if (width == 0) return "a width is 0";
+    if (width > kMaxWidth) return "a width is over 65535, the container's largest dimension";
+  }
+  if (widths.front() != widths.back())
+    return "the last width must equal the first: an autoencoder reconstructs its input";
+  return {};
+}
+static_assert(kMaxLayers == 7, "update shape_problem's message");
+
+Result<float> reconstruction_error(const FloatAutoencoder& model, std::span<const float> x) {
+  SPINDLE_TRY(checked_widths(model));
+  if (x.size() != model.layers[0].in) return Error::kSizeMismatch;
+  const std::vector<float> y = forward(model, x, {});
+  float sum = 0.0f;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    sum += (y[i] - x[i]) * (y[i] - x[i]);
+  return sum / static_cast<float>(x.size());
+}
+
+Result<Calibration> calibrate(const FloatAutoencoder& model, std::span<const float> windows) {
+  SPINDLE_TRY(checked_widths(model));
+  const std::size_t width = model.layers[0].in;
+  if (windows.empty() || !finite(windows)) return Error::kInvalidValue;
+  if (windows.size() % width != 0) return Error::kSizeMismatch;
+  Calibration calibration;
+  calibration.input_max_abs = kMinRange;
+  calibration.layer_max_abs.assign(model.layers.size(), kMinRange);
+  for (const float v : windows)
+    calibration.input_max_abs = std::max(calibration.input_max_abs, std::abs(v));
+  for (std::size_t start = 0; start < windows.size(); start += width)
+    forward(model, windows.subspan(start, width), calibration.layer_max_abs);
+  return calibration;
+}
+
+std::vector<float> noise_windows(std::size_t count, std::size_t width, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> values(count * width);
+  fill_noise(rng, values);
+  return values;
+}
+
+Result<RandomAutoencoder> random_autoencoder(std::span<const std::size_t> widths,
+                                             std::uint32_t seed, std::size_t calibration_windows) {
+  if (!shape_problem(widths).empty() || calibration_windows == 0 ||
+      calibration_windows > std::numeric_limits<std::size_t>::max() / widths[0])
+    return Error::kInvalidValue;
+  std::mt19937 rng(seed);
+  RandomAutoencoder random;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    DenseLayer& layer = random.model.layers.emplace_back();
+    layer.in = widths[l];
+    layer.out = widths[l + 1];
+    const float limit = std::sqrt(6.0f / static_cast<float>(layer.in));
+    std::uniform_real_distribution<float> weight(-limit, limit);
+    std::uniform_real_distribution<float> bias(-0.1f, 0.1f);
+    layer.weights.resize(layer.in * layer.out);
+    layer.bias.resize(layer.out);
+    for (float& w : layer.weights)
+      w = weight(rng);
+    for (float& b : layer.bias)
+      b = bias(rng);
+  }
+  // The calibration windows continue the weights' stream, so the seed alone fixes both
+  // (and bench/inference keeps the model its published results were measured on).
+  std::vector<float> windows(calibration_windows * widths[0]);
+  fill_noise(rng, windows);
+  SPINDLE_TRY_ASSIGN(random.calibration, calibrate(random.model, windows));
+  random.calibration.input_max_abs = kNoiseClip;
+  return random;
+}
+
+Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
+                                           const Calibration& calibration) {
+  SPINDLE_TRY_ASSIGN(const std::vector<std::size_t> widths, checked_widths(model));
+  const std::size_t layer_count = model.layers.size();
+  if (calibration.layer_max_abs.size() != layer_count || !valid_range(calibration.input_max_abs) ||
+      !std::all_of(calibration.layer_max_abs.begin(), calibration.layer_max_abs.end(), valid_range))
+    return Error::kInvalidValue;
+  for (const DenseLayer& layer : model.layers)
+    if (!finite(layer.weights) || !finite(layer.bias)) return Error::kInvalidValue;
+
+  PackedAutoencoder packed;
+  packed.dequantized = model;
+  Graph graph;
+  // Every span in graph.tensors points into these; reserving keeps them where they are.
+  graph.bytes.reserve(2 * layer_count);
+  graph.scales.reserve(layer_count);
+
+  const QuantParams input_q{calibration.input_max_abs / 127.0f, 0};
+  graph.input = graph.add({ElementType::kFloat32, 1, {dim(widths[0]), 0, 0, 0}, 0, 0.0f, {}, {}});
+  const std::uint8_t input_int8 = graph.add({ElementType::kInt8,
+                                             1,
+                                             {dim(widths[0]), 0, 0, 0},
+                                             input_q.zero_point,
+                                             input_q.scale,
+                                             {},
+                                             {}});
+  graph.add(container::quantize(graph.input, input_int8));
+
+  std::uint8_t current = input_int8;
+  QuantParams current_q = input_q;
+  for (std::size_t l = 0; l < layer_count; ++l) {
+    DenseLayer& layer = packed.dequantized.layers[l];
+    std::vector<float>& scales = graph.scales.emplace_back(layer.out);
+    std::vector<std::uint8_t>& weight_bytes = graph.bytes.emplace_back(layer.in * layer.out);
+    std::vector<std::uint8_t>& bias_bytes = graph.bytes.emplace_back(4 * layer.out);
+    for (std::size_t c = 0; c < layer.out; ++c) {
+      float* row = layer.weights.data() + c * layer.in;
+      // The floor keeps an all-zero row's scale positive, as the container requires.
+      float row_max = 1e-12f;
+      for (std::size_t i = 0; i < layer.in; ++i)
+        row_max = std::max(row_max, std::abs(row[i]));
+      scales[c] = row_max / 127.0f;
+      for (std::size_t i = 0; i < layer.in; ++i) {
+        const float q = std::round(row[i] / scales[c]);
+        weight_bytes[c * layer.in + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(q));
+        row[i] = q * scales[c];
+      }
+      // The kernel adds the bias to the int32 accumulator, whose scale is that of the input
+      // times that of the channel's weights.
+      const float bias_q = layer.bias[c] / (current_q.scale * scales[c]);
+      if (!(bias_q >= -2147483648.0f && bias_q < 2147483648.0f)) return Error::kInvalidValue;
+      const auto bias = static_cast<std::int32_t>(std::lround(bias_q));
+      put_int32(bias, std::span(bias_bytes).subspan(4 * c, 4));
+      layer.bias[c] = static_cast<float>(bias) * current_q.scale * scales[c];
+    }
+    const std::uint16_t in = dim(layer.in);
+    const std::uint16_t out = dim(layer.out);
+    const std::uint8_t weights =
+        graph.add({ElementType::kInt8, 2, {out, in, 0, 0}, 0, 0.0f, weight_bytes, scales});
+    // The runtime takes each channel's bias scale from input and weight scales; the record's
+    // per-tensor scale only has to be valid, so it carries channel 0's.
+    const std::uint8_t bias = graph.add(
+        {ElementType::kInt32, 1, {out, 0, 0, 0}, 0, current_q.scale * scales[0], bias_bytes, {}});
+    const bool last = l + 1 == layer_count;
+    const float fc_max_abs = last
+                                 ? std::max(calibration.input_max_abs, calibration.layer_max_abs[l])
+                                 : calibration.layer_max_abs[l];
+    const QuantParams fc_q{fc_max_abs / 127.0f, 0};
+    const std::uint8_t fc =
+        graph.add({ElementType::kInt8, 1, {out, 0, 0, 0}, fc_q.zero_point, fc_q.scale, {}, {}});
+    graph.add(container::fully_connected(current, weights, bias, fc));
+    current = fc;
+    current_q = fc_q;
+    if (!last) {
+      const QuantParams relu_q{calibration.layer_max_abs[l] / 255.0f, -128};
+      const std::uint8_t relu = graph.add(
+          {ElementType::kInt8, 1, {out, 0, 0, 0}, relu_q.zero_point, relu_q.scale, {}, {}});
+      graph.add(container::relu(current, relu));
+      current = relu;
+      current_q = relu_q;
+    }
+  }
+  graph.score = graph.add({ElementType::kFloat32, 1, {1, 0, 0, 0}, 0, 0.0f, {}, {}});
+  graph.add(container::reconstruction_error(input_int8, current, graph.score));
+
+  // arena_bytes is measured on the container itself, so write it once without, then again
+  // with it; only the header field changes.
+  SPINDLE_TRY_ASSIGN(const std::vector<std::uint8_t> draft, graph.write(0));
+  SPINDLE_TRY_ASSIGN(const std::size_t arena_bytes, inference::required_arena_bytes(draft));
+  if (arena_bytes > std::numeric_limits<std::uint32_t>::max()) return Error::kOversize;
+  packed.arena_bytes = static_cast<std::uint32_t>(arena_bytes);
+  SPINDLE_TRY_ASSIGN(packed.container, graph.write(packed.arena_bytes));
+
+  // The builder only guarantees a container the parser accepts; loading it proves the
+  // runtime accepts it too (prepare refuses, e.g., FC layers whose accumulator could
+  // overflow), so nothing this packer returns is refused on the node.
+  std::vector<std::uint8_t> arena_storage(arena_bytes + inference::Arena::kAlignment);
+  void* start = arena_storage.data();
+  std::size_t space = arena_storage.size();
+  std::align(inference::Arena::kAlignment, arena_bytes, start, space);
+  inference::Interpreter interpreter;
+  SPINDLE_TRY(interpreter.load(packed.container,
+                               std::span(static_cast<std::uint8_t*>(start), arena_bytes)));
+  return packed;
+}
+
+}  // namespace spindle::modelkit
