@@ -25,7 +25,7 @@ std::vector<std::uint8_t> payload_for(std::uint32_t n, std::size_t size = 40) {
 }
 
 std::uint32_t id_of(const RingEntry& e) {
-  return e.payload[0] | (e.payload[1] << 8);
+  return static_cast<std::uint32_t>(e.payload[0] | (e.payload[1] << 8));
 }
 
 std::vector<std::uint32_t> unacked_ids(FlashRing& ring) {
