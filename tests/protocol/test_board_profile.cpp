@@ -57,7 +57,8 @@ std::string replace_line(std::string text, const std::string& key, const std::st
 
 TEST(BoardProfile, UnknownKeyIsUnknownCriticalFieldWithItsLine) {
   ParseError where;
-  const auto p = parse(valid_text() + "CONFIG_WIFI=1\n", &where);
+  const std::string text = valid_text() + "CONFIG_WIFI=1\n";  // `where.key` points into it
+  const auto p = parse(text, &where);
   EXPECT_EQ(p.status(), Status(Error::kUnknownCriticalField));
   EXPECT_EQ(where.key, "CONFIG_WIFI");
   EXPECT_GT(where.line, 10U);
