@@ -24,7 +24,8 @@ namespace {
 
 // Capacities fixed by the board this firmware is built for (boards/<board>/board.conf).
 constexpr std::size_t kWindowCapacity = CONFIG_SENSOR_WINDOW_LENGTH;
-constexpr std::size_t kBatchEntries = 32;
+// A 1024-byte pack holds about six readings; peeking more would only cost RAM.
+constexpr std::size_t kBatchEntries = 8;
 constexpr std::size_t kMaxDatagramPayload = 1024;
 constexpr std::uint32_t kRequestTimeoutMs = 8000;
 constexpr std::int64_t kMaxBackoffMs = 30000;
