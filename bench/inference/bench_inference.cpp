@@ -36,6 +36,7 @@
 #include <valgrind/callgrind.h>
 #endif
 #if SPINDLE_BENCH_HAVE_FEATURES
+#include "median_timer.hpp"
 #include "spindle/features/feature_extractor.hpp"
 #endif
 
@@ -198,32 +199,8 @@ struct Bench {
   }
 };
 
-// Median over g_runs of ns per call; each run repeats `op` for at least g_min_ms.
 double median_ns(const std::function<void()>& op) {
-  std::size_t batch = 1;
-  for (;;) {
-    const auto t0 = Clock::now();
-    for (std::size_t i = 0; i < batch; ++i)
-      op();
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (ms > g_min_ms / 10 || batch > (1U << 28)) break;
-    batch *= 2;
-  }
-  std::vector<double> samples;
-  for (int run = 0; run < g_runs; ++run) {
-    std::size_t calls = 0;
-    const auto t0 = Clock::now();
-    double ms = 0;
-    do {
-      for (std::size_t i = 0; i < batch; ++i)
-        op();
-      calls += batch;
-      ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    } while (ms < g_min_ms);
-    samples.push_back(ms * 1e6 / static_cast<double>(calls));
-  }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
+  return spindle::bench::median_ns({g_runs, g_min_ms}, op);
 }
 
 void header(const char* unit) {
