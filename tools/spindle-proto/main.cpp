@@ -20,6 +20,7 @@
 #include "golden_examples.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/hex.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/registration.hpp"
 #include "spindle/protocol/senml.hpp"
@@ -59,33 +60,16 @@ void write_file(const std::string& path, std::span<const std::uint8_t> bytes) {
 }
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const auto b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
+  std::string out(2 * bytes.size(), '\0');
+  (void)hex::encode(bytes, out);
   return out;
 }
 
 ByteVector from_hex(const std::string& text, const std::string& what) {
-  ByteVector out;
-  int high = -1;
-  for (const char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    int v = -1;
-    if (c >= '0' && c <= '9') v = c - '0';
-    if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    if (v < 0) fail(what + " is not hex (unexpected '" + std::string(1, c) + "')");
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<std::uint8_t>(high * 16 + v));
-      high = -1;
-    }
-  }
-  if (high >= 0) fail(what + " has an odd number of hex digits");
+  ByteVector out(text.size() / 2 + 1);
+  const auto size = hex::decode(text, out);
+  if (!size.ok()) fail(what + " is not hex (" + size.status().name() + ")");
+  out.resize(*size);
   return out;
 }
 

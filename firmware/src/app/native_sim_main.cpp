@@ -18,6 +18,7 @@
 #include "spindle/os/log.hpp"
 #include "spindle/os/posix/file_flash.hpp"
 #include "spindle/protocol/board_profile.hpp"
+#include "spindle/protocol/hex.hpp"
 #include "spindle/sensor/fault.hpp"
 #include "spindle/sensor/replay_source.hpp"
 #include "spindle/sensor/vibration_simulator.hpp"
@@ -42,25 +43,6 @@ std::string read_text(const std::string& path, bool* ok) {
   std::ifstream in(path, std::ios::binary);
   *ok = static_cast<bool>(in);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-bool parse_hex(const std::string& text, std::vector<std::uint8_t>* out) {
-  int high = -1;
-  for (const char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    int v = -1;
-    if (c >= '0' && c <= '9') v = c - '0';
-    if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    if (v < 0) return false;
-    if (high < 0) {
-      high = v;
-    } else {
-      out->push_back(static_cast<std::uint8_t>(high * 16 + v));
-      high = -1;
-    }
-  }
-  return high < 0;
 }
 
 }  // namespace
@@ -152,7 +134,10 @@ int main(int argc, char** argv) {
   if (!psk_file.empty()) {
     const std::string text = read_text(psk_file, &read_ok);
     if (!read_ok) return usage_error("cannot read --psk-file " + psk_file);
-    if (!parse_hex(text, &psk) || psk.empty()) return usage_error(psk_file + " is not a hex key");
+    psk.resize(text.size() / 2 + 1);
+    const auto size = hex::decode(text, psk);
+    if (!size.ok() || *size == 0) return usage_error(psk_file + " is not a hex key");
+    psk.resize(*size);
   }
   if (gateway.rfind("coaps://", 0) == 0 && psk.empty()) {
     return usage_error("a coaps:// gateway needs --psk-file (or use coap:// for development)");
