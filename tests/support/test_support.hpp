@@ -10,35 +10,22 @@
 #include <string_view>
 #include <vector>
 
+#include "spindle/protocol/hex.hpp"
+
 namespace spindle::test {
 
-inline std::vector<std::uint8_t> from_hex(std::string_view hex) {
-  std::vector<std::uint8_t> out;
-  int high = -1;
-  for (const char c : hex) {
-    int v = -1;
-    if (c >= '0' && c <= '9') v = c - '0';
-    if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-    if (v < 0) continue;  // spaces and separators are allowed
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<std::uint8_t>(high * 16 + v));
-      high = -1;
-    }
-  }
-  if (high >= 0) throw std::invalid_argument("odd number of hex digits");
+// Hex test data; whitespace separates groups for readability (protocol/hex.hpp rules).
+inline std::vector<std::uint8_t> from_hex(std::string_view text) {
+  std::vector<std::uint8_t> out(text.size() / 2 + 1);
+  const auto size = hex::decode(text, out);
+  if (!size.ok()) throw std::invalid_argument("bad hex test data");
+  out.resize(*size);
   return out;
 }
 
 inline std::string to_hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const std::uint8_t b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
+  std::string out(2 * bytes.size(), '\0');
+  (void)hex::encode(bytes, out);
   return out;
 }
 
