@@ -9,3 +9,4 @@ tools/dev/install-deps.sh
 cmake --preset native_sim >/dev/null
 cmake --build --preset native_sim -j2
 build/native_sim/tools/spindle-proto/spindle-proto demo
+tools/dev/node_demo.sh build/native_sim

@@ -27,7 +27,8 @@ constexpr std::size_t kWindowCapacity = CONFIG_SENSOR_WINDOW_LENGTH;
 // A 1024-byte pack holds about six readings; peeking more would only cost RAM.
 constexpr std::size_t kBatchEntries = 8;
 constexpr std::size_t kMaxDatagramPayload = 1024;
-constexpr std::uint32_t kRequestTimeoutMs = 8000;
+// Above libcoap's retransmission span for the client's settings (10.5 s, see ClientConfig).
+constexpr std::uint32_t kRequestTimeoutMs = 15000;
 constexpr std::int64_t kMaxBackoffMs = 30000;
 constexpr std::size_t kStackBytes = 64 * 1024;
 constexpr const char* kLog = "node";
@@ -285,8 +286,18 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
   request.path = path;
   request.content_format = 112;  // application/senml+cbor
   request.payload = batch.bytes;
-  SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
+  const auto answer = client.request(request, kRequestTimeoutMs);
+  if (!answer.ok()) {
+    SPINDLE_LOG_DBG(kLog, "batch of %zu records (seq %u..): %s", batch.entries,
+                    telemetry::record_seq(g_state.batch_entries[0]).value(),
+                    answer.status().name());
+    return answer.status();
+  }
+  const net::Response& response = *answer;
   const std::uint8_t code_class = response.code_class();
+  SPINDLE_LOG_DBG(kLog, "batch of %zu records (seq %u..): %u.%02u", batch.entries,
+                  telemetry::record_seq(g_state.batch_entries[0]).value(), code_class,
+                  response.code & 31U);
   const std::uint8_t detail = static_cast<std::uint8_t>(response.code & 31U);
   if (code_class == 4 && (detail == 3 || detail == 4)) {
     // 4.03 / 4.04: the gateway does not know us (expired, restarted): register again.

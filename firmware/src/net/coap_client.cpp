@@ -15,6 +15,7 @@ namespace {
 
 // The in-flight request of a client; libcoap's callbacks fill it.
 struct Pending {
+  coap_session_t* session = nullptr;  // callbacks about any other session are not ours
   std::array<std::uint8_t, 8> token{};
   std::size_t token_size = 0;
   bool done = false;
@@ -37,7 +38,9 @@ bool token_matches(const Pending& p, const coap_pdu_t* pdu) {
 coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
                             const coap_mid_t) {
   Pending* p = pending_of(session);
-  if (p == nullptr || p->done || !token_matches(*p, received)) return COAP_RESPONSE_OK;
+  if (p == nullptr || p->done || session != p->session || !token_matches(*p, received)) {
+    return COAP_RESPONSE_OK;
+  }
   Response& r = *p->response;
   r.code = static_cast<std::uint8_t>(coap_pdu_get_code(received));
   std::size_t length = 0;
@@ -74,7 +77,14 @@ coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const co
 void on_nack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
              const coap_mid_t) {
   Pending* p = pending_of(session);
-  if (p == nullptr || p->done || sent == nullptr || !token_matches(*p, sent)) return;
+  if (p == nullptr || p->done || session != p->session || sent == nullptr ||
+      !token_matches(*p, sent)) {
+    return;
+  }
+  // An ICMP error (port unreachable while the gateway restarts) is not final: libcoap
+  // keeps retransmitting, and giving up here would let that retransmission arrive after
+  // the records were resent in a new request.
+  if (reason == COAP_NACK_ICMP_ISSUE) return;
   p->done = true;
   p->failed = true;
   p->failure =
@@ -85,7 +95,7 @@ int on_event(coap_session_t* session, const coap_event_t event) {
   if (event == COAP_EVENT_DTLS_ERROR || event == COAP_EVENT_DTLS_CLOSED ||
       event == COAP_EVENT_SESSION_FAILED) {
     Pending* p = pending_of(session);
-    if (p != nullptr && !p->done) {
+    if (p != nullptr && !p->done && session == p->session) {
       p->done = true;
       p->failed = true;
       p->failure = Error::kUnavailable;
@@ -157,6 +167,9 @@ Status CoapClient::start(const ClientConfig& config) {
   config_.psk = {psk_.data(), psk_size_};
 
   coap_startup();
+  // Unreachable gateways are expected and reported by the node itself; libcoap's own
+  // warnings about them would only be noise on the node's log.
+  coap_set_log_level(LOG_ERR);
   context_ = coap_new_context(nullptr);
   if (context_ == nullptr) return Error::kUnavailable;
   coap_register_response_handler(context_, on_response);
@@ -218,6 +231,7 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
                     coap_new_message_id(session_), coap_session_max_pdu_size(session_));
   if (pdu == nullptr) return Error::kUnavailable;
   Pending pending;
+  pending.session = session_;
   coap_session_new_token(session_, &pending.token_size, pending.token.data());
   coap_add_token(pdu, pending.token_size, pending.token.data());
   coap_optlist_t* options = nullptr;
@@ -253,16 +267,13 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
     coap_io_process(context_, static_cast<std::uint32_t>(left < 100 ? left : 100));
   }
   coap_set_app_data(context_, nullptr);
-  if (!pending.done) {
-    // libcoap may still retransmit it; a late answer or NACK finds no pending request.
-    return Error::kTimeout;
-  }
-  if (pending.failed) {
-    if (pending.failure == Status(Error::kUnavailable)) {
-      coap_session_release(session_);
-      session_ = nullptr;
-    }
-    return pending.failure;
+  if (!pending.done || pending.failed) {
+    // Drop the session with whatever libcoap still holds for it: a confirmable message it
+    // kept retransmitting would otherwise reach the gateway after we gave up and resent
+    // the same records in a new request. The next request opens a fresh session.
+    coap_session_release(session_);
+    session_ = nullptr;
+    return pending.done ? pending.failure : Status(Error::kTimeout);
   }
   if (pending.oversize) return Error::kOversize;
   return response_;

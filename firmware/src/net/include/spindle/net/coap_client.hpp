@@ -28,10 +28,14 @@ inline constexpr std::size_t kMaxLocation = 64;
 struct ClientConfig {
   // "coap://host:port" (plain UDP, development only) or "coaps://host:port" (DTLS-PSK).
   std::string_view gateway_uri;
-  std::string_view device_id;           // also the PSK identity
-  std::span<const std::uint8_t> psk;    // required for coaps://
-  std::uint32_t ack_timeout_ms = 1000;  // first retransmission timeout
-  std::uint8_t max_retransmit = 3;
+  std::string_view device_id;         // also the PSK identity
+  std::span<const std::uint8_t> psk;  // required for coaps://
+  // RFC 7252 retransmission: the first timeout, then doubling, max_retransmit times.
+  // With 1 s and 2, libcoap gives up within 10.5 s (1.5 + 3 + 6 s with its random factor
+  // 1.5); callers wait longer than that, so a request only fails once libcoap has stopped
+  // sending it (a late copy would otherwise duplicate what the caller sends next).
+  std::uint32_t ack_timeout_ms = 1000;
+  std::uint8_t max_retransmit = 2;
 };
 
 enum class Method : std::uint8_t { kGet = 1, kPost = 2, kPut = 3, kDelete = 4 };
@@ -68,7 +72,8 @@ class CoapClient {
   Status start(const ClientConfig& config);
   void stop();
 
-  // Sends one confirmable request and waits up to `timeout_ms` for the response.
+  // Sends one confirmable request and waits up to `timeout_ms` for the response; choose
+  // `timeout_ms` above the retransmission span of the config (see ClientConfig).
   // Errors: kTimeout (no response in time, or libcoap gave up retransmitting),
   // kUnavailable (the session failed, e.g. DTLS handshake refused), kOversize (the
   // response payload exceeds kMaxResponsePayload), kInvalidState (not started).
