@@ -30,7 +30,11 @@ constexpr std::size_t kMaxDatagramPayload = 1024;
 // Above libcoap's retransmission span for the client's settings (10.5 s, see ClientConfig).
 constexpr std::uint32_t kRequestTimeoutMs = 15000;
 constexpr std::int64_t kMaxBackoffMs = 30000;
-constexpr std::size_t kStackBytes = 64 * 1024;
+// Stacks: the network thread holds a SenML encoding buffer (about 9 KB on a 32-bit MCU) and
+// libcoap; the work queue runs features and inference, whose buffers are static.
+constexpr std::size_t kSensorStackBytes = 4 * 1024;
+constexpr std::size_t kWorkStackBytes = 8 * 1024;
+constexpr std::size_t kNetworkStackBytes = 24 * 1024;
 constexpr const char* kLog = "node";
 
 struct WindowBuffer {
@@ -74,13 +78,14 @@ struct NodeState {
   std::uint32_t reboots = 0;
   std::uint64_t windows_done = 0;
   std::atomic<bool> sampling_done{false};
-  std::atomic<std::uint64_t> windows_submitted{0};
-  std::atomic<std::uint64_t> windows_processed{0};
+  // 32-bit: lock-free on every MCU this targets (64-bit atomics are not on Cortex-M4).
+  std::atomic<std::uint32_t> windows_submitted{0};
+  std::atomic<std::uint32_t> windows_processed{0};
   std::atomic<std::uint32_t> window_overruns{0};
   std::array<telemetry::RingEntry, kBatchEntries> batch_entries{};
   std::array<std::uint8_t, kMaxDatagramPayload> datagram{};
   std::array<std::uint8_t, 512> registration_body{};
-  Status failure;  // the first fatal error of a thread
+  std::atomic<Error> failure{Error::kOk};  // the first fatal error of any thread
 };
 
 NodeState g_state;
@@ -88,7 +93,8 @@ std::atomic<bool> g_stop{false};
 
 void fail(Status status, const char* what) {
   SPINDLE_LOG_ERR(kLog, "%s: %s", what, status.name());
-  if (g_state.failure.ok()) g_state.failure = status;
+  Error expected = Error::kOk;
+  g_state.failure.compare_exchange_strong(expected, status.error());
   g_stop = true;
 }
 
@@ -143,9 +149,11 @@ void process_window(std::uint8_t index) {
     }
     g_state.accumulator = {};
     const auto stats_size = telemetry::serialize(stats, payload);
-    if (stats_size.ok()) {
-      append_record(telemetry::RecordKind::kFeatureStats, {payload.data(), *stats_size});
+    if (!stats_size.ok()) {
+      fail(stats_size.status(), "serializing feature statistics");
+      return;
     }
+    append_record(telemetry::RecordKind::kFeatureStats, {payload.data(), *stats_size});
   }
   g_state.network_wake.give();
 }
@@ -234,9 +242,14 @@ struct Registrar {
 Status register_or_refresh(net::CoapClient& client, Registrar& r) {
   const NodeConfig& config = *g_state.config;
   SPINDLE_TRY_ASSIGN(const auto body, registration_body());
+  // A registration names the endpoint; an update (RFC 9176 section 5.1) only the lifetime.
   char query[96];
-  std::snprintf(query, sizeof query, "ep=%.*s&lt=%u", static_cast<int>(config.device_id.size()),
-                config.device_id.data(), config.lifetime_s);
+  if (r.registered) {
+    std::snprintf(query, sizeof query, "lt=%u", static_cast<unsigned>(config.lifetime_s));
+  } else {
+    std::snprintf(query, sizeof query, "ep=%.*s&lt=%u", static_cast<int>(config.device_id.size()),
+                  config.device_id.data(), static_cast<unsigned>(config.lifetime_s));
+  }
   net::Request request;
   request.method = net::Method::kPost;
   request.path = r.registered ? std::string_view(r.location.data(), r.location_size) : "rd";
@@ -274,10 +287,19 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
     SPINDLE_TRY_ASSIGN(count, g_state.ring.peek(g_state.batch_entries));
   }
   if (count == 0) return std::size_t{0};
-  SPINDLE_TRY_ASSIGN(
-      const telemetry::Batch batch,
-      telemetry::encode_batch(config.device_id, {g_state.batch_entries.data(), count},
-                              g_state.datagram));
+  const auto encoded = telemetry::encode_batch(
+      config.device_id, {g_state.batch_entries.data(), count}, g_state.datagram);
+  if (encoded.status() == Status(Error::kMalformed)) {
+    // The oldest record does not decode (e.g. written by other firmware): no gateway will
+    // ever take it, so it must not block the ones behind it. Dropped and counted.
+    SPINDLE_LOG_ERR(kLog, "dropping an undecodable telemetry record");
+    os::LockGuard guard(g_state.ring_mutex);
+    SPINDLE_TRY(g_state.ring.acknowledge(g_state.batch_entries[0]));
+    g_state.ring.count_dropped(1);
+    return std::size_t{1};
+  }
+  SPINDLE_TRY(encoded.status());
+  const telemetry::Batch& batch = *encoded;
   char path[8 + kMaxIdSize];
   std::snprintf(path, sizeof path, "t/%.*s", static_cast<int>(config.device_id.size()),
                 config.device_id.data());
@@ -304,21 +326,25 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
     r.registered = false;
     return Error::kRemoteError;
   }
-  if (code_class == 4) {
-    // 4.00 and the like: the gateway refuses these bytes and resending cannot change that.
-    // They are dropped, loudly, rather than blocking every later reading.
+  // 4.00 Bad Request, 4.02 Bad Option, 4.15 Unsupported Content-Format: the gateway refuses
+  // these very bytes and resending cannot change that; they are dropped, counted and
+  // logged rather than blocking every later reading. Any other error (4.29 Too Many
+  // Requests, 5.xx, ...) is temporary: back off and send the same records again.
+  const bool refused = code_class == 4 && (detail == 0 || detail == 2 || detail == 15);
+  if (refused) {
     char code[8];
     net::format_code(response.code, code);
     SPINDLE_LOG_ERR(kLog, "gateway refused a batch of %zu records with %s; dropping them",
                     batch.entries, code);
   } else if (code_class != 2) {
-    return Error::kRemoteError;  // 5.xx: try again later
+    return Error::kRemoteError;
   }
   os::LockGuard guard(g_state.ring_mutex);
   for (std::size_t i = 0; i < batch.entries; ++i) {
     const Status s = g_state.ring.acknowledge(g_state.batch_entries[i]);
     if (!s.ok()) return s;
   }
+  if (refused) g_state.ring.count_dropped(static_cast<std::uint32_t>(batch.entries));
   return batch.entries;
 }
 
@@ -366,7 +392,8 @@ void network_main(void*) {
           SPINDLE_LOG_WRN(kLog, "gateway unreachable (%s); readings stay in flash", step.name());
         }
         was_online = false;
-        next_attempt_ms = now + backoff_ms;
+        // From now, not from before the request: a request can take 15 s by itself.
+        next_attempt_ms = os::uptime_ms() + backoff_ms;
         backoff_ms = backoff_ms * 2 > kMaxBackoffMs ? kMaxBackoffMs : backoff_ms * 2;
       }
     }
@@ -421,9 +448,12 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   SPINDLE_TRY_ASSIGN(g_state.reboots, telemetry::count_boot(&settings_area));
   SPINDLE_TRY(g_state.ring.mount(&ring_area));
   telemetry::RingEntry newest;
-  if (g_state.ring.newest(&newest).ok()) {
+  const Status found = g_state.ring.newest(&newest);
+  if (found.ok()) {
     SPINDLE_TRY_ASSIGN(const std::uint32_t last, telemetry::record_seq(newest));
     g_state.next_seq = last + 1;
+  } else if (found != Status(Error::kUnavailable)) {
+    return found;  // guessing would restart at 1 and the gateway would drop it all
   }
   SPINDLE_LOG_INF(kLog, "%.*s on %s: boot %u, %u unsent readings in flash, next seq %u",
                   static_cast<int>(config.device_id.size()), config.device_id.data(),
@@ -433,11 +463,11 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   for (std::uint8_t i = 0; i < 2; ++i)
     SPINDLE_TRY(g_state.free_windows.put(i, os::kNoWait));
 
-  SPINDLE_TRY(g_state.work_queue.start("work", kStackBytes, 5));
+  SPINDLE_TRY(g_state.work_queue.start("work", kWorkStackBytes, 5));
   static os::Thread network;
   static os::Thread sensor;
-  SPINDLE_TRY(network.start(network_main, nullptr, "net", kStackBytes, 7));
-  SPINDLE_TRY(sensor.start(sensor_main, nullptr, "sensor", kStackBytes, 3));
+  SPINDLE_TRY(network.start(network_main, nullptr, "net", kNetworkStackBytes, 7));
+  SPINDLE_TRY(sensor.start(sensor_main, nullptr, "sensor", kSensorStackBytes, 3));
   (void)sensor.join();
   // Let the work queue finish the windows already handed over before the network drains.
   while (!g_stop && g_state.windows_processed != g_state.windows_submitted)
@@ -452,7 +482,7 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   SPINDLE_LOG_INF(kLog, "stopped: %llu windows, %u unsent readings kept in flash, %u overruns",
                   static_cast<unsigned long long>(g_state.windows_processed.load()),
                   g_state.ring.unacknowledged(), g_state.window_overruns.load());
-  return g_state.failure;
+  return Status(g_state.failure.load());
 }
 
 }  // namespace spindle::app

@@ -268,9 +268,9 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
   }
   coap_set_app_data(context_, nullptr);
   if (!pending.done || pending.failed) {
-    // Drop the session with whatever libcoap still holds for it: a confirmable message it
-    // kept retransmitting would otherwise reach the gateway after we gave up and resent
-    // the same records in a new request. The next request opens a fresh session.
+    // Start the next request on a fresh session. Releasing does not cancel what libcoap
+    // still retransmits (queued messages hold their own reference to the session); that is
+    // bounded instead by callers waiting longer than the retransmission span (ClientConfig).
     coap_session_release(session_);
     session_ = nullptr;
     return pending.done ? pending.failure : Status(Error::kTimeout);

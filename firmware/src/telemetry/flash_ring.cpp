@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::uint32_t kSectorMagic = 0x474E5253;  // "SRNG"
 constexpr std::uint16_t kRecordMagic = 0xA55A;
-constexpr std::uint32_t kSectorHeaderSize = 16;
+constexpr std::uint32_t kSectorHeaderSize = 24;
 constexpr std::uint32_t kRecordHeaderSize = 16;
 constexpr std::uint32_t kAckSize = 8;
 
@@ -65,18 +65,29 @@ Status FlashRing::mount(os::FlashArea* area) {
   unacked_total_ = 0;
   dropped_ = 0;
   bool any = false;
+  std::uint32_t head_dropped = 0;
   for (std::uint32_t i = 0; i < sector_count_; ++i) {
     sectors_[i] = {};
     std::uint8_t header[kSectorHeaderSize];
     SPINDLE_TRY(area_->read(i * sector_size_, header));
-    if (load32(header) != kSectorMagic) continue;
+    const std::uint32_t sequence = load32(header);
+    const std::uint32_t dropped = load32(header + 8);
+    // The magic is written last, after the checked fields: a header torn anywhere fails.
+    if (load32(header + 16) != kSectorMagic || load32(header + 4) != ~sequence ||
+        load32(header + 12) != ~dropped) {
+      continue;
+    }
     sectors_[i].valid = true;
-    sectors_[i].sequence = load32(header + 4);
+    sectors_[i].sequence = sequence;
     SPINDLE_TRY(scan_sector(i));
     unacked_total_ += sectors_[i].unacked;
-    if (!any || sectors_[i].sequence > sectors_[head_].sequence) head_ = i;
+    if (!any || sectors_[i].sequence > sectors_[head_].sequence) {
+      head_ = i;
+      head_dropped = dropped;
+    }
     any = true;
   }
+  dropped_ = head_dropped;
   if (!any) {
     head_ = 0;
     return format_sector(0, 1);
@@ -139,11 +150,18 @@ Status FlashRing::scan_sector(std::uint32_t index) {
 
 Status FlashRing::format_sector(std::uint32_t index, std::uint32_t sequence) {
   SPINDLE_TRY(area_->erase(index * sector_size_, sector_size_));
-  std::uint8_t header[kSectorHeaderSize];
-  std::memset(header, 0xFF, sizeof header);
-  store32(header, kSectorMagic);
-  store32(header + 4, sequence);
-  SPINDLE_TRY(area_->write(index * sector_size_, header));
+  // Sequence and the drop count (so it survives reboots) first, each with its complement,
+  // then the magic in a write of its own.
+  std::uint8_t fields[16];
+  store32(fields, sequence);
+  store32(fields + 4, ~sequence);
+  store32(fields + 8, dropped_);
+  store32(fields + 12, ~dropped_);
+  SPINDLE_TRY(area_->write(index * sector_size_, fields));
+  std::uint8_t magic[8];
+  std::memset(magic, 0xFF, sizeof magic);
+  store32(magic, kSectorMagic);
+  SPINDLE_TRY(area_->write(index * sector_size_ + 16, magic));
   sectors_[index] = {true, sequence, false, kSectorHeaderSize, 0};
   return kOk;
 }

@@ -149,7 +149,8 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
 
   // Records of one reading: score, anomaly, latency, arena, uptime, reboots, retries, drops.
   constexpr std::size_t kRecordsPerEntry = 8;
-  constexpr std::size_t kMaxEntries = 32;
+  // A 1024-byte pack holds about six readings; this bounds the stack (64 records).
+  constexpr std::size_t kMaxEntries = 8;
   std::array<senml::Record, kRecordsPerEntry * kMaxEntries> records{};
   // Packed (mean, stddev) float32 pairs of feature-stats entries, referenced by records.
   static_assert(kMaxRecordPayload >= 8 * kMaxFeatures);
@@ -178,7 +179,12 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
     const RingEntry& entry = entries[e];
     std::uint64_t unix_ms = 0;
     if (entry.kind == static_cast<std::uint8_t>(RecordKind::kReading)) {
-      SPINDLE_TRY_ASSIGN(const Reading r, deserialize_reading(entry.bytes()));
+      const auto decoded = deserialize_reading(entry.bytes());
+      if (!decoded.ok()) {
+        if (e == 0) return Error::kMalformed;
+        break;  // the good records before it go now; the bad one comes first next time
+      }
+      const Reading& r = *decoded;
       unix_ms = r.unix_ms;
       if (e == 0) base_time = static_cast<double>(unix_ms / 1000);
       const double t = static_cast<double>(unix_ms) / 1000.0 - base_time;
@@ -197,7 +203,12 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
       add("ring_dropped", "", r.ring_dropped, t, r.seq);
     } else if (entry.kind == static_cast<std::uint8_t>(RecordKind::kFeatureStats)) {
       if (packed_used == packed.size()) break;  // the rest goes in the next batch
-      SPINDLE_TRY_ASSIGN(const FeatureStats s, deserialize_feature_stats(entry.bytes()));
+      const auto decoded = deserialize_feature_stats(entry.bytes());
+      if (!decoded.ok()) {
+        if (e == 0) return Error::kMalformed;
+        break;
+      }
+      const FeatureStats& s = *decoded;
       unix_ms = s.unix_ms;
       if (e == 0) base_time = static_cast<double>(unix_ms / 1000);
       const double t = static_cast<double>(unix_ms) / 1000.0 - base_time;
@@ -212,7 +223,8 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
       stats->kind = senml::ValueKind::kData;
       stats->data = {bytes.data(), 8U * s.count};
     } else {
-      return Error::kMalformed;
+      if (e == 0) return Error::kMalformed;
+      break;
     }
     records[0].base_name = bn;
     records[0].has_base_time = true;

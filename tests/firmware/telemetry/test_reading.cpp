@@ -172,6 +172,18 @@ TEST(EncodeBatch, LargestFeatureStatsStillDecodeWithProtocol) {
   EXPECT_EQ(records[1].data.size(), 8 * kMaxFeatures);
 }
 
+TEST(EncodeBatch, StopsBeforeAnUndecodableEntryAndRefusesOneThatComesFirst) {
+  RingEntry bad;
+  bad.kind = static_cast<std::uint8_t>(RecordKind::kReading);
+  bad.length = 7;  // not a reading's length
+  std::vector<RingEntry> entries = {entry_of(reading(1)), bad, entry_of(reading(3))};
+  std::array<std::uint8_t, 1024> out{};
+  const auto batch = encode_batch("node-1", entries, out);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->entries, 1U);
+  EXPECT_EQ(encode_batch("node-1", {&bad, 1}, out).status(), Status(Error::kMalformed));
+}
+
 TEST(EncodeBatch, BadDeviceIdIsRefused) {
   std::vector<RingEntry> entries = {entry_of(reading(1))};
   std::array<std::uint8_t, 1024> out{};

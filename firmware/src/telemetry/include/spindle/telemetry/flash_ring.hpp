@@ -6,14 +6,17 @@
 // is sent twice after a reboot either, and acknowledging never erases.
 //
 // Layout (all little-endian, offsets within a sector):
-//   sector header  16 B: magic "SRNG" (0x474E5253), sector sequence u32, 8 B reserved (FF)
+//   sector header  24 B: sector sequence u32, its complement, drops so far u32, its
+//                  complement (written first), then magic "SRNG" (0x474E5253) and FF..FF
+//                  (written last, so a torn header is never taken for a valid one)
 //   record         16 B header: magic 0xA55A u16, kind u8, 0xFF, payload length u16,
 //                  0xFFFF, CRC-32 (IEEE) over kind, length and payload u32, 0xFFFFFFFF;
 //                  payload padded with FF to 8 bytes; then an 8-byte ack word, FF..FF
 //                  until acknowledged, cleared to 00..00 after.
 // A torn record (bad magic or CRC) ends its sector: nothing is written after it.
 // Overflow policy: when the ring is full, the oldest sector is erased and its
-// unacknowledged records are dropped and counted (dropped()).
+// unacknowledged records are dropped and counted (dropped(), kept across reboots in the
+// newest sector header).
 #pragma once
 
 #include <array>
@@ -64,6 +67,9 @@ class FlashRing {
   // The most recently appended record, acknowledged or not (the node resumes its sequence
   // numbers after it). Errors: kUnavailable (the ring holds no record), the flash's.
   Status newest(RingEntry* out);
+
+  // Counts records the caller gave up on (e.g. refused by the gateway) as dropped.
+  void count_dropped(std::uint32_t records) { dropped_ += records; }
 
   std::uint32_t unacknowledged() const { return unacked_total_; }
   std::uint32_t dropped() const { return dropped_; }

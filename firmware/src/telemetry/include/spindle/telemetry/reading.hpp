@@ -56,10 +56,11 @@ struct Batch {
   std::size_t entries = 0;              // how many ring entries (from the front) it holds
 };
 
-// Encodes as many of `entries` (oldest first) as fit in `out` into one SenML pack with
-// base name "urn:dev:spindle:<device_id>:". Errors: kBufferTooSmall (not even the first
-// entry fits), kMalformed (a ring entry that does not deserialize), kInvalidValue (no
-// entries or a bad device id).
+// Encodes as many of `entries` (oldest first, at most 8) as fit in `out` into one SenML
+// pack with base name "urn:dev:spindle:<device_id>:", stopping before an entry that does
+// not deserialize. Errors: kBufferTooSmall (not even the first entry fits), kMalformed
+// (the first entry does not deserialize; the caller drops it), kInvalidValue (no entries
+// or a bad device id).
 Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry> entries,
                            std::span<std::uint8_t> out);
 
