@@ -122,6 +122,16 @@ class NodeTelemetry(unittest.TestCase):
         self.assertLessEqual(self.resent_records(), 8 * 8)
         self.assertEqual(h.readings(self.log, "reboots")[-1]["value"], 1)
 
+    def test_sigterm_stops_a_node_promptly_even_while_it_waits_for_the_gateway(self):
+        node = self.node("saw-1", "--speed", "4")  # nobody listens on the port
+        time.sleep(2)  # a request is now waiting out libcoap's retransmissions
+        node.terminate()
+        started = time.monotonic()
+        code, output = self.finish(node, timeout=30)
+        self.assertLess(time.monotonic() - started, 3, output)
+        self.assertEqual(code, 0, output)
+        self.assertIn("unsent readings kept in flash", output)
+
     def test_reboot_sends_what_was_stored_while_offline(self):
         # First boot: no gateway at all; readings stay in flash.
         first = self.node("mill-2", "--windows", "8", "--speed", "0", "--exit-when-sent",

@@ -359,7 +359,9 @@ bool all_sent() {
 void network_main(void*) {
   const NodeConfig& config = *g_state.config;
   net::CoapClient client;
-  Status s = client.start(config.client);
+  net::ClientConfig client_config = config.client;
+  client_config.cancel = &g_stop;  // a stop request ends a waiting request at once
+  Status s = client.start(client_config);
   if (!s.ok()) {
     fail(s, "starting the CoAP client");
     return;

@@ -262,6 +262,12 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
   }
   const std::int64_t deadline = os::uptime_ms() + timeout_ms;
   while (!pending.done) {
+    if (config_.cancel != nullptr && config_.cancel->load()) {
+      pending.done = true;
+      pending.failed = true;
+      pending.failure = Error::kUnavailable;
+      break;
+    }
     const std::int64_t left = deadline - os::uptime_ms();
     if (left <= 0) break;
     coap_io_process(context_, static_cast<std::uint32_t>(left < 100 ? left : 100));

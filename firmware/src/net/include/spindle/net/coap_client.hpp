@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -36,6 +37,8 @@ struct ClientConfig {
   // sending it (a late copy would otherwise duplicate what the caller sends next).
   std::uint32_t ack_timeout_ms = 1000;
   std::uint8_t max_retransmit = 2;
+  // When set and true, a waiting request() gives up at once with kUnavailable (shutdown).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 enum class Method : std::uint8_t { kGet = 1, kPost = 2, kPut = 3, kDelete = 4 };
@@ -75,6 +78,7 @@ class CoapClient {
   // Sends one confirmable request and waits up to `timeout_ms` for the response; choose
   // `timeout_ms` above the retransmission span of the config (see ClientConfig).
   // Errors: kTimeout (no response in time, or libcoap gave up retransmitting),
+  // kUnavailable also when config.cancel became true while waiting,
   // kUnavailable (the session failed, e.g. DTLS handshake refused), kOversize (the
   // response payload exceeds kMaxResponsePayload), kInvalidState (not started).
   Result<Response> request(const Request& request, std::uint32_t timeout_ms);
