@@ -76,7 +76,6 @@ struct NodeState {
   FeatureAccumulator accumulator;
   std::uint32_t next_seq = 1;
   std::uint32_t reboots = 0;
-  std::uint64_t windows_done = 0;
   std::atomic<bool> sampling_done{false};
   // 32-bit: lock-free on every MCU this targets (64-bit atomics are not on Cortex-M4).
   std::atomic<std::uint32_t> windows_submitted{0};

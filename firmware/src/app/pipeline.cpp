@@ -80,8 +80,4 @@ Status Pipeline::process(std::span<const float> x, std::span<const float> y,
   return kOk;
 }
 
-std::size_t Pipeline::feature_count() const {
-  return g_extractor.feature_count();
-}
-
 }  // namespace spindle::app

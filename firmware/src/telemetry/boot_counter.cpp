@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "little_endian_private.hpp"
+
 namespace spindle::telemetry {
 namespace {
 
@@ -13,14 +15,6 @@ namespace {
 // nothing: until the new header is complete the old sector still counts.
 constexpr std::uint32_t kBlock = 8;
 
-std::uint32_t load32(const std::uint8_t* p) {
-  return static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
-         (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
-}
-void store32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
 bool erased(const std::array<std::uint8_t, kBlock>& block) {
   for (const std::uint8_t b : block) {
     if (b != 0xFF) return false;

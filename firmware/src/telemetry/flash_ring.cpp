@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "little_endian_private.hpp"
+
 #include "crc32_private.hpp"
 
 namespace spindle::telemetry {
@@ -18,22 +20,6 @@ constexpr std::uint32_t padded(std::uint32_t length) {
 }
 constexpr std::uint32_t record_size(std::uint32_t length) {
   return kRecordHeaderSize + padded(length) + kAckSize;
-}
-
-std::uint16_t load16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
-}
-std::uint32_t load32(const std::uint8_t* p) {
-  return static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
-         (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
-}
-void store16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v);
-  p[1] = static_cast<std::uint8_t>(v >> 8);
-}
-void store32(std::uint8_t* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
 bool all_erased(std::span<const std::uint8_t> bytes) {

@@ -33,9 +33,6 @@ class Pipeline {
   Status process(std::span<const float> x, std::span<const float> y, std::span<const float> z,
                  WindowResult* result);
 
-  std::size_t feature_count() const;
-  bool has_model() const { return has_model_; }
-
  private:
   bool has_model_ = false;
   float threshold_ = 0.0F;
