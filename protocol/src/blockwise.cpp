@@ -82,6 +82,25 @@ Result<BlockOption> decode_block_option(std::span<const std::uint8_t> value) {
   return option;
 }
 
+Result<BlockSlice> block2_slice(std::size_t total, std::optional<BlockOption> requested,
+                                std::uint8_t max_szx) {
+  if (max_szx < kMinSzx || max_szx > kMaxSzx) return Error::kInvalidValue;
+  const BlockOption asked = requested.value_or(BlockOption{0, false, max_szx});
+  if (asked.szx < kMinSzx || asked.szx > kMaxSzx) return Error::kInvalidValue;
+  const std::uint8_t szx = asked.szx < max_szx ? asked.szx : max_szx;
+  const std::size_t asked_offset = std::size_t{asked.num} * block_size(asked.szx);
+  const std::size_t size = block_size(szx);
+  const std::size_t num = asked_offset / size;
+  if (num > kMaxBlockNum) return Error::kOversize;
+  if (asked_offset >= total && !(total == 0 && asked_offset == 0)) return Error::kOversize;
+  BlockSlice slice;
+  slice.offset = num * size;
+  slice.length = total - slice.offset < size ? total - slice.offset : size;
+  slice.option =
+      BlockOption{static_cast<std::uint32_t>(num), slice.offset + slice.length < total, szx};
+  return slice;
+}
+
 Action Download::step(const Event& event) {
   Result<Action> result = Error::kInvalidState;
   switch (state_) {

@@ -72,6 +72,10 @@ const char* error_name(Error error) {
       return "full";
     case Error::kUnavailable:
       return "unavailable";
+    case Error::kNotFound:
+      return "not-found";
+    case Error::kAlreadyExists:
+      return "already-exists";
   }
   return "unknown-error";
 }

@@ -83,21 +83,14 @@ struct Server {
   bool use_block2 = true;
 
   Reply serve(const BlockOption& request) const {
-    const std::uint8_t szx = std::min(request.szx, max_szx);
-    const std::size_t offset = std::size_t{request.num} << (request.szx + 4u);
-    if (offset > content.size() || (offset == content.size() && offset != 0)) {
-      return error_reply(coap_code(4, 2));
-    }
+    const auto slice = block2_slice(content.size(), request, max_szx);
+    if (!slice.ok()) return error_reply(coap_code(4, 2));
     // Without Block2 the whole representation goes in one response.
-    const std::size_t length = use_block2
-                                   ? std::min<std::size_t>(block_size(szx), content.size() - offset)
-                                   : content.size();
+    const std::size_t offset = use_block2 ? slice->offset : 0;
+    const std::size_t length = use_block2 ? slice->length : content.size();
     Reply reply;
     reply.has_block2 = use_block2;
-    if (use_block2) {
-      reply.block2 = encode(BlockOption{static_cast<std::uint32_t>(offset >> (szx + 4u)),
-                                        offset + length < content.size(), szx});
-    }
+    if (use_block2) reply.block2 = encode(slice->option);
     reply.etag = etag;
     reply.has_size2 = send_size2;
     reply.size2 = static_cast<std::uint32_t>(content.size());
@@ -255,6 +248,57 @@ void expect_failure(const Action& action, Error error) {
 }
 
 // ---- Block option codec
+
+TEST(Block2Slice, NoOptionServesBlockZeroAtTheServersSize) {
+  const auto slice = block2_slice(3000, std::nullopt, 6);
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->offset, 0u);
+  EXPECT_EQ(slice->length, 1024u);
+  EXPECT_EQ(slice->option, (BlockOption{0, true, 6}));
+}
+
+TEST(Block2Slice, LastBlockIsShortAndHasNoMoreFlag) {
+  const auto slice = block2_slice(3000, BlockOption{2, false, 6}, 6);
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->offset, 2048u);
+  EXPECT_EQ(slice->length, 952u);
+  EXPECT_FALSE(slice->option.more);
+}
+
+TEST(Block2Slice, AnyBlockCanBeFetchedDirectly) {
+  const auto slice = block2_slice(1000, BlockOption{7, false, 2}, 6);
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->offset, 448u);
+  EXPECT_EQ(slice->length, 64u);
+  EXPECT_EQ(slice->option, (BlockOption{7, true, 2}));
+}
+
+TEST(Block2Slice, LargerRequestedSizeIsAnsweredWithTheServersSmallerBlockHoldingTheOffset) {
+  // Block 3 of 1024 starts at 3072; at 256 bytes that is block 12 (RFC 7959 section 2.4).
+  const auto slice = block2_slice(5000, BlockOption{3, false, 6}, 4);
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->offset, 3072u);
+  EXPECT_EQ(slice->length, 256u);
+  EXPECT_EQ(slice->option, (BlockOption{12, true, 4}));
+}
+
+TEST(Block2Slice, BlockPastTheEndIsRefused) {
+  EXPECT_EQ(block2_slice(1024, BlockOption{1, false, 6}, 6).status(), Error::kOversize);
+  EXPECT_EQ(block2_slice(100, BlockOption{2, false, 2}, 6).status(), Error::kOversize);
+}
+
+TEST(Block2Slice, EmptyRepresentationIsOneEmptyBlock) {
+  const auto slice = block2_slice(0, std::nullopt, 6);
+  ASSERT_TRUE(slice.ok());
+  EXPECT_EQ(slice->length, 0u);
+  EXPECT_FALSE(slice->option.more);
+}
+
+TEST(Block2Slice, SizesOutsideSixtyFourTo1024AreRefused) {
+  EXPECT_EQ(block2_slice(100, BlockOption{0, false, 1}, 6).status(), Error::kInvalidValue);
+  EXPECT_EQ(block2_slice(100, std::nullopt, 1).status(), Error::kInvalidValue);
+  EXPECT_EQ(block2_slice(100, std::nullopt, 7).status(), Error::kInvalidValue);
+}
 
 TEST(BlockOption, EncodesWithMinimalLength) {
   EXPECT_EQ(encode({0, false, 0}), Bytes{});

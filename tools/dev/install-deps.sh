@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   valgrind
   libkissfft-dev
+  libsqlite3-dev sqlite3 nlohmann-json3-dev libcpp-httplib-dev
   python3 python3-cbor2 python3-cryptography
 )
 

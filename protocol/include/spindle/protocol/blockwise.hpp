@@ -17,6 +17,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <type_traits>
 
@@ -60,6 +61,24 @@ Result<std::size_t> encode_block_option(const BlockOption& option, std::span<std
 // Every SZX below 7 decodes; whether a block size is acceptable is the transfer's policy.
 // Errors: kOversize (longer than 3 bytes), kInvalidValue (SZX 7, reserved).
 Result<BlockOption> decode_block_option(std::span<const std::uint8_t> value);
+
+// ---- Server side: which bytes answer a Block2 request (stateless, so any block can be
+// fetched at any time and an abandoned transfer costs the server nothing).
+
+struct BlockSlice {
+  std::size_t offset = 0;  // first byte of the block in the representation
+  std::size_t length = 0;  // bytes in this block
+  BlockOption option;      // the Block2 option to answer with
+};
+
+// The block of a `total`-byte representation that answers `requested` (the request's
+// Block2 option; nullopt: none, so block 0). The answer's size is the smaller of the
+// requested one and `max_szx`; when it is smaller, NUM is rescaled so that the block
+// holds the requested offset (RFC 7959 §2.4). An empty representation answers block 0
+// with no bytes. Errors: kInvalidValue (a requested or maximum SZX outside
+// kMinSzx..kMaxSzx), kOversize (the requested block starts at or past the end).
+Result<BlockSlice> block2_slice(std::size_t total, std::optional<BlockOption> requested,
+                                std::uint8_t max_szx);
 
 // ---- CoAP response codes, as the header byte carries them: class << 5 | detail
 

@@ -52,10 +52,13 @@ enum class Error : std::uint8_t {
   kPowerLoss,    // (simulated) power was cut during a flash operation
   kFull,         // a queue or ring has no room
   kUnavailable,  // the peer or service cannot be reached now
+  // Records (gateway storage and registry).
+  kNotFound,       // no record with that key
+  kAlreadyExists,  // a record with that key is already there
 };
 
 // The highest value in use; decoders of reason codes accept 0..kLastError.
-inline constexpr Error kLastError = Error::kUnavailable;
+inline constexpr Error kLastError = Error::kAlreadyExists;
 
 // The numbers travel in status reports (protocol/cddl/status_report.cddl): pin them.
 static_assert(static_cast<int>(Error::kRollback) == 26);
