@@ -1,0 +1,977 @@
+#include "spindle/gateway/coap_server.hpp"
+
+#include <arpa/inet.h>
+#include <coap3/coap.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "spindle/gateway/clock.hpp"
+#include "spindle/gateway/telemetry_ingest.hpp"
+#include "spindle/protocol/blockwise.hpp"
+#include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/hex.hpp"
+#include "spindle/protocol/limits.hpp"
+#include "spindle/protocol/registration.hpp"
+#include "spindle/protocol/status_report.hpp"
+
+namespace spindle::gateway {
+
+// Content-formats (RFC 7252 section 12.3, RFC 8428, RFC 9052).
+constexpr std::uint16_t kFormatLinkFormat = 40;
+constexpr std::uint16_t kFormatOctetStream = 42;
+constexpr std::uint16_t kFormatCbor = 60;
+constexpr std::uint16_t kFormatCoseSign1 = 18;
+constexpr std::uint16_t kFormatSenmlCbor = 112;
+
+constexpr std::uint32_t kDefaultLifetimeS = 90000;  // RFC 9176 section 5
+constexpr std::int64_t kTransferIdleMs = 60000;     // a download silent this long is over
+constexpr std::size_t kMaxTrackedTransfers = 100000;
+constexpr std::size_t kMaxRecordsPerBatch = 256;
+constexpr unsigned kBusyMaxAgeS = 5;
+
+struct CoapServer::Device {
+  std::string id;
+  bool registered = false;
+  bool online = false;
+  bool expiring = false;  // an offline write is queued
+  std::uint32_t lifetime_s = 0;
+  std::int64_t last_seen_ms = 0;
+  std::int64_t deployment_id = 0;
+  std::string model_id;
+  std::uint64_t version = 0;
+  std::string model_digest;
+  Bytes manifest;
+  std::array<std::uint8_t, 8> manifest_etag{};
+  coap_resource_t* manifest_resource = nullptr;
+};
+
+struct CoapServer::Model {
+  std::string digest;
+  std::uint64_t size = 0;
+  std::array<std::uint8_t, 8> etag{};
+  std::shared_ptr<const Bytes> payload;  // loaded on the first block request
+  std::int64_t last_used_ms = 0;
+};
+
+// The answer of an asynchronous request, filled on this thread when its write committed.
+struct CoapServer::PendingReply {
+  CoapResource resource = CoapResource::kOther;
+  bool done = false;
+  coap_pdu_code_t code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+  std::string location;  // Location-Path, segments joined by '/'
+  std::string diagnostic;
+};
+
+namespace {
+
+CoapServer& server_of(coap_session_t* session) {
+  return *static_cast<CoapServer*>(coap_get_app_data(coap_session_get_context(session)));
+}
+
+template <typename T>
+T& userdata_of(coap_resource_t* resource) {
+  return *static_cast<T*>(coap_resource_get_userdata(resource));
+}
+
+ResponseClass class_of(coap_pdu_code_t code) {
+  const int code_class = static_cast<int>(code) >> 5;
+  if (code_class == 2) return ResponseClass::kSuccess;
+  if (code_class == 4) return ResponseClass::kClientError;
+  return ResponseClass::kServerError;
+}
+
+std::span<const std::uint8_t> payload_of(const coap_pdu_t* request) {
+  std::size_t length = 0;
+  const std::uint8_t* data = nullptr;
+  if (!coap_get_data(request, &length, &data) || data == nullptr) return {};
+  return {data, length};
+}
+
+// The value of `key` in the request's query (key=value&...), or "" when absent.
+std::string query_value(const coap_pdu_t* request, std::string_view key) {
+  coap_opt_iterator_t it;
+  coap_option_iterator_init(request, &it, COAP_OPT_ALL);
+  while (const coap_opt_t* option = coap_option_next(&it)) {
+    if (it.number != COAP_OPTION_URI_QUERY) continue;
+    const std::string_view part(reinterpret_cast<const char*>(coap_opt_value(option)),
+                                coap_opt_length(option));
+    if (part.size() > key.size() && part.starts_with(key) && part[key.size()] == '=') {
+      return std::string(part.substr(key.size() + 1));
+    }
+  }
+  return {};
+}
+
+// -1 when the request has no Content-Format option.
+int content_format_of(const coap_pdu_t* request) {
+  coap_opt_iterator_t it;
+  const coap_opt_t* option = coap_check_option(request, COAP_OPTION_CONTENT_FORMAT, &it);
+  if (option == nullptr) return -1;
+  return static_cast<int>(coap_decode_var_bytes(coap_opt_value(option), coap_opt_length(option)));
+}
+
+void add_uint_option(coap_pdu_t* pdu, coap_option_num_t number, std::uint32_t value) {
+  std::uint8_t buffer[4];
+  const unsigned length = coap_encode_var_safe(buffer, sizeof buffer, value);
+  coap_add_option(pdu, number, length, buffer);
+}
+
+bool parse_u32(std::string_view text, std::uint32_t& out) {
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), out);
+  return result.ec == std::errc() && result.ptr == text.data() + text.size();
+}
+
+std::array<std::uint8_t, 8> etag_of(std::span<const std::uint8_t> bytes) {
+  const crypto::Digest digest = crypto::Sha256::of(bytes);
+  std::array<std::uint8_t, 8> etag{};
+  std::copy_n(digest.begin(), etag.size(), etag.begin());
+  return etag;
+}
+
+const char* install_state_name(status_report::InstallState state) {
+  using status_report::InstallState;
+  switch (state) {
+    case InstallState::kManifestAccepted:
+      return "manifest-accepted";
+    case InstallState::kManifestRejected:
+      return "manifest-rejected";
+    case InstallState::kDownloading:
+      return "downloading";
+    case InstallState::kDownloaded:
+      return "downloaded";
+    case InstallState::kVerified:
+      return "verified";
+    case InstallState::kSelfTestPassed:
+      return "self-test-passed";
+    case InstallState::kActivated:
+      return "activated";
+    case InstallState::kConfirmed:
+      return "confirmed";
+    case InstallState::kRolledBack:
+      return "rolled-back";
+    case InstallState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+std::string hex_of(std::span<const std::uint8_t> bytes) {
+  std::string text(bytes.size() * 2, '\0');
+  (void)hex::encode(bytes, text);
+  return text;
+}
+
+coap_resource_t* make_resource(coap_context_t* context, const std::string& path, void* userdata) {
+  coap_str_const_t* uri =
+      coap_new_str_const(reinterpret_cast<const std::uint8_t*>(path.data()), path.size());
+  coap_resource_t* resource = coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI);
+  coap_resource_set_userdata(resource, userdata);
+  coap_add_resource(context, resource);
+  return resource;
+}
+
+}  // namespace
+
+CoapServer::CoapServer(CoapServerOptions options, Writer& writer, std::unique_ptr<Store> reader,
+                       const SiteKeys& keys, Metrics& metrics)
+    : options_(std::move(options)),
+      writer_(writer),
+      reader_(std::move(reader)),
+      keys_(keys),
+      metrics_(metrics),
+      limiter_(options_.peer_rate, options_.peer_burst, options_.max_peers),
+      senml_scratch_(kMaxRecordsPerBatch),
+      psk_answer_(std::make_unique<coap_bin_const_t>()) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+CoapServer::~CoapServer() {
+  if (context_ != nullptr) coap_free_context(context_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+Status CoapServer::start() {
+  if (wake_fd_ < 0) return Error::kIoError;
+  coap_startup();
+  context_ = coap_new_context(nullptr);
+  if (context_ == nullptr) return Error::kIoError;
+  coap_set_app_data(context_, this);
+  coap_context_set_max_idle_sessions(context_, options_.max_sessions);
+  coap_context_set_max_handshake_sessions(context_, options_.max_handshakes);
+  coap_context_set_session_timeout(context_, options_.session_timeout_s);
+
+  coap_proto_t proto = COAP_PROTO_UDP;
+  if (!options_.insecure) {
+    if (!coap_dtls_is_supported()) {
+      spdlog::error("coap: this libcoap has no DTLS support; use --insecure for plain UDP");
+      return Error::kUnavailable;
+    }
+    coap_dtls_spsk_t setup{};
+    setup.version = COAP_DTLS_SPSK_SETUP_VERSION;
+    setup.validate_id_call_back = &CoapServer::validate_identity;
+    setup.id_call_back_arg = this;
+    if (!coap_context_set_psk2(context_, &setup)) return Error::kIoError;
+    proto = COAP_PROTO_DTLS;
+  }
+
+  // Registry from the store: devices, models, then the deployments that refer to both.
+  SPINDLE_TRY_ASSIGN(const auto devices, reader_->list_devices());
+  for (const StoredDevice& stored : devices) {
+    Device& device = add_device_entry(stored.id);
+    device.registered = !stored.registration.empty();
+    device.online = stored.online;
+    device.lifetime_s = stored.lifetime_s;
+    device.last_seen_ms = stored.last_seen_ms;
+    if (device.online) ++online_;
+  }
+  SPINDLE_TRY_ASSIGN(const auto models, reader_->list_models());
+  for (const StoredModel& model : models)
+    add_model_entry(model);
+  SPINDLE_TRY_ASSIGN(const auto deployments, reader_->current_deployments());
+  for (const StoredDeployment& deployment : deployments)
+    apply_deployment(deployment);
+  publish_device_counts();
+
+  coap_resource_t* core = coap_resource_init(coap_make_str_const(".well-known/core"), 0);
+  coap_register_request_handler(core, COAP_REQUEST_GET, &CoapServer::on_well_known_core);
+  coap_add_resource(context_, core);
+  coap_resource_t* rd = coap_resource_init(coap_make_str_const("rd"), 0);
+  coap_register_request_handler(rd, COAP_REQUEST_POST, &CoapServer::on_register);
+  coap_add_resource(context_, rd);
+
+  coap_address_t address;
+  coap_address_init(&address);
+  if (inet_pton(AF_INET, options_.address.c_str(), &address.addr.sin.sin_addr) == 1) {
+    address.addr.sin.sin_family = AF_INET;
+    address.addr.sin.sin_port = htons(options_.port);
+    address.size = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, options_.address.c_str(), &address.addr.sin6.sin6_addr) == 1) {
+    address.addr.sin6.sin6_family = AF_INET6;
+    address.addr.sin6.sin6_port = htons(options_.port);
+    address.size = sizeof(sockaddr_in6);
+  } else {
+    spdlog::error("coap: '{}' is not an IPv4 or IPv6 address", options_.address);
+    return Error::kInvalidValue;
+  }
+  if (coap_new_endpoint(context_, &address, proto) == nullptr) {
+    spdlog::error("coap: cannot bind {} port {}", options_.address, options_.port);
+    return Error::kIoError;
+  }
+  bound_port_ = options_.port;
+  spdlog::info("coap: serving {} devices, {} models on {}:{} ({})", devices_.size(), models_.size(),
+               options_.address, options_.port, options_.insecure ? "plain UDP" : "DTLS-PSK");
+  return kOk;
+}
+
+void CoapServer::run() {
+  const int coap_fd = coap_context_get_coap_fd(context_);
+  pollfd fds[2] = {{coap_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  while (!stop_requested_.load()) {
+    if (::poll(fds, 2, 200) < 0 && errno != EINTR) {
+      spdlog::error("coap: poll failed: {}", std::strerror(errno));
+      break;
+    }
+    run_posted_tasks();
+    if (coap_io_process(context_, COAP_IO_NO_WAIT) < 0) {
+      spdlog::error("coap: libcoap I/O failed");
+      break;
+    }
+    const std::int64_t now = now_ms();
+    if (now - last_housekeeping_ms_ >= 1000) housekeeping(now);
+  }
+  // Answer what is already committed; requests still queued are answered after a restart
+  // (the client retransmits, and the store de-duplicates).
+  for (int round = 0; round < 5; ++round) {
+    run_posted_tasks();
+    coap_io_process(context_, 20);
+  }
+}
+
+void CoapServer::stop() {
+  stop_requested_.store(true);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+}
+
+void CoapServer::post(std::function<void()> task) {
+  {
+    const std::lock_guard lock(tasks_mutex_);
+    tasks_.push_back(std::move(task));
+  }
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+}
+
+void CoapServer::run_posted_tasks() {
+  std::uint64_t count = 0;
+  [[maybe_unused]] const auto read = ::read(wake_fd_, &count, sizeof count);
+  std::vector<std::function<void()>> tasks;
+  {
+    const std::lock_guard lock(tasks_mutex_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks)
+    task();
+}
+
+void CoapServer::device_added(std::string device_id) {
+  post([this, id = std::move(device_id)] {
+    if (devices_.find(id) == devices_.end()) add_device_entry(id);
+    publish_device_counts();
+  });
+}
+
+void CoapServer::model_added(StoredModel model) {
+  post([this, model = std::move(model)] { add_model_entry(model); });
+}
+
+void CoapServer::deployment_added(StoredDeployment deployment) {
+  post([this, deployment = std::move(deployment)] { apply_deployment(deployment); });
+}
+
+// ---- Registry ----
+
+CoapServer::Device& CoapServer::add_device_entry(const std::string& id) {
+  auto owned = std::make_unique<Device>();
+  Device& device = *owned;
+  device.id = id;
+  devices_.emplace(id, std::move(owned));
+  coap_resource_t* refresh = make_resource(context_, "rd/" + id, &device);
+  coap_register_request_handler(refresh, COAP_REQUEST_POST, &CoapServer::on_refresh);
+  device.manifest_resource = make_resource(context_, "d/" + id + "/manifest", &device);
+  coap_register_request_handler(device.manifest_resource, COAP_REQUEST_GET,
+                                &CoapServer::on_manifest);
+  coap_resource_set_get_observable(device.manifest_resource, 1);
+  coap_resource_t* status = make_resource(context_, "d/" + id + "/status", &device);
+  coap_register_request_handler(status, COAP_REQUEST_POST, &CoapServer::on_status);
+  coap_resource_t* telemetry = make_resource(context_, "t/" + id, &device);
+  coap_register_request_handler(telemetry, COAP_REQUEST_POST, &CoapServer::on_telemetry);
+  return device;
+}
+
+void CoapServer::add_model_entry(const StoredModel& stored) {
+  if (models_.find(stored.digest) != models_.end()) return;
+  auto owned = std::make_unique<Model>();
+  Model& model = *owned;
+  model.digest = stored.digest;
+  model.size = stored.size;
+  std::array<std::uint8_t, kDigestSize> digest{};
+  if (hex::decode(stored.digest, digest).ok()) {
+    std::copy_n(digest.begin(), model.etag.size(), model.etag.begin());
+  }
+  models_.emplace(stored.digest, std::move(owned));
+  coap_resource_t* resource = make_resource(context_, "m/" + stored.digest, &model);
+  coap_register_request_handler(resource, COAP_REQUEST_GET, &CoapServer::on_model);
+}
+
+void CoapServer::apply_deployment(const StoredDeployment& deployment) {
+  const auto it = devices_.find(deployment.device_id);
+  if (it == devices_.end()) {
+    spdlog::warn("coap: deployment {} names unknown device {}", deployment.id,
+                 deployment.device_id);
+    return;
+  }
+  Device& device = *it->second;
+  if (deployment.id < device.deployment_id) return;  // an older one arrived late
+  device.deployment_id = deployment.id;
+  device.model_id = deployment.model_id;
+  device.version = deployment.version;
+  device.model_digest = deployment.model_digest;
+  device.manifest = deployment.manifest;
+  device.manifest_etag = etag_of(device.manifest);
+  coap_resource_notify_observers(device.manifest_resource, nullptr);
+}
+
+std::shared_ptr<const Bytes> CoapServer::model_payload(Model& model) {
+  model.last_used_ms = now_ms();
+  if (model.payload) return model.payload;
+  auto payload = reader_->read_model_payload(model.digest);
+  if (!payload.ok()) {
+    spdlog::error("coap: model {} cannot be served: {}", model.digest, payload.status().name());
+    record_event("", "model-unreadable", model.digest + ": " + payload.status().name());
+    return nullptr;
+  }
+  model.payload = std::make_shared<const Bytes>(std::move(payload).value());
+  // Keep at most max_cached_models payloads in memory: drop the least recently used.
+  std::vector<Model*> cached;
+  for (auto& [digest, entry] : models_) {
+    if (entry->payload) cached.push_back(entry.get());
+  }
+  if (cached.size() > options_.max_cached_models) {
+    std::sort(cached.begin(), cached.end(),
+              [](const Model* a, const Model* b) { return a->last_used_ms < b->last_used_ms; });
+    for (std::size_t i = 0; i + options_.max_cached_models < cached.size(); ++i) {
+      if (cached[i] != &model) cached[i]->payload.reset();
+    }
+  }
+  return model.payload;
+}
+
+void CoapServer::record_event(std::string device_id, std::string kind, std::string detail) {
+  const Status queued = writer_.submit(
+      [device_id, kind, detail](Store& store) {
+        return store.append_event(device_id, kind, detail, now_ms());
+      },
+      nullptr);
+  if (!queued.ok()) {
+    spdlog::warn("coap: event {} for '{}' not recorded ({})", kind, device_id, queued.name());
+  }
+}
+
+void CoapServer::publish_device_counts() {
+  metrics_.set_devices(devices_.size(), online_);
+}
+
+void CoapServer::housekeeping(std::int64_t now) {
+  last_housekeeping_ms_ = now;
+  for (auto& [id, owned] : devices_) {
+    Device& device = *owned;
+    if (!device.online || device.expiring) continue;
+    if (now - device.last_seen_ms <= std::int64_t{device.lifetime_s} * 1000) continue;
+    device.expiring = true;
+    const std::uint32_t lifetime = device.lifetime_s;
+    const Status queued = writer_.submit(
+        [id = device.id, lifetime](Store& store) {
+          SPINDLE_TRY(store.set_online(id, false));
+          return store.append_event(
+              id, "offline", "no refresh within the lifetime of " + std::to_string(lifetime) + " s",
+              now_ms());
+        },
+        [this, id = device.id](Status status) {
+          post([this, id, status] {
+            const auto it = devices_.find(id);
+            if (it == devices_.end()) return;
+            Device& entry = *it->second;
+            entry.expiring = false;
+            // A refresh may have landed meanwhile: then the device stays online.
+            if (!status.ok() || !entry.online ||
+                now_ms() - entry.last_seen_ms <= std::int64_t{entry.lifetime_s} * 1000) {
+              return;
+            }
+            entry.online = false;
+            --online_;
+            publish_device_counts();
+            spdlog::info("coap: device {} offline (lifetime expired)", id);
+          });
+        });
+    if (!queued.ok()) device.expiring = false;  // try again next round
+  }
+  std::erase_if(transfers_,
+                [now](const auto& entry) { return now - entry.second > kTransferIdleMs; });
+  metrics_.set_block_transfers_in_flight(transfers_.size());
+  limiter_.prune(now);
+}
+
+// ---- Request plumbing ----
+
+std::string CoapServer::identity_of(coap_session_t* session) const {
+  const coap_bin_const_t* identity = coap_session_get_psk_identity(session);
+  if (identity == nullptr || identity->s == nullptr) return {};
+  return {reinterpret_cast<const char*>(identity->s), identity->length};
+}
+
+std::string CoapServer::peer_key(coap_session_t* session) const {
+  if (!options_.insecure) return identity_of(session);
+  char text[INET6_ADDRSTRLEN + 8];
+  const std::size_t length = coap_print_addr(coap_session_get_addr_remote(session),
+                                             reinterpret_cast<unsigned char*>(text), sizeof text);
+  return {text, length};
+}
+
+const coap_bin_const_t* CoapServer::validate_identity(coap_bin_const_t* identity, coap_session_t*,
+                                                      void* self_pointer) {
+  auto& self = *static_cast<CoapServer*>(self_pointer);
+  const std::string id(reinterpret_cast<const char*>(identity->s), identity->length);
+  if (self.devices_.find(id) == self.devices_.end() || !self.keys_.psk(id, self.psk_buffer_).ok()) {
+    self.metrics_.count_refused_identity();
+    spdlog::warn("coap: DTLS handshake refused: unknown PSK identity '{}'",
+                 std::string_view(id).substr(0, kMaxIdSize));
+    return nullptr;
+  }
+  self.psk_answer_->s = self.psk_buffer_.data();
+  self.psk_answer_->length = self.psk_buffer_.size();
+  return self.psk_answer_.get();
+}
+
+void CoapServer::respond(CoapResource resource, coap_pdu_t* response, int code,
+                         std::string_view diagnostic) {
+  const auto pdu_code = static_cast<coap_pdu_code_t>(code);
+  coap_pdu_set_code(response, pdu_code);
+  if (!diagnostic.empty()) {
+    coap_add_data(response, diagnostic.size(),
+                  reinterpret_cast<const std::uint8_t*>(diagnostic.data()));
+  }
+  metrics_.count_response(resource, class_of(pdu_code));
+}
+
+bool CoapServer::admit(CoapResource resource, coap_session_t* session, const coap_pdu_t* request,
+                       const Device* device, coap_pdu_t* response) {
+  metrics_.count_request(resource);
+  if (!limiter_.allow(peer_key(session), now_ms())) {
+    metrics_.count_rate_limited();
+    add_uint_option(response, COAP_OPTION_MAXAGE, 1);
+    respond(resource, response, COAP_RESPONSE_CODE_TOO_MANY_REQUESTS, "rate limit");
+    return false;
+  }
+  coap_opt_iterator_t it;
+  if (coap_check_option(request, COAP_OPTION_BLOCK1, &it) != nullptr) {
+    // Bodies are single datagrams (max_request_payload); no Block1 reassembly, so no
+    // per-peer buffer that a sender could leave half-filled.
+    add_uint_option(response, COAP_OPTION_SIZE1,
+                    static_cast<std::uint32_t>(options_.max_request_payload));
+    respond(resource, response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE,
+            "Block1 is not supported: send the body in one request");
+    return false;
+  }
+  if (device != nullptr && !options_.insecure && identity_of(session) != device->id) {
+    respond(resource, response, COAP_RESPONSE_CODE_FORBIDDEN,
+            "this resource belongs to another device");
+    return false;
+  }
+  return true;
+}
+
+bool CoapServer::answer_if_completed(CoapResource resource, coap_session_t* session,
+                                     const coap_pdu_t* request, coap_pdu_t* response) {
+  coap_async_t* async = coap_find_async(session, coap_pdu_get_token(request));
+  if (async == nullptr) return false;
+  auto* reply = static_cast<PendingReply*>(coap_async_get_app_data(async));
+  if (reply == nullptr || !reply->done) return true;  // still being written: no answer yet
+  coap_async_set_app_data(async, nullptr);
+  std::string_view location = reply->location;
+  while (!location.empty()) {
+    const std::size_t slash = location.find('/');
+    const std::string_view segment = location.substr(0, slash);
+    coap_add_option(response, COAP_OPTION_LOCATION_PATH, segment.size(),
+                    reinterpret_cast<const std::uint8_t*>(segment.data()));
+    location = slash == std::string_view::npos ? std::string_view() : location.substr(slash + 1);
+  }
+  if (reply->code == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) {
+    add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
+  }
+  respond(resource, response, reply->code, reply->diagnostic);
+  delete reply;
+  return true;
+}
+
+void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session,
+                                  const coap_pdu_t* request, coap_pdu_t* response,
+                                  Writer::Work work,
+                                  std::function<void(Status, PendingReply&)> finish) {
+  coap_async_t* async = coap_register_async(session, request, 0);
+  if (async == nullptr) {
+    respond(resource, response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "no async slot");
+    return;
+  }
+  auto* reply = new PendingReply{};
+  reply->resource = resource;
+  coap_async_set_app_data(async, reply);
+  const coap_bin_const_t token = coap_pdu_get_token(request);
+  Bytes token_bytes(token.s, token.s + token.length);
+  coap_session_reference(session);
+  const Status queued =
+      writer_.submit(std::move(work), [this, session, reply, token_bytes = std::move(token_bytes),
+                                       finish = std::move(finish)](Status status) {
+        post([this, session, reply, token_bytes, finish, status] {
+          finish(status, *reply);
+          reply->done = true;
+          const coap_bin_const_t key{token_bytes.size(), token_bytes.data()};
+          if (coap_async_t* pending = coap_find_async(session, key)) {
+            coap_async_trigger(pending);
+          } else {
+            delete reply;
+          }
+          coap_session_release(session);
+        });
+      });
+  if (!queued.ok()) {
+    coap_async_set_app_data(async, nullptr);
+    coap_free_async(session, async);
+    delete reply;
+    coap_session_release(session);
+    add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
+    respond(resource, response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE,
+            "storage busy, retry later");
+  }
+}
+
+void CoapServer::serve_blocks(CoapResource resource, coap_session_t*, const coap_pdu_t* request,
+                              coap_pdu_t* response, std::uint16_t content_format,
+                              std::span<const std::uint8_t> body,
+                              std::span<const std::uint8_t> etag) {
+  std::optional<blockwise::BlockOption> requested;
+  coap_opt_iterator_t it;
+  if (const coap_opt_t* option = coap_check_option(request, COAP_OPTION_BLOCK2, &it)) {
+    const auto decoded =
+        blockwise::decode_block_option({coap_opt_value(option), coap_opt_length(option)});
+    if (!decoded.ok()) {
+      respond(resource, response, COAP_RESPONSE_CODE_BAD_OPTION, "malformed Block2 option");
+      return;
+    }
+    requested = *decoded;
+  }
+  const auto slice = blockwise::block2_slice(body.size(), requested, options_.max_block_szx);
+  if (!slice.ok()) {
+    respond(resource, response, COAP_RESPONSE_CODE_BAD_OPTION,
+            slice.status() == Status(Error::kOversize) ? "block beyond the end"
+                                                       : "block size outside 64..1024");
+    return;
+  }
+  if (!etag.empty()) coap_add_option(response, COAP_OPTION_ETAG, etag.size(), etag.data());
+  add_uint_option(response, COAP_OPTION_CONTENT_FORMAT, content_format);
+  const bool blockwise = requested.has_value() || slice->option.more;
+  if (blockwise) {
+    std::array<std::uint8_t, blockwise::kMaxBlockOptionLength> value{};
+    const auto length = blockwise::encode_block_option(slice->option, value);
+    coap_add_option(response, COAP_OPTION_BLOCK2, length.ok() ? *length : 0, value.data());
+  }
+  add_uint_option(response, COAP_OPTION_SIZE2, static_cast<std::uint32_t>(body.size()));
+  if (slice->length > 0) coap_add_data(response, slice->length, body.data() + slice->offset);
+  coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTENT);
+  metrics_.count_response(resource, ResponseClass::kSuccess);
+}
+
+// ---- Trampolines ----
+
+void CoapServer::on_well_known_core(coap_resource_t*, coap_session_t* session,
+                                    const coap_pdu_t* request, const coap_string_t*,
+                                    coap_pdu_t* response) {
+  server_of(session).handle_well_known_core(session, request, response);
+}
+void CoapServer::on_register(coap_resource_t*, coap_session_t* session, const coap_pdu_t* request,
+                             const coap_string_t*, coap_pdu_t* response) {
+  server_of(session).handle_register(session, request, response);
+}
+void CoapServer::on_refresh(coap_resource_t* resource, coap_session_t* session,
+                            const coap_pdu_t* request, const coap_string_t*, coap_pdu_t* response) {
+  server_of(session).handle_refresh(userdata_of<Device>(resource), session, request, response);
+}
+void CoapServer::on_manifest(coap_resource_t* resource, coap_session_t* session,
+                             const coap_pdu_t* request, const coap_string_t*,
+                             coap_pdu_t* response) {
+  server_of(session).handle_manifest(userdata_of<Device>(resource), session, request, response);
+}
+void CoapServer::on_status(coap_resource_t* resource, coap_session_t* session,
+                           const coap_pdu_t* request, const coap_string_t*, coap_pdu_t* response) {
+  server_of(session).handle_status(userdata_of<Device>(resource), session, request, response);
+}
+void CoapServer::on_telemetry(coap_resource_t* resource, coap_session_t* session,
+                              const coap_pdu_t* request, const coap_string_t*,
+                              coap_pdu_t* response) {
+  server_of(session).handle_telemetry(userdata_of<Device>(resource), session, request, response);
+}
+void CoapServer::on_model(coap_resource_t* resource, coap_session_t* session,
+                          const coap_pdu_t* request, const coap_string_t*, coap_pdu_t* response) {
+  server_of(session).handle_model(userdata_of<Model>(resource), session, request, response);
+}
+
+// ---- Handlers ----
+
+void CoapServer::handle_well_known_core(coap_session_t* session, const coap_pdu_t* request,
+                                        coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kWellKnownCore;
+  if (!admit(kResource, session, request, nullptr, response)) return;
+  // A device sees the resources it may use, not the rest of the fleet.
+  std::string links = "</rd>;rt=\"core.rd\";ct=60";
+  const auto it = devices_.find(identity_of(session));
+  if (it != devices_.end()) {
+    const Device& device = *it->second;
+    const std::string& id = device.id;
+    links += ",</rd/" + id + ">;ct=60,</d/" + id + "/manifest>;ct=18;obs,</d/" + id +
+             "/status>;ct=60,</t/" + id + ">;ct=112";
+    if (!device.model_digest.empty()) {
+      const auto model = models_.find(device.model_digest);
+      links += ",</m/" + device.model_digest + ">;ct=42";
+      if (model != models_.end()) links += ";sz=" + std::to_string(model->second->size);
+    }
+  }
+  serve_blocks(kResource, session, request, response, kFormatLinkFormat,
+               {reinterpret_cast<const std::uint8_t*>(links.data()), links.size()}, {});
+}
+
+void CoapServer::handle_register(coap_session_t* session, const coap_pdu_t* request,
+                                 coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kRegister;
+  if (answer_if_completed(kResource, session, request, response)) return;
+  if (!admit(kResource, session, request, nullptr, response)) return;
+  const std::string id = query_value(request, "ep");
+  if (id.empty() || !check_id(id).ok()) {
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST, "ep missing or not a device id");
+    return;
+  }
+  const auto it = devices_.find(id);
+  if (it == devices_.end()) {
+    respond(kResource, response, COAP_RESPONSE_CODE_FORBIDDEN, "device not provisioned");
+    return;
+  }
+  if (!options_.insecure && identity_of(session) != id) {
+    respond(kResource, response, COAP_RESPONSE_CODE_FORBIDDEN, "ep is not the DTLS identity");
+    return;
+  }
+  std::uint32_t lifetime = kDefaultLifetimeS;
+  const std::string lt = query_value(request, "lt");
+  if (!lt.empty() &&
+      (!parse_u32(lt, lifetime) || lifetime == 0 || lifetime > options_.max_lifetime_s)) {
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
+            "lt must be 1.." + std::to_string(options_.max_lifetime_s) + " seconds");
+    return;
+  }
+  const int format = content_format_of(request);
+  if (format != kFormatCbor) {
+    respond(kResource, response, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
+            "registration must be CBOR (60)");
+    return;
+  }
+  const auto body = payload_of(request);
+  if (body.size() > options_.max_request_payload) {
+    add_uint_option(response, COAP_OPTION_SIZE1,
+                    static_cast<std::uint32_t>(options_.max_request_payload));
+    respond(kResource, response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, "registration too large");
+    return;
+  }
+  const auto decoded = registration::decode(body);
+  if (!decoded.ok()) {
+    record_event(id, "bad-registration", decoded.status().name());
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
+            std::string("registration: ") + decoded.status().name());
+    return;
+  }
+  const std::string detail = std::string(decoded->board) + ", firmware " +
+                             std::string(decoded->firmware_version) + ", lifetime " +
+                             std::to_string(lifetime) + " s";
+  const std::int64_t now = now_ms();
+  write_then_reply(
+      kResource, session, request, response,
+      [id, body = Bytes(body.begin(), body.end()), lifetime, detail, now](Store& store) {
+        SPINDLE_TRY(store.save_registration(id, body, "rd/" + id, lifetime, now));
+        return store.append_event(id, "registered", detail, now);
+      },
+      [this, id, lifetime, now](Status status, PendingReply& reply) {
+        if (!status.ok()) {
+          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+          reply.diagnostic = status.name();
+          return;
+        }
+        Device& device = *devices_.at(id);
+        device.registered = true;
+        if (!device.online) ++online_;
+        device.online = true;
+        device.lifetime_s = lifetime;
+        device.last_seen_ms = now;
+        publish_device_counts();
+        reply.code = COAP_RESPONSE_CODE_CREATED;
+        reply.location = "rd/" + id;
+      });
+}
+
+void CoapServer::handle_refresh(Device& device, coap_session_t* session, const coap_pdu_t* request,
+                                coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kRefresh;
+  if (answer_if_completed(kResource, session, request, response)) return;
+  if (!admit(kResource, session, request, &device, response)) return;
+  if (!device.registered) {
+    respond(kResource, response, COAP_RESPONSE_CODE_NOT_FOUND, "not registered");
+    return;
+  }
+  std::uint32_t lifetime = 0;  // 0: keep the registered lifetime
+  const std::string lt = query_value(request, "lt");
+  if (!lt.empty() &&
+      (!parse_u32(lt, lifetime) || lifetime == 0 || lifetime > options_.max_lifetime_s)) {
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
+            "lt must be 1.." + std::to_string(options_.max_lifetime_s) + " seconds");
+    return;
+  }
+  const bool was_offline = !device.online;
+  const std::int64_t now = now_ms();
+  write_then_reply(
+      kResource, session, request, response,
+      [id = device.id, lifetime, was_offline, now](Store& store) {
+        SPINDLE_TRY(store.touch_device(id, lifetime, now));
+        if (!was_offline) return Status(kOk);
+        return store.append_event(id, "online", "registration refreshed", now);
+      },
+      [this, id = device.id, lifetime, now](Status status, PendingReply& reply) {
+        if (!status.ok()) {
+          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+          reply.diagnostic = status.name();
+          return;
+        }
+        Device& entry = *devices_.at(id);
+        if (!entry.online) ++online_;
+        entry.online = true;
+        if (lifetime != 0) entry.lifetime_s = lifetime;
+        entry.last_seen_ms = std::max(entry.last_seen_ms, now);
+        publish_device_counts();
+        reply.code = COAP_RESPONSE_CODE_CHANGED;
+      });
+}
+
+void CoapServer::handle_manifest(Device& device, coap_session_t* session, const coap_pdu_t* request,
+                                 coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kManifest;
+  if (!admit(kResource, session, request, &device, response)) return;
+  // No deployment yet: an empty 2.05, so that an observation stays registered and the
+  // first deployment reaches the device as a notification.
+  serve_blocks(kResource, session, request, response, kFormatCoseSign1, device.manifest,
+               device.manifest.empty() ? std::span<const std::uint8_t>()
+                                       : std::span<const std::uint8_t>(device.manifest_etag));
+}
+
+void CoapServer::handle_status(Device& device, coap_session_t* session, const coap_pdu_t* request,
+                               coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kStatus;
+  if (answer_if_completed(kResource, session, request, response)) return;
+  if (!admit(kResource, session, request, &device, response)) return;
+  if (content_format_of(request) != kFormatCbor) {
+    respond(kResource, response, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
+            "status reports must be CBOR (60)");
+    return;
+  }
+  const auto body = payload_of(request);
+  if (body.size() > options_.max_request_payload) {
+    add_uint_option(response, COAP_OPTION_SIZE1,
+                    static_cast<std::uint32_t>(options_.max_request_payload));
+    respond(kResource, response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, "status report too large");
+    return;
+  }
+  const auto report = status_report::decode(body);
+  if (!report.ok()) {
+    record_event(device.id, "bad-status", report.status().name());
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
+            std::string("status report: ") + report.status().name());
+    return;
+  }
+  std::string kind;
+  std::string detail;
+  std::int64_t deployment_id = 0;
+  std::string state;
+  std::string reason;
+  if (report->kind == status_report::Kind::kUpdate) {
+    const auto& update = report->update;
+    kind = "install";
+    state = install_state_name(update.state);
+    reason = error_name(update.reason);
+    detail = std::string(update.model_id) + " v" + std::to_string(update.version) + ": " + state +
+             " (" + reason + ")";
+    if (!update.detail.empty()) detail += " " + std::string(update.detail);
+    if (device.deployment_id != 0 && update.model_id == device.model_id &&
+        update.version == device.version) {
+      deployment_id = device.deployment_id;
+    }
+  } else {
+    // The MAC proves the answer comes from the device's key; nonces and the comparison
+    // with what was deployed are the attestation workflow's (issue "secure delivery").
+    const auto& answer = report->attestation;
+    const auto keys = keys_.device_keys(device.id);
+    const auto expected =
+        keys.ok() ? status_report::attestation_mac(keys->attestation, device.id, answer.nonce,
+                                                   answer.active_digest, answer.firmware_version)
+                  : Result<crypto::Digest>(keys.status());
+    const bool mac_ok = expected.ok() && crypto::equal_constant_time(*expected, answer.mac);
+    const std::string active = hex_of(answer.active_digest);
+    kind = mac_ok ? "attestation" : "attestation-failed";
+    detail = std::string(mac_ok ? "mac valid" : "mac INVALID") + ", firmware " +
+             std::string(answer.firmware_version) + ", active " + active +
+             (device.model_digest.empty()     ? ", nothing deployed"
+              : active == device.model_digest ? ", matches the deployment"
+                                              : ", DIFFERS from the deployment");
+  }
+  const std::int64_t now = now_ms();
+  write_then_reply(
+      kResource, session, request, response,
+      [id = device.id, kind, detail, deployment_id, state, reason, now](Store& store) {
+        if (deployment_id != 0) {
+          SPINDLE_TRY(store.set_deployment_state(deployment_id, state, reason, now));
+        }
+        return store.append_event(id, kind, detail, now);
+      },
+      [](Status status, PendingReply& reply) {
+        reply.code = status.ok() ? COAP_RESPONSE_CODE_CHANGED : COAP_RESPONSE_CODE_INTERNAL_ERROR;
+        if (!status.ok()) reply.diagnostic = status.name();
+      });
+}
+
+void CoapServer::handle_telemetry(Device& device, coap_session_t* session,
+                                  const coap_pdu_t* request, coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kTelemetry;
+  if (answer_if_completed(kResource, session, request, response)) return;
+  if (!admit(kResource, session, request, &device, response)) return;
+  if (content_format_of(request) != kFormatSenmlCbor) {
+    respond(kResource, response, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
+            "telemetry must be SenML-CBOR (112)");
+    return;
+  }
+  const auto body = payload_of(request);
+  if (body.size() > options_.max_request_payload) {
+    add_uint_option(response, COAP_OPTION_SIZE1,
+                    static_cast<std::uint32_t>(options_.max_request_payload));
+    respond(kResource, response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE, "telemetry batch too large");
+    metrics_.count_rejected_batch();
+    record_event(device.id, "bad-telemetry", "oversize: " + std::to_string(body.size()) + " bytes");
+    return;
+  }
+  const auto count = senml::decode(body, senml_scratch_);
+  Result<std::vector<TelemetryRecord>> records =
+      count.ok() ? resolve_batch(device.id, {senml_scratch_.data(), *count}, now_ms())
+                 : Result<std::vector<TelemetryRecord>>(count.status());
+  if (!records.ok()) {
+    metrics_.count_rejected_batch();
+    record_event(device.id, "bad-telemetry", records.status().name());
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
+            std::string("telemetry: ") + records.status().name());
+    return;
+  }
+  auto fresh = std::make_shared<std::size_t>(0);
+  const std::size_t total = records->size();
+  write_then_reply(
+      kResource, session, request, response,
+      [records = std::move(records).value(), fresh](Store& store) {
+        SPINDLE_TRY_ASSIGN(*fresh, store.append_telemetry(records));
+        return Status(kOk);
+      },
+      [this, fresh, total](Status status, PendingReply& reply) {
+        if (!status.ok()) {
+          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+          reply.diagnostic = status.name();
+          return;
+        }
+        metrics_.count_telemetry(*fresh, total - *fresh);
+        reply.code = COAP_RESPONSE_CODE_CHANGED;
+      });
+}
+
+void CoapServer::handle_model(Model& model, coap_session_t* session, const coap_pdu_t* request,
+                              coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kModel;
+  if (!admit(kResource, session, request, nullptr, response)) return;
+  if (!options_.insecure) {
+    // Only a device this model is deployed to may fetch it; to anyone else it does not exist.
+    const auto it = devices_.find(identity_of(session));
+    if (it == devices_.end() || it->second->model_digest != model.digest) {
+      respond(kResource, response, COAP_RESPONSE_CODE_NOT_FOUND, "");
+      return;
+    }
+  }
+  const auto payload = model_payload(model);
+  if (!payload) {
+    respond(kResource, response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "payload unreadable");
+    return;
+  }
+  const std::string key = peer_key(session) + "|" + model.digest;
+  if (transfers_.size() < kMaxTrackedTransfers || transfers_.count(key) != 0) {
+    transfers_[key] = now_ms();
+  }
+  serve_blocks(kResource, session, request, response, kFormatOctetStream, *payload, model.etag);
+  std::size_t length = 0;
+  const std::uint8_t* data = nullptr;
+  if (coap_get_data(response, &length, &data)) metrics_.count_block_served(length);
+}
+
+}  // namespace spindle::gateway

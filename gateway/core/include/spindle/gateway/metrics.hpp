@@ -1,0 +1,83 @@
+// The gateway's Prometheus metrics: counters and gauges updated lock-free from the CoAP,
+// writer and HTTP threads, rendered in the text exposition format for /metrics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace spindle::gateway {
+
+// The CoAP resources requests are counted by (a fixed set keeps label cardinality bounded).
+enum class CoapResource : std::uint8_t {
+  kWellKnownCore,
+  kRegister,
+  kRefresh,
+  kManifest,
+  kModel,
+  kStatus,
+  kTelemetry,
+  kOther,
+};
+inline constexpr std::size_t kCoapResourceCount = 8;
+const char* coap_resource_name(CoapResource resource);
+
+// Response classes: 2.xx, 4.xx, 5.xx.
+enum class ResponseClass : std::uint8_t { kSuccess, kClientError, kServerError };
+inline constexpr std::size_t kResponseClassCount = 3;
+
+class Metrics {
+ public:
+  void count_request(CoapResource resource) { increment(requests_[index(resource)]); }
+  void count_response(CoapResource resource, ResponseClass response);
+  void count_rate_limited() { increment(rate_limited_); }
+  void count_refused_identity() { increment(refused_identities_); }
+  void count_telemetry(std::uint64_t fresh, std::uint64_t duplicates);
+  void count_rejected_batch() { increment(rejected_batches_); }
+  void count_block_served(std::uint64_t bytes);
+  void count_commit(std::uint64_t jobs);
+  void count_http_request(int status);
+
+  void set_devices(std::uint64_t registered, std::uint64_t online);
+  void set_block_transfers_in_flight(std::uint64_t transfers) {
+    block_transfers_in_flight_.store(transfers, std::memory_order_relaxed);
+  }
+  void set_write_queue_depth(std::uint64_t depth) {
+    write_queue_depth_.store(depth, std::memory_order_relaxed);
+  }
+
+  std::uint64_t devices_online() const { return devices_online_.load(std::memory_order_relaxed); }
+  std::uint64_t telemetry_records() const {
+    return telemetry_records_.load(std::memory_order_relaxed);
+  }
+
+  // The Prometheus text exposition format (version 0.0.4).
+  std::string render() const;
+
+ private:
+  using Counter = std::atomic<std::uint64_t>;
+  static void increment(Counter& counter, std::uint64_t by = 1) {
+    counter.fetch_add(by, std::memory_order_relaxed);
+  }
+  static std::size_t index(CoapResource resource) { return static_cast<std::size_t>(resource); }
+
+  std::array<Counter, kCoapResourceCount> requests_{};
+  std::array<std::array<Counter, kResponseClassCount>, kCoapResourceCount> responses_{};
+  Counter rate_limited_{0};
+  Counter refused_identities_{0};
+  Counter telemetry_records_{0};
+  Counter telemetry_duplicates_{0};
+  Counter rejected_batches_{0};
+  Counter blocks_served_{0};
+  Counter block_bytes_served_{0};
+  Counter commits_{0};
+  Counter committed_jobs_{0};
+  std::array<Counter, 5> http_requests_{};  // by status class 1xx..5xx
+  std::atomic<std::uint64_t> devices_registered_{0};
+  std::atomic<std::uint64_t> devices_online_{0};
+  std::atomic<std::uint64_t> block_transfers_in_flight_{0};
+  std::atomic<std::uint64_t> write_queue_depth_{0};
+};
+
+}  // namespace spindle::gateway

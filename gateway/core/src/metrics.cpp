@@ -1,0 +1,138 @@
+#include "spindle/gateway/metrics.hpp"
+
+#include <string_view>
+
+namespace spindle::gateway {
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value) {
+  out.append(name);
+  if (!labels.empty()) out.append("{").append(labels).append("}");
+  out.append(" ").append(std::to_string(value)).append("\n");
+}
+
+constexpr std::array<const char*, kResponseClassCount> kResponseClassNames = {"2xx", "4xx", "5xx"};
+
+}  // namespace
+
+const char* coap_resource_name(CoapResource resource) {
+  switch (resource) {
+    case CoapResource::kWellKnownCore:
+      return "well-known-core";
+    case CoapResource::kRegister:
+      return "rd";
+    case CoapResource::kRefresh:
+      return "rd-refresh";
+    case CoapResource::kManifest:
+      return "manifest";
+    case CoapResource::kModel:
+      return "model";
+    case CoapResource::kStatus:
+      return "status";
+    case CoapResource::kTelemetry:
+      return "telemetry";
+    case CoapResource::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+void Metrics::count_response(CoapResource resource, ResponseClass response) {
+  increment(responses_[index(resource)][static_cast<std::size_t>(response)]);
+}
+
+void Metrics::count_telemetry(std::uint64_t fresh, std::uint64_t duplicates) {
+  increment(telemetry_records_, fresh);
+  increment(telemetry_duplicates_, duplicates);
+}
+
+void Metrics::count_block_served(std::uint64_t bytes) {
+  increment(blocks_served_);
+  increment(block_bytes_served_, bytes);
+}
+
+void Metrics::count_commit(std::uint64_t jobs) {
+  increment(commits_);
+  increment(committed_jobs_, jobs);
+}
+
+void Metrics::count_http_request(int status) {
+  const int status_class = status / 100;
+  if (status_class >= 1 && status_class <= 5) {
+    increment(http_requests_[static_cast<std::size_t>(status_class - 1)]);
+  }
+}
+
+void Metrics::set_devices(std::uint64_t registered, std::uint64_t online) {
+  devices_registered_.store(registered, std::memory_order_relaxed);
+  devices_online_.store(online, std::memory_order_relaxed);
+}
+
+std::string Metrics::render() const {
+  auto load = [](const std::atomic<std::uint64_t>& value) {
+    return value.load(std::memory_order_relaxed);
+  };
+  std::string out;
+  out.reserve(4096);
+  family(out, "spindle_coap_requests_total", "counter", "CoAP requests received, by resource.");
+  for (std::size_t r = 0; r < kCoapResourceCount; ++r) {
+    sample(out, "spindle_coap_requests_total",
+           std::string("resource=\"") + coap_resource_name(static_cast<CoapResource>(r)) + "\"",
+           load(requests_[r]));
+  }
+  family(out, "spindle_coap_responses_total", "counter",
+         "CoAP responses sent, by resource and code class.");
+  for (std::size_t r = 0; r < kCoapResourceCount; ++r) {
+    for (std::size_t c = 0; c < kResponseClassCount; ++c) {
+      sample(out, "spindle_coap_responses_total",
+             std::string("resource=\"") + coap_resource_name(static_cast<CoapResource>(r)) +
+                 "\",class=\"" + kResponseClassNames[c] + "\"",
+             load(responses_[r][c]));
+    }
+  }
+  family(out, "spindle_coap_rate_limited_total", "counter",
+         "Requests refused with 4.29 because their peer exceeded its rate.");
+  sample(out, "spindle_coap_rate_limited_total", "", load(rate_limited_));
+  family(out, "spindle_dtls_refused_identities_total", "counter",
+         "DTLS handshakes refused for an unknown PSK identity.");
+  sample(out, "spindle_dtls_refused_identities_total", "", load(refused_identities_));
+  family(out, "spindle_devices_registered", "gauge", "Provisioned devices.");
+  sample(out, "spindle_devices_registered", "", load(devices_registered_));
+  family(out, "spindle_devices_online", "gauge", "Devices whose registration has not expired.");
+  sample(out, "spindle_devices_online", "", load(devices_online_));
+  family(out, "spindle_telemetry_records_total", "counter", "Telemetry records stored.");
+  sample(out, "spindle_telemetry_records_total", "", load(telemetry_records_));
+  family(out, "spindle_telemetry_duplicates_total", "counter",
+         "Telemetry records received again and skipped.");
+  sample(out, "spindle_telemetry_duplicates_total", "", load(telemetry_duplicates_));
+  family(out, "spindle_telemetry_rejected_batches_total", "counter",
+         "Telemetry batches rejected as malformed.");
+  sample(out, "spindle_telemetry_rejected_batches_total", "", load(rejected_batches_));
+  family(out, "spindle_block_transfers_in_flight", "gauge",
+         "Model downloads with a block served in the last minute.");
+  sample(out, "spindle_block_transfers_in_flight", "", load(block_transfers_in_flight_));
+  family(out, "spindle_blocks_served_total", "counter", "Block2 blocks of model payloads served.");
+  sample(out, "spindle_blocks_served_total", "", load(blocks_served_));
+  family(out, "spindle_block_bytes_served_total", "counter", "Model payload bytes served.");
+  sample(out, "spindle_block_bytes_served_total", "", load(block_bytes_served_));
+  family(out, "spindle_store_commits_total", "counter", "Group commits of the storage writer.");
+  sample(out, "spindle_store_commits_total", "", load(commits_));
+  family(out, "spindle_store_committed_jobs_total", "counter",
+         "Write jobs made durable by those commits.");
+  sample(out, "spindle_store_committed_jobs_total", "", load(committed_jobs_));
+  family(out, "spindle_store_queue_depth", "gauge", "Write jobs waiting for the writer.");
+  sample(out, "spindle_store_queue_depth", "", load(write_queue_depth_));
+  family(out, "spindle_http_requests_total", "counter", "Operator API requests, by status class.");
+  for (std::size_t c = 0; c < http_requests_.size(); ++c) {
+    sample(out, "spindle_http_requests_total", "class=\"" + std::to_string(c + 1) + "xx\"",
+           load(http_requests_[c]));
+  }
+  return out;
+}
+
+}  // namespace spindle::gateway

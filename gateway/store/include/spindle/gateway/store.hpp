@@ -1,0 +1,203 @@
+// The gateway's storage interface: devices, models, deployments, telemetry and events.
+//
+// One Store object is one connection; it is used by one thread at a time. The CoAP thread
+// never writes through a Store directly: writes go through the group-commit writer
+// (gateway/core/writer.hpp), which owns one Store, and readers (HTTP API, start-up) open
+// their own. SQLite (WAL) is the embedded implementation (open_sqlite_store); a server
+// database would implement the same interface.
+//
+// Times: wall-clock Unix milliseconds (`*_ms`) for what the gateway stamps, Unix seconds
+// (double) for reading times, which come from the node (SenML bt + t).
+//
+// Every function returns a Status/Result; none throws. kIoError covers a failure of the
+// database or the file system (the implementation logs the underlying message).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spindle/protocol/senml.hpp"
+#include "spindle/protocol/status.hpp"
+
+namespace spindle::gateway {
+
+using Bytes = std::vector<std::uint8_t>;
+
+struct StoredDevice {
+  std::string id;
+  std::int64_t created_ms = 0;
+  Bytes registration;    // CBOR body of the last registration; empty before the first
+  std::string location;  // Location-Path given at registration ("rd/7"); "" before
+  std::uint32_t lifetime_s = 0;
+  std::int64_t last_seen_ms = 0;  // last registration or refresh
+  bool online = false;
+};
+
+struct StoredModel {
+  std::string digest;  // SHA-256 of the payload, lower-case hex: the content address
+  std::uint64_t size = 0;
+  std::string model_id;
+  std::int64_t created_ms = 0;
+};
+
+struct StoredDeployment {
+  std::int64_t id = 0;  // assigned by add_deployment, increasing
+  std::string device_id;
+  std::string model_digest;
+  std::string model_id;
+  std::uint64_t version = 0;
+  Bytes manifest;  // the COSE_Sign1 served on /d/{device}/manifest
+  std::int64_t created_ms = 0;
+  std::string state;   // "pending" at creation; then what the node reports
+  std::string reason;  // error name of the last report ("ok" for progress)
+  std::int64_t updated_ms = 0;
+};
+
+// One SenML record, resolved (base values applied), as stored.
+struct TelemetryRecord {
+  std::int64_t id = 0;  // assigned by the store; increasing in insertion order
+  std::string device_id;
+  std::uint64_t seq = 0;
+  std::string name;
+  double time = 0.0;  // Unix seconds
+  std::string unit;
+  senml::ValueKind kind = senml::ValueKind::kNone;
+  double number = 0.0;
+  std::string text;
+  bool boolean = false;
+  Bytes data;
+  std::int64_t received_ms = 0;
+};
+
+struct TelemetryQuery {
+  std::string device_id;                                   // "" = every device
+  std::string name;                                        // "" = every name
+  double from = -std::numeric_limits<double>::infinity();  // reading time, inclusive
+  double to = std::numeric_limits<double>::infinity();     // reading time, exclusive
+  std::int64_t after_id = 0;                               // paging: only records with a larger id
+  std::size_t limit = 1000;
+};
+
+struct StoredEvent {
+  std::int64_t id = 0;
+  std::int64_t time_ms = 0;
+  std::string device_id;  // "" for gateway-wide events
+  std::string kind;       // "registered", "offline", "bad-telemetry", ...
+  std::string detail;
+};
+
+struct EventQuery {
+  std::string device_id;                                            // "" = all
+  std::string kind;                                                 // "" = all
+  std::int64_t from_ms = std::numeric_limits<std::int64_t>::min();  // inclusive
+  std::int64_t to_ms = std::numeric_limits<std::int64_t>::max();    // exclusive
+  std::int64_t after_id = 0;
+  std::size_t limit = 1000;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Transactions. Writes outside a transaction commit one by one. Savepoints nest inside a
+  // transaction so that one failing job of a group commit does not undo the others.
+  // Errors: kIoError; kInvalidState (commit without begin, begin inside a transaction).
+  virtual Status begin() = 0;
+  virtual Status commit() = 0;
+  virtual Status rollback() = 0;
+  virtual Status savepoint() = 0;
+  virtual Status release_savepoint() = 0;
+  virtual Status rollback_to_savepoint() = 0;
+
+  // ---- Devices ----
+  // Errors: kInvalidValue (id fails check_id), kAlreadyExists, kIoError.
+  virtual Status add_device(std::string_view id, std::int64_t now_ms) = 0;
+  // Errors: kNotFound, kIoError.
+  virtual Result<StoredDevice> get_device(std::string_view id) = 0;
+  // Every device, ordered by id. Errors: kIoError.
+  virtual Result<std::vector<StoredDevice>> list_devices() = 0;
+  // Keeps the registration body, location and lifetime, sets last_seen and online.
+  // Errors: kNotFound, kIoError.
+  virtual Status save_registration(std::string_view id, std::span<const std::uint8_t> body,
+                                   std::string_view location, std::uint32_t lifetime_s,
+                                   std::int64_t now_ms) = 0;
+  // A refresh: last_seen = now, online, and the lifetime when it is not 0.
+  // Errors: kNotFound, kIoError.
+  virtual Status touch_device(std::string_view id, std::uint32_t lifetime_s,
+                              std::int64_t now_ms) = 0;
+  // Errors: kNotFound, kIoError.
+  virtual Status set_online(std::string_view id, bool online) = 0;
+
+  // ---- Models (payloads content-addressed on disk, beside the database) ----
+  // Stores the payload under its SHA-256 (written to a temporary file, synced, renamed) and
+  // records it. Putting the same bytes again returns the existing record.
+  // Errors: kInvalidValue (model id fails check_id, empty payload), kIoError.
+  virtual Result<StoredModel> put_model(std::string_view model_id,
+                                        std::span<const std::uint8_t> payload,
+                                        std::int64_t now_ms) = 0;
+  // Errors: kNotFound, kIoError.
+  virtual Result<StoredModel> get_model(std::string_view digest) = 0;
+  // Ordered by creation. Errors: kIoError.
+  virtual Result<std::vector<StoredModel>> list_models() = 0;
+  // The payload bytes. Errors: kNotFound; kDigestMismatch when the file on disk no longer
+  // hashes to its name (corruption); kIoError.
+  virtual Result<Bytes> read_model_payload(std::string_view digest) = 0;
+
+  // ---- Deployments ----
+  // Records a deployment (state "pending") and returns its id.
+  // Errors: kNotFound (device or model unknown), kIoError.
+  virtual Result<std::int64_t> add_deployment(const StoredDeployment& deployment) = 0;
+  // The newest deployment of every device that has one, ordered by device id.
+  // Errors: kIoError.
+  virtual Result<std::vector<StoredDeployment>> current_deployments() = 0;
+  // Every deployment of one device, newest first. Errors: kIoError.
+  virtual Result<std::vector<StoredDeployment>> device_deployments(std::string_view device_id) = 0;
+  // Errors: kNotFound, kIoError.
+  virtual Status set_deployment_state(std::int64_t id, std::string_view state,
+                                      std::string_view reason, std::int64_t now_ms) = 0;
+
+  // ---- Telemetry ----
+  // Appends records, skipping any whose (device, seq, name, time) is already stored: a
+  // retransmitted batch is counted once, and a node whose flash was wiped (seq restarts at
+  // 1) is not mistaken for a duplicate because its readings carry new times. Returns how
+  // many records were new. All or nothing. Errors: kIoError.
+  virtual Result<std::size_t> append_telemetry(std::span<const TelemetryRecord> records) = 0;
+  // Ordered by id. Errors: kIoError.
+  virtual Result<std::vector<TelemetryRecord>> query_telemetry(const TelemetryQuery& query) = 0;
+  // Errors: kIoError.
+  virtual Result<std::uint64_t> count_telemetry(std::string_view device_id) = 0;
+
+  // ---- Events ----
+  // Errors: kIoError.
+  virtual Status append_event(std::string_view device_id, std::string_view kind,
+                              std::string_view detail, std::int64_t now_ms) = 0;
+  // Ordered by id. Errors: kIoError.
+  virtual Result<std::vector<StoredEvent>> query_events(const EventQuery& query) = 0;
+};
+
+struct SqliteOptions {
+  // FULL: a commit is on disk before it returns (power-loss safe). NORMAL: survives a
+  // process crash, may lose the last commits on power loss. The gateway uses FULL.
+  bool synchronous_full = true;
+  int busy_timeout_ms = 5000;
+};
+
+// Opens (creating on first use) `data_dir/spindle.db` in WAL mode and applies any pending
+// schema migrations, and `data_dir/models/` for payloads. Each call is a new connection;
+// several may be open at once (one writer, many readers).
+// Errors: kIoError (cannot create or open; the reason is logged), kUnsupportedVersion (the
+// database has a schema newer than this build knows).
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::filesystem::path& data_dir,
+                                                 const SqliteOptions& options = {});
+
+// The schema version this build writes (the number of migrations it knows).
+int sqlite_schema_version();
+
+}  // namespace spindle::gateway

@@ -1,0 +1,41 @@
+#include "spindle/gateway/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+namespace spindle::gateway {
+namespace {
+
+TEST(Metrics, RendersCountersAndGaugesInPrometheusTextFormat) {
+  Metrics metrics;
+  metrics.count_request(CoapResource::kTelemetry);
+  metrics.count_request(CoapResource::kTelemetry);
+  metrics.count_response(CoapResource::kTelemetry, ResponseClass::kClientError);
+  metrics.count_telemetry(5, 2);
+  metrics.set_devices(10, 7);
+  metrics.set_block_transfers_in_flight(3);
+  const std::string text = metrics.render();
+  EXPECT_NE(text.find("# TYPE spindle_coap_requests_total counter"), std::string::npos);
+  EXPECT_NE(text.find("spindle_coap_requests_total{resource=\"telemetry\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("spindle_coap_responses_total{resource=\"telemetry\",class=\"4xx\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("spindle_telemetry_records_total 5\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_telemetry_duplicates_total 2\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_devices_registered 10\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_devices_online 7\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_block_transfers_in_flight 3\n"), std::string::npos);
+}
+
+TEST(Metrics, HttpRequestsAreCountedByStatusClass) {
+  Metrics metrics;
+  metrics.count_http_request(200);
+  metrics.count_http_request(201);
+  metrics.count_http_request(401);
+  metrics.count_http_request(999);  // not a status: ignored
+  const std::string text = metrics.render();
+  EXPECT_NE(text.find("spindle_http_requests_total{class=\"2xx\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_http_requests_total{class=\"4xx\"} 1\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace spindle::gateway

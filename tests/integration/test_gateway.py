@@ -1,0 +1,285 @@
+"""Integration: the real spindle-gateway with real spindle-node processes and Debian's
+libcoap command-line client — registration, refresh and expiry, telemetry through the HTTP
+API, access control between devices, refused identities, bad payloads, kill -9 with every
+acknowledged reading kept exactly once, and interoperability with an implementation
+nobody here wrote."""
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import cbor2
+
+import gateway_harness as g
+import node_harness as h
+
+GATEWAY = NODE = PROTO = COAP_CLIENT = None
+KID = "spindle-it-2026"
+
+
+def nul_free_devices(gateway, prefix, count):
+    """Provisions devices whose PSK has no zero byte: coap-client takes its key as a
+    command-line string, which cannot hold one (the gateway's keys are binary)."""
+    found, n = {}, 0
+    while len(found) < count:
+        batch = [f"{prefix}{n + i}" for i in range(8)]
+        n += 8
+        for device, keys in gateway.provision(*batch).items():
+            if 0 not in bytes.fromhex(keys["psk"]) and len(found) < count:
+                found[device] = keys
+    return found
+
+
+class GatewayTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.gateways = []
+        self.nodes = []
+        private = os.path.join(self.dir.name, "signing.key")
+        self.public = os.path.join(self.dir.name, "signing.pub")
+        subprocess.run([PROTO, "keygen", "--private", private, "--public", self.public],
+                       check=True, capture_output=True)
+        self.private = private
+
+    def tearDown(self):
+        for node in self.nodes:
+            if node.poll() is None:
+                node.kill()
+                node.wait()
+        for gateway in self.gateways:
+            gateway.stop()
+        self.dir.cleanup()
+
+    def gateway(self, **kwargs):
+        gateway = g.Gateway(GATEWAY, self.dir.name, trust_keys=[(KID, self.public)], **kwargs)
+        self.gateways.append(gateway)
+        gateway.start()
+        return gateway
+
+    def node(self, gateway, device_id, keys, *extra):
+        args = list(extra)
+        if not gateway.insecure:
+            args += ["--psk-file", g.write_psk_file(self.dir.name, device_id, keys)]
+        node = h.start_node(NODE, device_id, gateway.coap_uri, self.dir.name, *args)
+        self.nodes.append(node)
+        return node
+
+    def finish(self, node, timeout=120):
+        output, _ = node.communicate(timeout=timeout)
+        return node.returncode, output
+
+    def coap(self, gateway, device, keys, method, path, *extra, payload=None, fmt=None):
+        """Runs coap-client-openssl as `device`; returns (exit code, stdout+stderr bytes)."""
+        args = [COAP_CLIENT.encode(), b"-m", method.encode(), b"-B", b"10"]
+        if device is not None:
+            args += [b"-u", device.encode(), b"-k", bytes.fromhex(keys["psk"])]
+        if payload is not None:
+            path_file = os.path.join(self.dir.name, "payload.bin")
+            with open(path_file, "wb") as f:
+                f.write(payload)
+            args += [b"-f", path_file.encode()]
+        if fmt is not None:
+            args += [b"-t", str(fmt).encode()]
+        args += [a.encode() for a in extra]
+        args.append(f"{gateway.coap_uri}{path}".encode())
+        result = subprocess.run(args, capture_output=True, timeout=60)
+        return result.returncode, result.stdout + result.stderr
+
+    def deploy(self, gateway, device, payload, version=1, model_id="vib-ae"):
+        """Uploads `payload` and deploys it to `device` with a signed manifest."""
+        model = gateway.api("POST", f"/api/v1/models?model_id={model_id}", raw=payload,
+                            expect=201)
+        manifest = {
+            1: model_id, 2: version, 3: device, 4: bytes.fromhex(model["digest"]),
+            5: len(payload), 6: {1: 33, 2: bytes(7), 3: bytes(24)},
+            7: {1: 4096, 2: len(payload), 3: 1}, 8: {1: 45, 2: 3200, 3: 1024, 4: 3}, 9: 1.5,
+        }
+        payload_path = os.path.join(self.dir.name, "manifest.cbor")
+        signed_path = os.path.join(self.dir.name, "manifest.cose")
+        with open(payload_path, "wb") as f:
+            f.write(cbor2.dumps(manifest))
+        subprocess.run([PROTO, "sign", "--key", self.private, "--kid", KID, "--in", payload_path,
+                        "--out", signed_path], check=True, capture_output=True)
+        with open(signed_path, "rb") as f:
+            signed = f.read()
+        gateway.api("POST", "/api/v1/deployments",
+                    {"deployments": [{"manifest": signed.hex()}]}, expect=201)
+        return model["digest"]
+
+    # ---- Registry ----
+
+    def test_registration_and_refresh_are_kept(self):
+        gateway = self.gateway()
+        keys = gateway.provision("pump-1")["pump-1"]
+        node = self.node(gateway, "pump-1", keys, "--windows", "40", "--speed", "4",
+                         "--lifetime", "3", "--exit-when-sent")
+        code, output = self.finish(node)
+        self.assertEqual(code, 0, output)
+        device = gateway.api("GET", "/api/v1/devices/pump-1", expect=200)
+        self.assertTrue(device["online"])
+        self.assertEqual(device["lifetime_s"], 3)
+        self.assertEqual(device["registration"]["board"], "native_sim")
+        self.assertEqual(len(gateway.events("pump-1", "registered")), 1)
+        # 40 windows at 4x real time take 3.2 s: at least one refresh of the 3 s lifetime.
+        self.assertGreaterEqual(
+            gateway.metric("spindle_coap_responses_total", 'resource="rd-refresh",class="2xx"'), 1)
+        self.assertGreater(device["last_seen_ms"],
+                           gateway.events("pump-1", "registered")[0]["time_ms"])
+
+    def test_expired_lifetime_marks_device_offline_with_an_event(self):
+        gateway = self.gateway()
+        keys = gateway.provision("fan-2")["fan-2"]
+        node = self.node(gateway, "fan-2", keys, "--windows", "3", "--speed", "0",
+                         "--lifetime", "2", "--exit-when-sent")
+        code, output = self.finish(node)
+        self.assertEqual(code, 0, output)
+        h.wait_for(lambda: not gateway.api("GET", "/api/v1/devices/fan-2")["online"], 10,
+                   "fan-2 offline")
+        offline = gateway.events("fan-2", "offline")
+        self.assertEqual(len(offline), 1)
+        self.assertIn("lifetime of 2 s", offline[0]["detail"])
+        self.assertEqual(gateway.metric("spindle_devices_online"), 0)
+
+    # ---- Telemetry ----
+
+    def test_telemetry_round_trips_through_the_http_api(self):
+        gateway = self.gateway()
+        keys = gateway.provision("press-3")["press-3"]
+        node = self.node(gateway, "press-3", keys, "--windows", "30", "--speed", "0",
+                         "--exit-when-sent")
+        code, output = self.finish(node)
+        self.assertEqual(code, 0, output)
+        latency = gateway.telemetry("press-3", "latency")
+        self.assertEqual(sorted(r["seq"] for r in latency), list(range(1, 31)))
+        self.assertTrue(all(r["unit"] == "s" and r["value"] > 0 for r in latency))
+        times = [r["time"] for r in latency]
+        self.assertTrue(all(abs(t - time.time()) < 600 for t in times))
+        # Time-range queries select by reading time.
+        middle = sorted(times)[15]
+        later = gateway.api("GET", f"/api/v1/telemetry?device=press-3&name=latency&from={middle}",
+                            expect=200)["records"]
+        self.assertEqual(len(later), len([t for t in times if t >= middle]))
+        self.assertEqual(gateway.metric("spindle_telemetry_duplicates_total"), 0)
+
+    def test_kill_9_after_acknowledgements_loses_and_duplicates_nothing(self):
+        gateway = self.gateway()
+        keys = gateway.provision("mill-4")["mill-4"]
+        node = self.node(gateway, "mill-4", keys, "--windows", "120", "--speed", "8",
+                         "--exit-when-sent", "--drain-timeout", "60")
+        h.wait_for(lambda: len(gateway.telemetry("mill-4", "latency")) >= 20, 60,
+                   "20 readings stored")
+        gateway.kill()
+        time.sleep(1.0)
+        gateway.start()
+        code, output = self.finish(node, timeout=180)
+        self.assertEqual(code, 0, output)
+        seqs = [r["seq"] for r in gateway.telemetry("mill-4", "latency")]
+        self.assertEqual(sorted(seqs), list(range(1, 121)), "every reading, exactly once")
+
+    # ---- Access control ----
+
+    def test_unknown_psk_identity_is_refused(self):
+        gateway = self.gateway()
+        code, output = self.coap(gateway, "intruder", {"psk": "41" * 16}, "get",
+                                 "/.well-known/core")
+        self.assertNotIn(b"</rd>", output)
+        h.wait_for(lambda: gateway.metric("spindle_dtls_refused_identities_total") >= 1, 5,
+                   "refusal counted")
+        self.assertTrue(gateway.healthy())
+
+    def test_a_device_is_refused_another_devices_resources(self):
+        gateway = self.gateway()
+        devices = nul_free_devices(gateway, "cell-", 2)
+        (a, a_keys), (b, b_keys) = devices.items()
+        digest = self.deploy(gateway, b, os.urandom(3000))
+        senml = cbor2.dumps([{-2: f"urn:dev:spindle:{b}:", 0: "score", 2: 1.0, "seq": 1}])
+        _, out = self.coap(gateway, a, a_keys, "post", f"/t/{b}", payload=senml, fmt=112)
+        self.assertIn(b"4.03", out)
+        _, out = self.coap(gateway, a, a_keys, "get", f"/d/{b}/manifest")
+        self.assertIn(b"4.03", out)
+        _, out = self.coap(gateway, a, a_keys, "post", f"/rd?ep={b}&lt=60",
+                           payload=b"\xa0", fmt=60)
+        self.assertIn(b"4.03", out)
+        _, out = self.coap(gateway, a, a_keys, "get", f"/m/{digest}")
+        self.assertIn(b"4.04", out)
+        # The owner gets its manifest.
+        manifest = os.path.join(self.dir.name, "b.manifest")
+        code, out = self.coap(gateway, b, b_keys, "get", f"/d/{b}/manifest", "-o", manifest)
+        self.assertEqual(code, 0, out)
+        with open(manifest, "rb") as f:
+            self.assertEqual(f.read()[:1], b"\xd2")  # tag 18: COSE_Sign1
+        self.assertEqual(gateway.telemetry(b), [])
+
+    # ---- Bad input ----
+
+    def test_malformed_and_oversized_payloads_are_rejected_and_the_gateway_keeps_serving(self):
+        gateway = self.gateway(extra=["--max-request-payload", "512"])
+        (device, keys), = nul_free_devices(gateway, "lathe-", 1).items()
+        _, out = self.coap(gateway, device, keys, "post", f"/t/{device}",
+                           payload=b"\x9f\xff\x00garbage", fmt=112)
+        self.assertIn(b"4.00", out)
+        _, out = self.coap(gateway, device, keys, "post", f"/t/{device}",
+                           payload=cbor2.dumps([{0: "x", 2: 1.0, "pad": "p" * 700}]), fmt=112)
+        self.assertIn(b"4.13", out)
+        _, out = self.coap(gateway, device, keys, "post", f"/t/{device}",
+                           payload=cbor2.dumps([{0: "x", 2: 1.0}]), fmt=60)
+        self.assertIn(b"4.15", out)
+        kinds = [e["detail"] for e in gateway.events(device, "bad-telemetry")]
+        self.assertEqual(len(kinds), 2, kinds)
+        self.assertEqual(gateway.telemetry(device), [], "nothing of a rejected batch is stored")
+        # Still serving: a good batch is accepted and stored.
+        good = cbor2.dumps([{-2: f"urn:dev:spindle:{device}:", -3: time.time(), 0: "score",
+                             2: 0.5, "seq": 1}])
+        code, out = self.coap(gateway, device, keys, "post", f"/t/{device}", payload=good,
+                              fmt=112)
+        self.assertEqual(code, 0, out)
+        self.assertEqual([r["name"] for r in gateway.telemetry(device)], ["score"])
+        self.assertTrue(gateway.healthy())
+
+    # ---- Interoperability with libcoap's own client ----
+
+    def test_libcoap_client_discovers_downloads_blockwise_and_posts_telemetry(self):
+        gateway = self.gateway()
+        (device, keys), = nul_free_devices(gateway, "interop-", 1).items()
+        payload = os.urandom(5000)
+        digest = self.deploy(gateway, device, payload)
+        self.assertEqual(digest, hashlib.sha256(payload).hexdigest())
+
+        code, out = self.coap(gateway, device, keys, "get", "/.well-known/core")
+        self.assertEqual(code, 0, out)
+        for link in (f"</t/{device}>", f"</d/{device}/manifest>", f"</m/{digest}>"):
+            self.assertIn(link.encode(), out)
+
+        downloaded = os.path.join(self.dir.name, "model.bin")
+        code, out = self.coap(gateway, device, keys, "get", f"/m/{digest}", "-b", "64",
+                              "-o", downloaded)
+        self.assertEqual(code, 0, out)
+        with open(downloaded, "rb") as f:
+            self.assertEqual(f.read(), payload, "byte for byte over DTLS-PSK, 64-byte blocks")
+        self.assertGreaterEqual(gateway.metric("spindle_blocks_served_total"), 5000 // 64)
+
+        pack = cbor2.dumps([
+            {-2: f"urn:dev:spindle:{device}:", -3: 1.7e9, 0: "score", 2: 0.25, "seq": 9},
+            {0: "latency", 1: "s", 2: 0.004, "seq": 9},
+        ])
+        code, out = self.coap(gateway, device, keys, "post", f"/t/{device}", payload=pack,
+                              fmt=112)
+        self.assertEqual(code, 0, out)
+        stored = {r["name"]: r for r in gateway.telemetry(device)}
+        self.assertEqual(stored["score"]["value"], 0.25)
+        self.assertEqual(stored["latency"]["seq"], 9)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--proto", required=True)
+    parser.add_argument("--coap-client", default="/usr/bin/coap-client-openssl")
+    args, rest = parser.parse_known_args()
+    GATEWAY, NODE, PROTO, COAP_CLIENT = args.gateway, args.node, args.proto, args.coap_client
+    unittest.main(argv=[sys.argv[0]] + rest)
