@@ -131,7 +131,7 @@ class Gateway:
                 query += f"&name={name}"
             page = self.api("GET", query, expect=200)
             records += page["records"]
-            if not page["records"]:
+            if not page["records"] or page["next_after"] is None:
                 return records
             after = page["next_after"]
 

@@ -1,0 +1,110 @@
+// The operator API's implementation class, shared by the server plumbing (http_api.cpp)
+// and the endpoint handlers (endpoints.cpp). Private to gateway/api.
+#pragma once
+
+#include <httplib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "request_private.hpp"
+#include "spindle/gateway/http_api.hpp"
+#include "spindle/protocol/cose_sign1.hpp"
+
+namespace spindle::gateway {
+namespace api {
+
+// httplib::Server whose listening socket can be closed at any moment. httplib's own stop()
+// does nothing until the accept loop has started, so a stop() arriving between start() and
+// run() would be lost; closing the socket ourselves ends the loop whenever it runs.
+class ApiServer : public httplib::Server {
+ public:
+  void close_listener() {
+    const socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
+    if (sock != INVALID_SOCKET) {
+      ::shutdown(sock, SHUT_RDWR);  // wakes an accept() in progress
+      ::close(sock);
+    }
+  }
+};
+
+// One deployment of a POST /api/v1/deployments, verified and decoded, not yet checked
+// against the store.
+struct NewDeployment {
+  std::string where;  // "deployments[3]", for messages
+  StoredDeployment record;
+  std::uint64_t payload_size = 0;
+};
+
+}  // namespace api
+
+class HttpApi::Impl {
+ public:
+  Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Store> reader, const SiteKeys& keys,
+       Metrics& metrics, FleetListener& listener);
+  ~Impl() { stop(); }
+
+  Status start();
+  std::uint16_t port() const { return port_.load(); }
+  void run();
+  void stop();
+
+ private:
+  using Handler = api::Answer (Impl::*)(const httplib::Request&, const std::string& body);
+
+  void route_get(const std::string& pattern, Handler handler, bool authenticated);
+  void route_post(const std::string& pattern, Handler handler);
+  void serve(const httplib::Request& request, httplib::Response& response, Handler handler,
+             const std::string& body);
+  std::optional<api::Answer> authorize(const httplib::Request& request) const;
+  api::Answer default_error(const httplib::Request& request, int status) const;
+  void log(const httplib::Request& request, const httplib::Response& response);
+
+  api::Answer healthz(const httplib::Request& request, const std::string& body);
+  api::Answer provision_devices(const httplib::Request& request, const std::string& body);
+  api::Answer list_devices(const httplib::Request& request, const std::string& body);
+  api::Answer get_device(const httplib::Request& request, const std::string& body);
+  api::Answer list_device_deployments(const httplib::Request& request, const std::string& body);
+  api::Answer upload_model(const httplib::Request& request, const std::string& body);
+  api::Answer list_models(const httplib::Request& request, const std::string& body);
+  api::Answer add_deployments(const httplib::Request& request, const std::string& body);
+  api::Answer list_deployments(const httplib::Request& request, const std::string& body);
+  api::Answer query_telemetry(const httplib::Request& request, const std::string& body);
+  api::Answer query_events(const httplib::Request& request, const std::string& body);
+
+  std::optional<api::Answer> decode_deployment(const nlohmann::json& entry, std::size_t index,
+                                               std::int64_t now, api::NewDeployment& out) const;
+  std::optional<api::Answer> check_deployments(Store& store,
+                                               const std::vector<api::NewDeployment>& batch,
+                                               Status& failure) const;
+
+  const HttpApiOptions options_;
+  Writer& writer_;
+  std::mutex reader_mutex_;  // one connection, many handler threads
+  std::unique_ptr<Store> reader_;
+  const SiteKeys& keys_;
+  Metrics& metrics_;
+  FleetListener& listener_;
+  std::vector<cose::TrustedKey> trusted_keys_;  // views into options_.signers
+  crypto::Digest token_digest_{};
+  std::vector<std::pair<std::string, std::regex>> routes_;  // method, path: for 405 answers
+  api::ApiServer server_;
+
+  std::mutex state_mutex_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::atomic<std::uint16_t> port_{0};
+};
+
+}  // namespace spindle::gateway

@@ -1,0 +1,143 @@
+#include "json_views_private.hpp"
+
+#include "spindle/protocol/hex.hpp"
+#include "spindle/protocol/registration.hpp"
+
+namespace spindle::gateway::api {
+namespace {
+
+using nlohmann::json;
+
+const char* slot_state_name(registration::SlotState state) {
+  switch (state) {
+    case registration::SlotState::kEmpty:
+      return "empty";
+    case registration::SlotState::kDownloading:
+      return "downloading";
+    case registration::SlotState::kDownloaded:
+      return "downloaded";
+    case registration::SlotState::kVerified:
+      return "verified";
+    case registration::SlotState::kActive:
+      return "active";
+    case registration::SlotState::kPending:
+      return "pending";
+    case registration::SlotState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+json registration_view(const registration::Registration& reg) {
+  json slots = json::array();
+  for (const auto& slot : reg.slots) {
+    slots.push_back({
+        {"state", slot_state_name(slot.state)},
+        {"model_id", std::string(slot.model_id)},
+        {"version", slot.version},
+        {"digest", slot.digest.empty() ? json(nullptr) : json(to_hex(slot.digest))},
+    });
+  }
+  return {
+      {"board", std::string(reg.board)},
+      {"firmware_version", std::string(reg.firmware_version)},
+      {"active_slot",
+       reg.active_slot == registration::kNoActiveSlot ? json(nullptr) : json(reg.active_slot)},
+      {"slots", std::move(slots)},
+      {"budgets",
+       {
+           {"sram_bytes", reg.budgets.sram_bytes},
+           {"arena_bytes", reg.budgets.arena_bytes},
+           {"model_flash_bytes", reg.budgets.model_flash_bytes},
+           {"op_set", reg.budgets.op_set},
+       }},
+  };
+}
+
+}  // namespace
+
+std::string to_hex(std::span<const std::uint8_t> bytes) {
+  std::string text(2 * bytes.size(), '\0');
+  (void)hex::encode(bytes, text);  // cannot fail: the buffer is exactly the size needed
+  return text;
+}
+
+json device_view(const StoredDevice& device) {
+  json view = {
+      {"id", device.id},
+      {"created_ms", device.created_ms},
+      {"online", device.online},
+      {"last_seen_ms", device.last_seen_ms},
+      {"lifetime_s", device.lifetime_s},
+      {"location", device.location},
+      {"registration", nullptr},
+  };
+  if (!device.registration.empty()) {
+    const auto decoded = registration::decode(device.registration);
+    if (decoded.ok()) {
+      view["registration"] = registration_view(*decoded);
+    } else {
+      // Stored by an older build or damaged: say so rather than hide the device.
+      view["registration_error"] = decoded.status().name();
+    }
+  }
+  return view;
+}
+
+json model_view(const StoredModel& model) {
+  return {
+      {"digest", model.digest},
+      {"size", model.size},
+      {"model_id", model.model_id},
+      {"created_ms", model.created_ms},
+  };
+}
+
+json deployment_view(const StoredDeployment& deployment) {
+  return {
+      {"id", deployment.id},
+      {"device", deployment.device_id},
+      {"model_id", deployment.model_id},
+      {"version", deployment.version},
+      {"model_digest", deployment.model_digest},
+      {"state", deployment.state},
+      {"reason", deployment.reason},
+      {"created_ms", deployment.created_ms},
+      {"updated_ms", deployment.updated_ms},
+  };
+}
+
+json telemetry_view(const TelemetryRecord& record) {
+  json value;
+  switch (record.kind) {
+    case senml::ValueKind::kNumber:
+      value = record.number;
+      break;
+    case senml::ValueKind::kString:
+      value = record.text;
+      break;
+    case senml::ValueKind::kBool:
+      value = record.boolean;
+      break;
+    case senml::ValueKind::kData:
+      value = {{"hex", to_hex(record.data)}};
+      break;
+    case senml::ValueKind::kNone:
+      value = nullptr;
+      break;
+  }
+  return {
+      {"id", record.id},           {"device", record.device_id}, {"seq", record.seq},
+      {"name", record.name},       {"time", record.time},        {"unit", record.unit},
+      {"value", std::move(value)},
+  };
+}
+
+json event_view(const StoredEvent& event) {
+  return {
+      {"id", event.id},     {"time_ms", event.time_ms}, {"device", event.device_id},
+      {"kind", event.kind}, {"detail", event.detail},
+  };
+}
+
+}  // namespace spindle::gateway::api

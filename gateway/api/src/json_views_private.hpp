@@ -1,0 +1,26 @@
+// How the operator API renders stored records as JSON (docs/gateway/api.md, "Objects").
+// Private to gateway/api.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+
+#include "spindle/gateway/store.hpp"
+
+namespace spindle::gateway::api {
+
+// Lower-case hex, the form digests and keys take in every answer.
+std::string to_hex(std::span<const std::uint8_t> bytes);
+
+// <device>: the registry entry, with its last registration body decoded (null before the
+// first registration; null plus "registration_error" when the stored body no longer decodes).
+nlohmann::json device_view(const StoredDevice& device);
+nlohmann::json model_view(const StoredModel& model);
+nlohmann::json deployment_view(const StoredDeployment& deployment);
+// "value" is a number, string, bool, {"hex": ...} for data, or null.
+nlohmann::json telemetry_view(const TelemetryRecord& record);
+nlohmann::json event_view(const StoredEvent& event);
+
+}  // namespace spindle::gateway::api

@@ -1,0 +1,807 @@
+// gateway/api: the operator HTTP API, served on loopback over a real SQLite store and
+// group-commit writer, answers what docs/gateway/api.md promises, refuses what it must,
+// and tells the CoAP side (a recording FleetListener here) only about committed changes.
+#include "spindle/gateway/http_api.hpp"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "golden_examples.hpp"
+#include "spindle/gateway/clock.hpp"
+#include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/manifest.hpp"
+#include "spindle/protocol/registration.hpp"
+#include "test_support.hpp"
+
+namespace spindle::gateway {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kToken = "operator-token-for-tests";
+
+// The CoAP side, reduced to what it was told.
+class RecordingListener : public FleetListener {
+ public:
+  void device_added(std::string device_id) override {
+    const std::lock_guard lock(mutex_);
+    devices_.push_back(std::move(device_id));
+  }
+  void model_added(StoredModel model) override {
+    const std::lock_guard lock(mutex_);
+    models_.push_back(std::move(model));
+  }
+  void deployment_added(StoredDeployment deployment) override {
+    const std::lock_guard lock(mutex_);
+    deployments_.push_back(std::move(deployment));
+  }
+
+  std::vector<std::string> devices() const {
+    const std::lock_guard lock(mutex_);
+    return devices_;
+  }
+  std::vector<StoredModel> models() const {
+    const std::lock_guard lock(mutex_);
+    return models_;
+  }
+  std::vector<StoredDeployment> deployments() const {
+    const std::lock_guard lock(mutex_);
+    return deployments_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> devices_;
+  std::vector<StoredModel> models_;
+  std::vector<StoredDeployment> deployments_;
+};
+
+struct Reply {
+  int status = -1;
+  json body;
+  std::string raw;
+  std::string content_type;
+  std::string www_authenticate;
+};
+
+Bytes payload_of(std::string_view text) {
+  return {text.begin(), text.end()};
+}
+
+std::string as_text(const Bytes& bytes) {
+  return {bytes.begin(), bytes.end()};
+}
+
+crypto::EcPrivateKey other_signing_key() {
+  return crypto::Sha256::of(crypto::as_bytes("not the trusted key"));
+}
+
+struct ManifestSpec {
+  std::string device = "node-1";
+  std::uint64_t version = 1;
+  Bytes payload;
+  std::optional<std::uint32_t> size;  // default: the payload's
+  crypto::EcPrivateKey key = examples::test_signing_key();
+  std::string kid = examples::test_signing_kid();
+};
+
+Bytes signed_manifest(const ManifestSpec& spec) {
+  const crypto::Digest digest = crypto::Sha256::of(spec.payload);
+  const std::array<std::uint8_t, 7> nonce{1, 2, 3, 4, 5, 6, 7};
+  std::array<std::uint8_t, 24> wrapped_key{};
+  wrapped_key.fill(0xa5);
+  manifest::Manifest m;
+  m.model_id = "vib-ae";
+  m.version = spec.version;
+  m.device_id = spec.device;
+  m.payload_digest = digest;
+  m.payload_size = spec.size.value_or(static_cast<std::uint32_t>(spec.payload.size()));
+  m.encryption.nonce = nonce;
+  m.encryption.wrapped_key = wrapped_key;
+  m.requirements = {.arena_bytes = 8192, .flash_bytes = 16384, .op_set = 0x1f};
+  m.input = {.feature_count = 8, .sample_rate_hz = 3200, .window_length = 1024, .axes = 3};
+  m.threshold = 0.75F;
+  std::array<std::uint8_t, 2048> payload_buffer{};
+  const auto payload = manifest::encode(m, payload_buffer);
+  EXPECT_TRUE(payload.ok());
+  std::array<std::uint8_t, 2048 + cose::kSign1Overhead> signed_buffer{};
+  const auto message = cose::sign(spec.key, crypto::as_bytes(spec.kid), *payload, signed_buffer);
+  EXPECT_TRUE(message.ok());
+  return {message->begin(), message->end()};
+}
+
+json deployment_body(const std::vector<Bytes>& manifests) {
+  json entries = json::array();
+  for (const auto& manifest : manifests)
+    entries.push_back({{"manifest", test::to_hex(manifest)}});
+  return {{"deployments", std::move(entries)}};
+}
+
+TelemetryRecord number_reading(const std::string& device, std::uint64_t seq,
+                               const std::string& name, double time, double value) {
+  TelemetryRecord record;
+  record.device_id = device;
+  record.seq = seq;
+  record.name = name;
+  record.time = time;
+  record.unit = "/";
+  record.kind = senml::ValueKind::kNumber;
+  record.number = value;
+  record.received_ms = 1000;
+  return record;
+}
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::path(::testing::TempDir()) / "spindle-api-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    auto writer_store = open_sqlite_store(dir_);
+    ASSERT_TRUE(writer_store.ok()) << writer_store.status().name();
+    writer_ = std::make_unique<Writer>(std::move(writer_store).value(), metrics_);
+    start_api(default_options());
+  }
+
+  void TearDown() override {
+    stop_api();
+    if (writer_) writer_->stop();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  static HttpApiOptions default_options() {
+    HttpApiOptions options;
+    options.port = 0;
+    options.token = kToken;
+    TrustedSigner signer;
+    signer.kid = examples::test_signing_kid();
+    EXPECT_TRUE(
+        crypto::ec_public_from_private(examples::test_signing_key(), &signer.public_key).ok());
+    options.signers.push_back(signer);
+    return options;
+  }
+
+  void start_api(HttpApiOptions options) {
+    auto reader = open_sqlite_store(dir_);
+    ASSERT_TRUE(reader.ok()) << reader.status().name();
+    api_ = std::make_unique<HttpApi>(std::move(options), *writer_, std::move(reader).value(), keys_,
+                                     metrics_, listener_);
+    ASSERT_TRUE(api_->start().ok());
+    ASSERT_NE(api_->port(), 0);
+    server_thread_ = std::thread([this] { api_->run(); });
+  }
+
+  void stop_api() {
+    if (!api_) return;
+    api_->stop();
+    if (server_thread_.joinable()) server_thread_.join();
+    api_.reset();
+  }
+
+  void restart_api(HttpApiOptions options) {
+    stop_api();
+    start_api(std::move(options));
+  }
+
+  httplib::Headers headers(std::optional<std::string> token = kToken) const {
+    if (!token) return {};
+    return {{"Authorization", "Bearer " + *token}};
+  }
+
+  static Reply reply_of(const httplib::Result& result) {
+    Reply reply;
+    if (!result) {
+      ADD_FAILURE() << "no HTTP answer: " << httplib::to_string(result.error());
+      return reply;
+    }
+    reply.status = result->status;
+    reply.raw = result->body;
+    reply.content_type = result->get_header_value("Content-Type");
+    reply.www_authenticate = result->get_header_value("WWW-Authenticate");
+    if (reply.content_type == "application/json") {
+      reply.body = json::parse(result->body, nullptr, false);
+      EXPECT_FALSE(reply.body.is_discarded()) << result->body;
+    }
+    return reply;
+  }
+
+  httplib::Client client() const {
+    httplib::Client client("127.0.0.1", api_->port());
+    client.set_read_timeout(10, 0);
+    return client;
+  }
+
+  Reply get(const std::string& path, std::optional<std::string> token = kToken) const {
+    return reply_of(client().Get(path, headers(std::move(token))));
+  }
+
+  Reply post(const std::string& path, const std::string& body,
+             const std::string& content_type = "application/json",
+             std::optional<std::string> token = kToken) const {
+    return reply_of(client().Post(path, headers(std::move(token)), body, content_type));
+  }
+
+  Reply post_json(const std::string& path, const json& body) const {
+    return post(path, body.dump());
+  }
+
+  Reply provision(const std::vector<std::string>& ids) const {
+    json devices = json::array();
+    for (const auto& id : ids)
+      devices.push_back({{"id", id}});
+    return post_json("/api/v1/devices", {{"devices", devices}});
+  }
+
+  Reply upload(const std::string& model_id, const Bytes& payload) const {
+    return post("/api/v1/models?model_id=" + model_id, as_text(payload),
+                "application/octet-stream");
+  }
+
+  void write(const Writer::Work& work) { ASSERT_TRUE(writer_->run(work).ok()); }
+
+  std::size_t history_size(const std::string& device) const {
+    const auto reply = get("/api/v1/devices/" + device + "/deployments");
+    EXPECT_EQ(reply.status, 200) << reply.raw;
+    return reply.body.value("deployments", json::array()).size();
+  }
+
+  fs::path dir_;
+  Metrics metrics_;
+  std::unique_ptr<Writer> writer_;
+  SiteKeys keys_{examples::test_master_secret()};
+  RecordingListener listener_;
+  std::unique_ptr<HttpApi> api_;
+  std::thread server_thread_;
+};
+
+// ---- Authentication, health, metrics ----
+
+TEST_F(HttpApiTest, ApiRefusesRequestsWithoutTheBearerToken) {
+  const auto missing = get("/api/v1/devices", std::nullopt);
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(missing.www_authenticate.rfind("Bearer", 0), 0U) << missing.www_authenticate;
+  EXPECT_TRUE(missing.body.contains("error"));
+
+  const auto wrong = get("/api/v1/devices", std::string("not-the-token"));
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_NE(wrong.www_authenticate.find("invalid_token"), std::string::npos);
+
+  const auto refused = post("/api/v1/devices", R"({"devices":[{"id":"node-1"}]})",
+                            "application/json", std::string("not-the-token"));
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_TRUE(listener_.devices().empty());
+
+  const auto allowed = get("/api/v1/devices");
+  EXPECT_EQ(allowed.status, 200);
+  EXPECT_EQ(allowed.body, json({{"devices", json::array()}}));
+}
+
+TEST_F(HttpApiTest, ApiWithoutAConfiguredTokenRefusesEveryone) {
+  auto options = default_options();
+  options.token.clear();
+  restart_api(options);
+  EXPECT_EQ(get("/api/v1/devices", std::string("")).status, 401);
+  EXPECT_EQ(get("/api/v1/devices", std::nullopt).status, 401);
+  EXPECT_EQ(get("/healthz", std::nullopt).status, 200);
+}
+
+TEST_F(HttpApiTest, HealthAndMetricsNeedNoToken) {
+  const auto health = get("/healthz", std::nullopt);
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, json({{"status", "ok"}}));
+
+  EXPECT_EQ(get("/api/v1/models", std::nullopt).status, 401);
+  // Responses are counted by status class once written, so the count may trail the answer
+  // the client already has by a moment.
+  Reply metrics;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    metrics = get("/metrics", std::nullopt);
+    if (metrics.raw.find("spindle_http_requests_total{class=\"4xx\"} 1") != std::string::npos &&
+        metrics.raw.find("spindle_http_requests_total{class=\"2xx\"} 0") == std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4");
+  EXPECT_NE(metrics.raw.find("spindle_http_requests_total{class=\"4xx\"} 1"), std::string::npos)
+      << metrics.raw;
+  EXPECT_EQ(metrics.raw.find("spindle_http_requests_total{class=\"2xx\"} 0"), std::string::npos)
+      << metrics.raw;
+}
+
+TEST_F(HttpApiTest, UnknownPathsAndMethodsAnswerJsonErrors) {
+  const auto unknown = get("/api/v1/nothing-here");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.value("error", "").find("/api/v1/nothing-here"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/nothing-here", std::nullopt).status, 401);
+  EXPECT_EQ(get("/nothing", std::nullopt).status, 404);
+
+  const auto wrong_method = reply_of(client().Delete("/api/v1/devices", headers()));
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_NE(wrong_method.body.value("error", "").find("GET, POST"), std::string::npos)
+      << wrong_method.raw;
+  EXPECT_EQ(reply_of(client().Put("/api/v1/models", headers(), "{}", "application/json")).status,
+            405);
+  EXPECT_EQ(reply_of(client().Delete("/nothing", headers())).status, 404);
+}
+
+// ---- Devices ----
+
+TEST_F(HttpApiTest, ProvisioningReturnsTheDerivedKeysAndIsIdempotent) {
+  const auto first = provision({"node-1", "node-2"});
+  ASSERT_EQ(first.status, 200) << first.raw;
+  ASSERT_EQ(first.body["devices"].size(), 2U);
+  for (const auto& device : first.body["devices"]) {
+    const std::string id = device["id"];
+    const auto keys = keys_.device_keys(id);
+    ASSERT_TRUE(keys.ok());
+    EXPECT_TRUE(device["created"].get<bool>());
+    EXPECT_EQ(device["psk"], test::to_hex(keys->psk));
+    EXPECT_EQ(device["model_kek"], test::to_hex(keys->model_kek));
+    EXPECT_EQ(device["attestation_key"], test::to_hex(keys->attestation));
+  }
+  EXPECT_EQ(listener_.devices(), (std::vector<std::string>{"node-1", "node-2"}));
+
+  const auto again = provision({"node-1", "node-3"});
+  ASSERT_EQ(again.status, 200) << again.raw;
+  EXPECT_FALSE(again.body["devices"][0]["created"].get<bool>());
+  EXPECT_EQ(again.body["devices"][0]["psk"], first.body["devices"][0]["psk"]);
+  EXPECT_TRUE(again.body["devices"][1]["created"].get<bool>());
+  EXPECT_EQ(listener_.devices(), (std::vector<std::string>{"node-1", "node-2", "node-3"}));
+
+  const auto listed = get("/api/v1/devices");
+  ASSERT_EQ(listed.body["devices"].size(), 3U);
+  EXPECT_EQ(listed.body["devices"][2]["id"], "node-3");
+  EXPECT_TRUE(listed.body["devices"][2]["registration"].is_null());
+}
+
+TEST_F(HttpApiTest, ProvisioningRejectsABadEntryNamingItAndStoresNothing) {
+  const auto bad_id = provision({"node-1", "bad!id"});
+  EXPECT_EQ(bad_id.status, 400);
+  const std::string message = bad_id.body.value("error", "");
+  EXPECT_NE(message.find("devices[1]"), std::string::npos) << message;
+  EXPECT_NE(message.find("bad!id"), std::string::npos) << message;
+
+  EXPECT_EQ(post("/api/v1/devices", "{not json").status, 400);
+  EXPECT_EQ(post_json("/api/v1/devices", {{"devices", json::array()}}).status, 400);
+  EXPECT_EQ(post("/api/v1/devices", R"({"devices": [{"name": "node-1"}]})").status, 400);
+  EXPECT_EQ(post("/api/v1/devices", R"({"devices": ["node-1"]})").status, 400);
+  json too_many = json::array();
+  for (int i = 0; i < 1001; ++i)
+    too_many.push_back({{"id", "node-" + std::to_string(i)}});
+  EXPECT_EQ(post_json("/api/v1/devices", {{"devices", too_many}}).status, 400);
+
+  EXPECT_EQ(get("/api/v1/devices").body["devices"].size(), 0U);
+  EXPECT_TRUE(listener_.devices().empty());
+}
+
+TEST_F(HttpApiTest, DeviceShowsItsRegistrationDecoded) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  const crypto::Digest slot_digest = crypto::Sha256::of(crypto::as_bytes("model v3"));
+  registration::Registration reg;
+  reg.board = "nrf52840dk";
+  reg.firmware_version = "0.1.0";
+  reg.slots[0] = {registration::SlotState::kActive, "vib-ae", 3, slot_digest};
+  reg.active_slot = 0;
+  reg.budgets = {
+      .sram_bytes = 262144, .arena_bytes = 32768, .model_flash_bytes = 131072, .op_set = 0x3f};
+  std::array<std::uint8_t, 512> buffer{};
+  const auto body = registration::encode(reg, buffer);
+  ASSERT_TRUE(body.ok());
+  const Bytes registration_body(body->begin(), body->end());
+  write([&](Store& store) {
+    return store.save_registration("node-1", registration_body, "rd/1", 300, now_ms());
+  });
+
+  const auto device = get("/api/v1/devices/node-1");
+  ASSERT_EQ(device.status, 200) << device.raw;
+  EXPECT_EQ(device.body["id"], "node-1");
+  EXPECT_TRUE(device.body["online"].get<bool>());
+  EXPECT_EQ(device.body["location"], "rd/1");
+  EXPECT_EQ(device.body["lifetime_s"], 300);
+  EXPECT_EQ(device.body["telemetry_records"], 0);
+  EXPECT_TRUE(device.body["deployment"].is_null());
+  const json& registration = device.body["registration"];
+  EXPECT_EQ(registration["board"], "nrf52840dk");
+  EXPECT_EQ(registration["firmware_version"], "0.1.0");
+  EXPECT_EQ(registration["active_slot"], 0);
+  ASSERT_EQ(registration["slots"].size(), 2U);
+  EXPECT_EQ(registration["slots"][0], json({{"state", "active"},
+                                            {"model_id", "vib-ae"},
+                                            {"version", 3},
+                                            {"digest", test::to_hex(slot_digest)}}));
+  EXPECT_EQ(registration["slots"][1]["state"], "empty");
+  EXPECT_TRUE(registration["slots"][1]["digest"].is_null());
+  EXPECT_EQ(registration["budgets"], json({{"sram_bytes", 262144},
+                                           {"arena_bytes", 32768},
+                                           {"model_flash_bytes", 131072},
+                                           {"op_set", 0x3f}}));
+
+  const auto listed = get("/api/v1/devices");
+  EXPECT_EQ(listed.body["devices"][0]["registration"], registration);
+
+  EXPECT_EQ(get("/api/v1/devices/node-9").status, 404);
+  EXPECT_EQ(get("/api/v1/devices/node-9/deployments").status, 404);
+  EXPECT_EQ(get("/api/v1/devices/bad!id").status, 400);
+}
+
+// ---- Models ----
+
+TEST_F(HttpApiTest, ModelUploadRoundTrips) {
+  const Bytes payload = payload_of("ciphertext of model vib-ae v1");
+  const auto uploaded = upload("vib-ae", payload);
+  ASSERT_EQ(uploaded.status, 201) << uploaded.raw;
+  const std::string digest = test::to_hex(crypto::Sha256::of(payload));
+  EXPECT_EQ(uploaded.body["digest"], digest);
+  EXPECT_EQ(uploaded.body["size"], payload.size());
+  EXPECT_EQ(uploaded.body["model_id"], "vib-ae");
+  ASSERT_EQ(listener_.models().size(), 1U);
+  EXPECT_EQ(listener_.models()[0].digest, digest);
+
+  const auto listed = get("/api/v1/models");
+  ASSERT_EQ(listed.body["models"].size(), 1U);
+  EXPECT_EQ(listed.body["models"][0], uploaded.body);
+
+  // The same bytes again: the existing record, 200 instead of 201.
+  const auto again = upload("vib-ae", payload);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, uploaded.body);
+  EXPECT_EQ(get("/api/v1/models").body["models"].size(), 1U);
+
+  // curl --data-binary without a Content-Type sends form-urlencoded: still the raw bytes.
+  const auto form =
+      post("/api/v1/models?model_id=vib-ae", "a=b&c=d", "application/x-www-form-urlencoded");
+  EXPECT_EQ(form.status, 201) << form.raw;
+  EXPECT_EQ(form.body["size"], 7);
+}
+
+TEST_F(HttpApiTest, ModelUploadRefusesBadRequests) {
+  const auto missing = post("/api/v1/models", "bytes", "application/octet-stream");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.value("error", "").find("model_id"), std::string::npos);
+  const auto bad_id = upload("bad!id", payload_of("bytes"));
+  EXPECT_EQ(bad_id.status, 400);
+  EXPECT_NE(bad_id.body.value("error", "").find("model_id"), std::string::npos);
+  const auto empty = upload("vib-ae", {});
+  EXPECT_EQ(empty.status, 400);
+  EXPECT_NE(empty.body.value("error", "").find("empty"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/models").body["models"].size(), 0U);
+}
+
+TEST_F(HttpApiTest, ModelOverTheLimitIs413) {
+  auto options = default_options();
+  options.max_models_bytes = 1024;
+  options.max_body_bytes = 4096;
+  restart_api(options);
+  EXPECT_EQ(upload("vib-ae", Bytes(1024, 0x42)).status, 201);
+  const auto over_model_limit = upload("vib-ae", Bytes(1025, 0x43));
+  EXPECT_EQ(over_model_limit.status, 413);
+  EXPECT_NE(over_model_limit.body.value("error", "").find("1024"), std::string::npos);
+  const auto over_body_limit = upload("vib-ae", Bytes(8192, 0x44));
+  EXPECT_EQ(over_body_limit.status, 413);
+  EXPECT_TRUE(over_body_limit.body.contains("error"));
+  EXPECT_EQ(get("/api/v1/models").body["models"].size(), 1U);
+}
+
+// ---- Deployments ----
+
+class DeploymentTest : public HttpApiTest {
+ protected:
+  void SetUp() override {
+    HttpApiTest::SetUp();
+    ASSERT_EQ(provision({"node-1", "node-2"}).status, 200);
+    ASSERT_EQ(upload("vib-ae", payload_).status, 201);
+  }
+
+  Reply deploy(const std::vector<Bytes>& manifests) const {
+    return post_json("/api/v1/deployments", deployment_body(manifests));
+  }
+
+  // A manifest for the uploaded model, signed with the trusted key, unless `change` says
+  // otherwise.
+  Bytes manifest(const std::string& device, std::uint64_t version,
+                 const std::function<void(ManifestSpec&)>& change = {}) const {
+    ManifestSpec spec;
+    spec.device = device;
+    spec.version = version;
+    spec.payload = payload_;
+    if (change) change(spec);
+    return signed_manifest(spec);
+  }
+
+  const Bytes payload_ = payload_of("ciphertext of model vib-ae v5");
+  const std::string digest_ = test::to_hex(crypto::Sha256::of(payload_));
+};
+
+TEST_F(DeploymentTest, AcceptedDeploymentIsStoredAndAnnounced) {
+  const Bytes first = manifest("node-1", 5);
+  const auto accepted = deploy({first});
+  ASSERT_EQ(accepted.status, 201) << accepted.raw;
+  ASSERT_EQ(accepted.body["deployments"].size(), 1U);
+  const json& created = accepted.body["deployments"][0];
+  EXPECT_EQ(created["device"], "node-1");
+  EXPECT_EQ(created["model_id"], "vib-ae");
+  EXPECT_EQ(created["version"], 5);
+  EXPECT_EQ(created["model_digest"], digest_);
+
+  const auto announced = listener_.deployments();
+  ASSERT_EQ(announced.size(), 1U);
+  EXPECT_EQ(announced[0].id, created["id"].get<std::int64_t>());
+  EXPECT_EQ(announced[0].manifest, first);
+  EXPECT_EQ(announced[0].state, "pending");
+
+  const auto current = get("/api/v1/deployments");
+  ASSERT_EQ(current.body["deployments"].size(), 1U);
+  EXPECT_EQ(current.body["deployments"][0]["id"], created["id"]);
+  EXPECT_EQ(current.body["deployments"][0]["state"], "pending");
+  EXPECT_EQ(get("/api/v1/devices/node-1").body["deployment"]["version"], 5);
+
+  // A higher version for the same device, and a first one for another, in one batch.
+  const auto next = deploy({manifest("node-1", 6), manifest("node-2", 1)});
+  ASSERT_EQ(next.status, 201) << next.raw;
+  EXPECT_EQ(listener_.deployments().size(), 3U);
+  const auto history = get("/api/v1/devices/node-1/deployments");
+  ASSERT_EQ(history.body["deployments"].size(), 2U);
+  EXPECT_EQ(history.body["deployments"][0]["version"], 6);  // newest first
+  EXPECT_EQ(history.body["deployments"][1]["version"], 5);
+  EXPECT_EQ(get("/api/v1/deployments").body["deployments"].size(), 2U);
+}
+
+TEST_F(DeploymentTest, RejectedManifestsAreNamedAndNothingIsStored) {
+  ASSERT_EQ(deploy({manifest("node-1", 5)}).status, 201);
+  const auto error_of = [](const Reply& reply) { return reply.body.value("error", ""); };
+
+  const auto bad_signature =
+      deploy({manifest("node-1", 6, [](ManifestSpec& spec) { spec.key = other_signing_key(); })});
+  EXPECT_EQ(bad_signature.status, 400);
+  EXPECT_NE(error_of(bad_signature).find("bad-signature"), std::string::npos) << bad_signature.raw;
+
+  const auto unknown_key =
+      deploy({manifest("node-1", 6, [](ManifestSpec& spec) { spec.kid = "someone-else"; })});
+  EXPECT_EQ(unknown_key.status, 400);
+  EXPECT_NE(error_of(unknown_key).find("unknown-key"), std::string::npos) << unknown_key.raw;
+  EXPECT_NE(error_of(unknown_key).find("someone-else"), std::string::npos) << unknown_key.raw;
+
+  Bytes tampered = manifest("node-1", 6);
+  tampered[tampered.size() / 2] ^= 0x01;
+  EXPECT_EQ(deploy({tampered}).status, 400);
+
+  const Bytes other_payload = payload_of("never uploaded");
+  const auto unknown_model =
+      deploy({manifest("node-1", 6, [&](ManifestSpec& spec) { spec.payload = other_payload; })});
+  EXPECT_EQ(unknown_model.status, 404);
+  EXPECT_NE(error_of(unknown_model)
+                .find("model " + test::to_hex(crypto::Sha256::of(other_payload)) +
+                      " not uploaded: POST /api/v1/models first"),
+            std::string::npos)
+      << unknown_model.raw;
+
+  const auto unknown_device = deploy({manifest("node-9", 1)});
+  EXPECT_EQ(unknown_device.status, 404);
+  EXPECT_NE(error_of(unknown_device).find("node-9"), std::string::npos);
+
+  const auto wrong_size =
+      deploy({manifest("node-1", 6, [](ManifestSpec& spec) { spec.size = 99; })});
+  EXPECT_EQ(wrong_size.status, 400);
+  EXPECT_NE(error_of(wrong_size).find("size-mismatch"), std::string::npos) << wrong_size.raw;
+
+  const auto same_version = deploy({manifest("node-1", 5)});
+  EXPECT_EQ(same_version.status, 409);
+  EXPECT_NE(error_of(same_version).find("version 5 is not above the deployed version 5"),
+            std::string::npos)
+      << same_version.raw;
+  EXPECT_EQ(deploy({manifest("node-1", 4)}).status, 409);
+
+  // One bad entry stops the whole batch, including the good entry before it.
+  const auto batch = deploy({manifest("node-2", 1), manifest("node-1", 3)});
+  EXPECT_EQ(batch.status, 409);
+  EXPECT_NE(error_of(batch).find("deployments[1]"), std::string::npos) << batch.raw;
+  // Versions within one batch must increase too.
+  EXPECT_EQ(deploy({manifest("node-2", 2), manifest("node-2", 2)}).status, 409);
+
+  const auto not_hex = post("/api/v1/deployments", R"({"deployments": [{"manifest": "xyz"}]})");
+  EXPECT_EQ(not_hex.status, 400);
+  EXPECT_NE(error_of(not_hex).find("deployments[0].manifest"), std::string::npos);
+
+  EXPECT_EQ(history_size("node-1"), 1U);
+  EXPECT_EQ(history_size("node-2"), 0U);
+  EXPECT_EQ(listener_.deployments().size(), 1U);
+}
+
+TEST_F(DeploymentTest, NoTrustedKeyMeansNoDeployments) {
+  auto options = default_options();
+  options.signers.clear();
+  restart_api(options);
+  const auto refused = deploy({manifest("node-1", 1)});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(refused.body.value("error", ""),
+            "no trusted signing key configured: start the gateway with --trust-key KID=FILE");
+  EXPECT_EQ(history_size("node-1"), 0U);
+}
+
+// ---- Telemetry and events ----
+
+class QueryTest : public HttpApiTest {
+ protected:
+  void SetUp() override {
+    HttpApiTest::SetUp();
+    ASSERT_EQ(provision({"node-1", "node-2"}).status, 200);
+    std::vector<TelemetryRecord> records;
+    for (int i = 0; i < 5; ++i) {
+      records.push_back(
+          number_reading("node-1", static_cast<std::uint64_t>(i + 1), "score", kT0 + i, 0.125 * i));
+    }
+    records.push_back(number_reading("node-1", 1, "latency", kT0, 0.004));
+    records.push_back(number_reading("node-2", 1, "score", kT0, 0.5));
+    TelemetryRecord text = number_reading("node-2", 2, "state", kT0 + 1, 0);
+    text.kind = senml::ValueKind::kString;
+    text.text = "running";
+    TelemetryRecord flag = number_reading("node-2", 2, "alarm", kT0 + 1, 0);
+    flag.kind = senml::ValueKind::kBool;
+    flag.boolean = true;
+    TelemetryRecord data = number_reading("node-2", 2, "stats", kT0 + 1, 0);
+    data.kind = senml::ValueKind::kData;
+    data.data = {0xde, 0xad, 0xbe, 0xef};
+    records.insert(records.end(), {text, flag, data});
+    write([records](Store& store) { return store.append_telemetry(records).status(); });
+
+    write([](Store& store) {
+      SPINDLE_TRY(store.append_event("node-1", "registered", "rd/1", 1000));
+      SPINDLE_TRY(store.append_event("node-2", "offline", "lifetime expired", 2000));
+      return store.append_event("", "started", "gateway 0.1.0", 3000);
+    });
+  }
+
+  static std::vector<double> times_of(const json& records) {
+    std::vector<double> times;
+    for (const auto& record : records)
+      times.push_back(record["time"].get<double>());
+    return times;
+  }
+
+  static constexpr double kT0 = 1763800000.0;
+};
+
+TEST_F(QueryTest, TelemetryFiltersByDeviceNameAndTime) {
+  const auto all = get("/api/v1/telemetry");
+  ASSERT_EQ(all.status, 200) << all.raw;
+  EXPECT_EQ(all.body["records"].size(), 10U);
+  EXPECT_TRUE(all.body["next_after"].is_null());
+
+  const auto scores = get("/api/v1/telemetry?device=node-1&name=score");
+  EXPECT_EQ(times_of(scores.body["records"]),
+            (std::vector<double>{kT0, kT0 + 1, kT0 + 2, kT0 + 3, kT0 + 4}));
+  const json& first = scores.body["records"][0];
+  EXPECT_EQ(first["device"], "node-1");
+  EXPECT_EQ(first["seq"], 1);
+  EXPECT_EQ(first["name"], "score");
+  EXPECT_EQ(first["unit"], "/");
+  EXPECT_EQ(first["value"], 0.0);
+
+  // from inclusive, to exclusive, fractional seconds allowed.
+  const auto window =
+      get("/api/v1/telemetry?device=node-1&name=score&from=1763800001&to=1763800003");
+  EXPECT_EQ(times_of(window.body["records"]), (std::vector<double>{kT0 + 1, kT0 + 2}));
+  const auto fractional = get("/api/v1/telemetry?device=node-1&name=score&from=1763800002.5");
+  EXPECT_EQ(times_of(fractional.body["records"]), (std::vector<double>{kT0 + 3, kT0 + 4}));
+
+  const auto values = get("/api/v1/telemetry?device=node-2&from=1763800001");
+  ASSERT_EQ(values.body["records"].size(), 3U);
+  EXPECT_EQ(values.body["records"][0]["value"], "running");
+  EXPECT_EQ(values.body["records"][1]["value"], true);
+  EXPECT_EQ(values.body["records"][2]["value"], json({{"hex", "deadbeef"}}));
+
+  EXPECT_EQ(get("/api/v1/devices/node-1").body["telemetry_records"], 6);
+}
+
+TEST_F(QueryTest, TelemetryPagesWithAfterAndLimit) {
+  std::vector<std::int64_t> ids;
+  std::string path = "/api/v1/telemetry?device=node-1&limit=4";
+  for (int pages = 0; pages < 5; ++pages) {
+    const auto reply = get(path);
+    ASSERT_EQ(reply.status, 200) << reply.raw;
+    for (const auto& record : reply.body["records"])
+      ids.push_back(record["id"].get<std::int64_t>());
+    if (reply.body["next_after"].is_null()) break;
+    EXPECT_EQ(reply.body["records"].size(), 4U);
+    EXPECT_EQ(reply.body["next_after"], ids.back());
+    path = "/api/v1/telemetry?device=node-1&limit=4&after=" + std::to_string(ids.back());
+  }
+  ASSERT_EQ(ids.size(), 6U);
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    EXPECT_LT(ids[i - 1], ids[i]);
+  // A page that ends exactly at the last record says so.
+  const auto exact = get("/api/v1/telemetry?device=node-1&limit=6");
+  EXPECT_EQ(exact.body["records"].size(), 6U);
+  EXPECT_TRUE(exact.body["next_after"].is_null());
+}
+
+TEST_F(QueryTest, EventsFilterAndPage) {
+  const auto all = get("/api/v1/events");
+  ASSERT_EQ(all.status, 200) << all.raw;
+  ASSERT_EQ(all.body["events"].size(), 3U);
+  EXPECT_EQ(all.body["events"][2]["device"], "");
+  EXPECT_EQ(all.body["events"][2]["kind"], "started");
+  EXPECT_EQ(all.body["events"][2]["time_ms"], 3000);
+  EXPECT_EQ(all.body["events"][2]["detail"], "gateway 0.1.0");
+
+  const auto by_device = get("/api/v1/events?device=node-1");
+  ASSERT_EQ(by_device.body["events"].size(), 1U);
+  EXPECT_EQ(by_device.body["events"][0]["kind"], "registered");
+  const auto by_kind = get("/api/v1/events?kind=offline");
+  ASSERT_EQ(by_kind.body["events"].size(), 1U);
+  EXPECT_EQ(by_kind.body["events"][0]["device"], "node-2");
+  EXPECT_EQ(get("/api/v1/events?from_ms=1500&to_ms=3000").body["events"].size(), 1U);
+  EXPECT_EQ(get("/api/v1/events?from_ms=1500").body["events"].size(), 2U);
+
+  const auto first_page = get("/api/v1/events?limit=2");
+  ASSERT_EQ(first_page.body["events"].size(), 2U);
+  const auto after = first_page.body["next_after"].get<std::int64_t>();
+  const auto second_page = get("/api/v1/events?limit=2&after=" + std::to_string(after));
+  ASSERT_EQ(second_page.body["events"].size(), 1U);
+  EXPECT_EQ(second_page.body["events"][0]["kind"], "started");
+  EXPECT_TRUE(second_page.body["next_after"].is_null());
+}
+
+TEST_F(QueryTest, BadQueryParametersAreNamed) {
+  const auto expect_named = [this](const std::string& path, const std::string& name) {
+    const auto reply = get(path);
+    EXPECT_EQ(reply.status, 400) << path;
+    EXPECT_NE(reply.body.value("error", "").find(name), std::string::npos)
+        << path << ": " << reply.raw;
+  };
+  expect_named("/api/v1/telemetry?limit=0", "limit");
+  expect_named("/api/v1/telemetry?limit=10001", "limit");
+  expect_named("/api/v1/telemetry?limit=ten", "limit");
+  expect_named("/api/v1/telemetry?from=yesterday", "from");
+  expect_named("/api/v1/telemetry?to=inf", "to");
+  expect_named("/api/v1/telemetry?after=-1", "after");
+  expect_named("/api/v1/telemetry?device=bad!id", "device");
+  expect_named("/api/v1/telemetry?devcie=node-1", "devcie");
+  expect_named("/api/v1/telemetry?limit=1&limit=2", "limit");
+  expect_named("/api/v1/events?from_ms=1.5", "from_ms");
+  expect_named("/api/v1/events?to_ms=soon", "to_ms");
+  expect_named("/api/v1/events?kind=", "kind");
+  expect_named("/api/v1/devices?page=2", "page");
+}
+
+// ---- Lifecycle ----
+
+TEST_F(HttpApiTest, StopBeforeRunMakesRunReturnAtOnce) {
+  stop_api();
+  auto reader = open_sqlite_store(dir_);
+  ASSERT_TRUE(reader.ok());
+  HttpApi api(default_options(), *writer_, std::move(reader).value(), keys_, metrics_, listener_);
+  ASSERT_TRUE(api.start().ok());
+  EXPECT_EQ(api.start(), Status(Error::kInvalidState));
+  api.stop();
+  api.run();  // returns: the stop came first
+  api.stop();
+}
+
+TEST_F(HttpApiTest, StartFailsWhenThePortIsTaken) {
+  auto reader = open_sqlite_store(dir_);
+  ASSERT_TRUE(reader.ok());
+  auto options = default_options();
+  options.port = api_->port();
+  HttpApi second(options, *writer_, std::move(reader).value(), keys_, metrics_, listener_);
+  EXPECT_EQ(second.start(), Status(Error::kIoError));
+}
+
+}  // namespace
+}  // namespace spindle::gateway
