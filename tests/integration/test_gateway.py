@@ -6,6 +6,7 @@ nobody here wrote."""
 import argparse
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -191,6 +192,20 @@ class GatewayTest(unittest.TestCase):
         self.assertEqual(code, 0, output)
         self.assert_every_window_once(gateway, "mill-4", 120)
 
+    def test_sigterm_mid_stream_stops_cleanly_and_keeps_everything(self):
+        gateway = self.gateway()
+        keys = gateway.provision("saw-5")["saw-5"]
+        node = self.node(gateway, "saw-5", keys, "--windows", "80", "--speed", "8",
+                         "--exit-when-sent", "--drain-timeout", "60")
+        h.wait_for(lambda: len(gateway.telemetry("saw-5", "latency")) >= 10, 60,
+                   "10 readings stored")
+        self.assertEqual(gateway.stop(), 0, "SIGTERM is a clean exit")
+        self.assertIn("stopped cleanly", gateway.log())
+        gateway.start()
+        code, output = self.finish(node, timeout=180)
+        self.assertEqual(code, 0, output)
+        self.assert_every_window_once(gateway, "saw-5", 80)
+
     # ---- Access control ----
 
     def test_unknown_psk_identity_is_refused(self):
@@ -225,6 +240,36 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(f.read()[:1], b"\xd2")  # tag 18: COSE_Sign1
         self.assertEqual(gateway.telemetry(b), [])
 
+    def test_flood_from_one_peer_is_rate_limited_and_others_are_still_served(self):
+        gateway = self.gateway(insecure=True, extra=["--peer-rate", "20", "--peer-burst", "20"])
+
+        def get_core(sock, message_id):
+            # CoAP NON GET /.well-known/core, no token (RFC 7252 section 3).
+            return (bytes([0x50, 0x01]) + message_id.to_bytes(2, "big") + bytes([0xBB]) +
+                    b".well-known" + bytes([0x04]) + b"core")
+
+        def codes(sock, count):
+            for i in range(count):
+                sock.sendto(get_core(sock, i), ("127.0.0.1", gateway.coap_port))
+            seen, deadline = [], time.monotonic() + 3
+            sock.settimeout(0.2)
+            while time.monotonic() < deadline and len(seen) < count:
+                try:
+                    seen.append(sock.recv(2048)[1])
+                except OSError:
+                    pass
+            return seen
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flooder:
+            seen = codes(flooder, 300)
+        content, too_many = seen.count(0x45), seen.count(0x9D)  # 2.05, 4.29
+        self.assertLessEqual(content, 40, "about the burst, then the rate")
+        self.assertGreater(too_many, 200)
+        self.assertGreater(gateway.metric("spindle_coap_rate_limited_total"), 200)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+            self.assertEqual(codes(other, 1), [0x45], "another peer is served")
+        self.assertTrue(gateway.healthy())
+
     # ---- Bad input ----
 
     def test_malformed_and_oversized_payloads_are_rejected_and_the_gateway_keeps_serving(self):
@@ -256,9 +301,19 @@ class GatewayTest(unittest.TestCase):
     def test_libcoap_client_discovers_downloads_blockwise_and_posts_telemetry(self):
         gateway = self.gateway()
         (device, keys), = nul_free_devices(gateway, "interop-", 1).items()
+
+        # Observe the manifest before anything is deployed: the notification brings it.
+        observer = subprocess.Popen(
+            [COAP_CLIENT.encode(), b"-m", b"get", b"-s", b"6", b"-B", b"8", b"-u",
+             device.encode(), b"-k", bytes.fromhex(keys["psk"]),
+             f"{gateway.coap_uri}/d/{device}/manifest".encode()],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(2.0)
         payload = os.urandom(5000)
         digest = self.deploy(gateway, device, payload)
         self.assertEqual(digest, hashlib.sha256(payload).hexdigest())
+        notified, _ = observer.communicate(timeout=30)
+        self.assertIn(b"vib-ae", notified, "the deployment was notified to the observer")
 
         code, out = self.coap(gateway, device, keys, "get", "/.well-known/core")
         self.assertEqual(code, 0, out)

@@ -193,6 +193,10 @@ CoapServer::CoapServer(CoapServerOptions options, Writer& writer, std::unique_pt
 }
 
 CoapServer::~CoapServer() {
+  // Completions the writer posted after run() returned still hold session references;
+  // run them (releasing the sessions) before the context, and its sessions, go.
+  run_posted_tasks();
+  for (PendingReply* reply : pending_replies_) delete reply;
   if (context_ != nullptr) coap_free_context(context_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
@@ -557,8 +561,13 @@ bool CoapServer::answer_if_completed(CoapResource resource, coap_session_t* sess
     add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
   }
   respond(resource, response, reply->code, reply->diagnostic);
-  delete reply;
+  forget_reply(reply);
   return true;
+}
+
+void CoapServer::forget_reply(PendingReply* reply) {
+  pending_replies_.erase(reply);
+  delete reply;
 }
 
 void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session,
@@ -572,6 +581,7 @@ void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session
   }
   auto* reply = new PendingReply{};
   reply->resource = resource;
+  pending_replies_.insert(reply);
   coap_async_set_app_data(async, reply);
   const coap_bin_const_t token = coap_pdu_get_token(request);
   Bytes token_bytes(token.s, token.s + token.length);
@@ -586,7 +596,7 @@ void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session
           if (coap_async_t* pending = coap_find_async(session, key)) {
             coap_async_trigger(pending);
           } else {
-            delete reply;
+            forget_reply(reply);
           }
           coap_session_release(session);
         });
@@ -594,7 +604,7 @@ void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session
   if (!queued.ok()) {
     coap_async_set_app_data(async, nullptr);
     coap_free_async(session, async);
-    delete reply;
+    forget_reply(reply);
     coap_session_release(session);
     add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
     respond(resource, response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE,

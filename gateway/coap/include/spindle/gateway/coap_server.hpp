@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "spindle/gateway/fleet_listener.hpp"
@@ -127,6 +128,7 @@ class CoapServer final : public FleetListener {
   void write_then_reply(CoapResource resource, coap_session_t*, const coap_pdu_t*,
                         coap_pdu_t* response, Writer::Work work,
                         std::function<void(Status, PendingReply&)> finish);
+  void forget_reply(PendingReply* reply);
   void respond(CoapResource resource, coap_pdu_t* response, int code, std::string_view diagnostic);
   void serve_blocks(CoapResource resource, coap_session_t*, const coap_pdu_t*, coap_pdu_t* response,
                     std::uint16_t content_format, std::span<const std::uint8_t> body,
@@ -158,6 +160,7 @@ class CoapServer final : public FleetListener {
   std::atomic<bool> stop_requested_{false};
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;
+  std::unordered_set<PendingReply*> pending_replies_;  // owned: freed on answer or at exit
 
   std::unordered_map<std::string, std::unique_ptr<Device>> devices_;
   std::unordered_map<std::string, std::unique_ptr<Model>> models_;
