@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command: installs what is needed, builds, and runs the demo.
-# Today the demo walks through secure model packaging with the protocol module (derive
-# device keys, encrypt, sign, verify, decrypt, and what a node refuses); it grows into the
-# end-to-end gateway + nodes demo as that work lands.
+# The demo walks through secure model packaging with the protocol module (derive
+# device keys, encrypt, sign, verify, decrypt, and what a node refuses), then runs the
+# gateway with a node through a gateway crash; it grows into the
+# full ML-loop demo as that work lands.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tools/dev/install-deps.sh

@@ -1,52 +1,74 @@
 #!/usr/bin/env bash
-# Part two of the demo: a simulated sensor node on native_sim reporting to a CoAP server
-# (the integration tests' libcoap server, until the gateway lands), through an outage.
+# Part two of the demo: spindle-gateway with its embedded store, a simulated sensor node on
+# board native_sim provisioned through the operator API and reporting over DTLS-PSK, a
+# gateway crash (kill -9) in the middle, and every reading stored exactly once afterwards.
 #   tools/dev/node_demo.sh <build-dir>
 set -euo pipefail
 build=${1:-build/native_sim}
 work=$(mktemp -d /tmp/spindle-demo.XXXXXX)
-port=$(( 20000 + RANDOM % 20000 ))
-server_bin="$build/tests/integration/coap_test_server"
+coap_port=$(( 20000 + RANDOM % 20000 ))
+http_port=$(( coap_port + 1 ))
+gateway_bin="$build/gateway/app/spindle-gateway"
 node_bin="$build/firmware/src/app/spindle-node"
-log="$work/events.jsonl"
+api="http://127.0.0.1:$http_port"
 
-start_server() {
-  "$server_bin" --port "$port" --log "$log" &
-  server_pid=$!
-  sleep 0.3
+start_gateway() {
+  "$gateway_bin" --data-dir "$work/gateway" --coap-port "$coap_port" --http-port "$http_port" \
+    --log-level warn 2>>"$work/gateway.log" &
+  gateway_pid=$!
+  for _ in $(seq 100); do
+    curl -sf "$api/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "gateway did not start; see $work/gateway.log" >&2
+  exit 1
 }
 cleanup() {
-  if [[ -n "${server_pid:-}" ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  if [[ -n "${gateway_pid:-}" ]]; then kill "$gateway_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
 echo
-echo "== A vibration node on board native_sim (model-free: health telemetry only) =="
-echo "   server: CoAP on 127.0.0.1:$port, log $log"
-start_server
-"$node_bin" --id pump-17 --gateway "coap://127.0.0.1:$port" --flash "$work/pump-17.flash" \
-  --fault imbalance --severity 0.3 --windows 40 --speed 8 --exit-when-sent \
-  --log-level ${NODE_LOG_LEVEL:-warning} &
+echo "== spindle-gateway and a vibration node on board native_sim (health telemetry) =="
+echo "   gateway: DTLS-PSK on udp/$coap_port, operator API on $api, data in $work/gateway"
+start_gateway
+token=$(cat "$work/gateway/api-token")
+curl -sf -H "Authorization: Bearer $token" -d '{"devices":[{"id":"pump-17"}]}' \
+  "$api/api/v1/devices" | /usr/bin/python3 -c \
+  'import json,sys; print(json.load(sys.stdin)["devices"][0]["psk"])' > "$work/pump-17.psk"
+echo "   provisioned pump-17 (its DTLS key derives from the gateway's site master secret)"
+"$node_bin" --id pump-17 --gateway "coaps://127.0.0.1:$coap_port" --psk-file "$work/pump-17.psk" \
+  --flash "$work/pump-17.flash" --fault imbalance --severity 0.3 --windows 40 --speed 8 \
+  --exit-when-sent --log-level ${NODE_LOG_LEVEL:-warning} &
 node_pid=$!
 sleep 0.8
-echo "   stopping the server for 1.5 s; the node keeps sampling into its flash ring"
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+echo "   kill -9 of the gateway; 1.5 s later it restarts. The node keeps sampling into its flash ring"
+kill -9 "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true; gateway_pid=
 sleep 1.5
-start_server
+start_gateway
 wait "$node_pid"
-/usr/bin/python3 - "$log" <<'PY'
-import json, sys
-events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-readings = [e for e in events if e["event"] == "reading"]
-windows = sorted({r["seq"] for r in readings if r["name"] == "latency"})
-seqs = sorted({r["seq"] for r in readings})
-dups = sum(e["duplicates"] for e in events if e["event"] == "batch")
-regs = [e for e in events if e["event"] == "register"]
-print(f"   registered as {regs[0]['ep']} on board {regs[0]['board']}, firmware {regs[0]['firmware']}")
-print(f"   {len(windows)} windows reported; sequence numbers {seqs[0]}..{seqs[-1]}, "
-      f"each exactly once, none missing: {seqs == list(range(seqs[0], seqs[-1] + 1))}")
-print(f"   records sent again after the outage and recognised as duplicates: {dups}")
-stats = [r for r in readings if r["name"] == "feature_stats"]
+/usr/bin/python3 - "$api" "$token" <<'PY'
+import json, sys, urllib.request
+api, token = sys.argv[1], sys.argv[2]
+def get(path):
+    req = urllib.request.Request(api + path, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+device = get("/api/v1/devices/pump-17")
+records = get("/api/v1/telemetry?device=pump-17&limit=10000")["records"]
+windows = sorted(r["seq"] for r in records if r["name"] == "latency")
+seqs = sorted({r["seq"] for r in records})
+reg = device["registration"]
+print(f"   registered on board {reg['board']}, firmware {reg['firmware_version']}, "
+      f"online: {device['online']}")
+print(f"   {len(windows)} windows stored; sequence numbers {seqs[0]}..{seqs[-1]}, "
+      f"none missing: {seqs == list(range(seqs[0], seqs[-1] + 1))}, "
+      f"none twice: {len(windows) == len(set(windows))}")
+stats = [r for r in records if r["name"] == "feature_stats"]
 print(f"   per-feature statistics records (for drift checks): {len(stats)}")
+events = get("/api/v1/events?device=pump-17")["events"]
+print("   events: " + ", ".join(sorted({e["kind"] for e in events})))
 PY
-echo "   data left in $work"
+echo "   SIGTERM: the gateway answers what is committed, commits what is queued, and exits"
+kill "$gateway_pid"; wait "$gateway_pid" || true; gateway_pid=
+echo "   data left in $work (gateway/spindle.db is SQLite: sqlite3 $work/gateway/spindle.db .tables)"
