@@ -140,12 +140,17 @@ int run(const GatewayConfig& config) {
     api.stop();
   });
 
-  coap.run();
+  const Status served = coap.run();
   api.stop();
   api_thread.join();
-  writer.stop();                                         // everything accepted is committed
+  writer.stop();                                         // everything accepted is committed ...
+  coap.drain();                                          // ... and answered
   pthread_kill(signal_thread.native_handle(), SIGTERM);  // releases sigwait if still waiting
   signal_thread.join();
+  if (!served.ok()) {
+    spdlog::error("spindle-gateway: stopped after a CoAP I/O failure");
+    return 1;
+  }
   spdlog::info("spindle-gateway: stopped cleanly");
   return 0;
 }

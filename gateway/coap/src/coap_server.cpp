@@ -196,7 +196,8 @@ CoapServer::~CoapServer() {
   // Completions the writer posted after run() returned still hold session references;
   // run them (releasing the sessions) before the context, and its sessions, go.
   run_posted_tasks();
-  for (PendingReply* reply : pending_replies_) delete reply;
+  for (PendingReply* reply : pending_replies_)
+    delete reply;
   if (context_ != nullptr) coap_free_context(context_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
@@ -274,27 +275,31 @@ Status CoapServer::start() {
   return kOk;
 }
 
-void CoapServer::run() {
+Status CoapServer::run() {
   const int coap_fd = coap_context_get_coap_fd(context_);
   pollfd fds[2] = {{coap_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
   while (!stop_requested_.load()) {
     if (::poll(fds, 2, 200) < 0 && errno != EINTR) {
       spdlog::error("coap: poll failed: {}", std::strerror(errno));
-      break;
+      return Error::kIoError;
     }
     run_posted_tasks();
     if (coap_io_process(context_, COAP_IO_NO_WAIT) < 0) {
       spdlog::error("coap: libcoap I/O failed");
-      break;
+      return Error::kIoError;
     }
     const std::int64_t now = now_ms();
     if (now - last_housekeeping_ms_ >= 1000) housekeeping(now);
   }
-  // Answer what is already committed; requests still queued are answered after a restart
-  // (the client retransmits, and the store de-duplicates).
-  for (int round = 0; round < 5; ++round) {
+  return kOk;
+}
+
+void CoapServer::drain() {
+  // The writer has stopped, so every completion is posted: run them and let libcoap send
+  // the separate responses. Requests arriving meanwhile find the writer closed (5.03).
+  for (int round = 0; round < 10; ++round) {
     run_posted_tasks();
-    coap_io_process(context_, 20);
+    coap_io_process(context_, 10);
   }
 }
 
@@ -495,8 +500,21 @@ const coap_bin_const_t* CoapServer::validate_identity(coap_bin_const_t* identity
   const std::string id(reinterpret_cast<const char*>(identity->s), identity->length);
   if (self.devices_.find(id) == self.devices_.end() || !self.keys_.psk(id, self.psk_buffer_).ok()) {
     self.metrics_.count_refused_identity();
-    spdlog::warn("coap: DTLS handshake refused: unknown PSK identity '{}'",
-                 std::string_view(id).substr(0, kMaxIdSize));
+    // Unauthenticated input: logged at most once a second, printable characters only.
+    const std::int64_t now = now_ms();
+    ++self.refused_since_log_;
+    if (now - self.last_refusal_log_ms_ >= 1000) {
+      std::string shown;
+      for (const char c : std::string_view(id).substr(0, kMaxIdSize)) {
+        shown.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+      }
+      spdlog::warn(
+          "coap: DTLS handshake refused: unknown PSK identity '{}' ({} refused since "
+          "the last report)",
+          shown, self.refused_since_log_);
+      self.refused_since_log_ = 0;
+      self.last_refusal_log_ms_ = now;
+    }
     return nullptr;
   }
   self.psk_answer_->s = self.psk_buffer_.data();
@@ -518,13 +536,17 @@ void CoapServer::respond(CoapResource resource, coap_pdu_t* response, int code,
 bool CoapServer::admit(CoapResource resource, coap_session_t* session, const coap_pdu_t* request,
                        const Device* device, coap_pdu_t* response) {
   metrics_.count_request(resource);
-  if (!limiter_.allow(peer_key(session), now_ms())) {
+  coap_opt_iterator_t it;
+  // A notification re-runs the GET handler with the observe request: a 4.29 there would
+  // cancel the device's subscription, so observations are not rate limited (a session
+  // holds at most one per resource; queries, which would make more, are refused).
+  const bool observe = coap_check_option(request, COAP_OPTION_OBSERVE, &it) != nullptr;
+  if (!observe && !limiter_.allow(peer_key(session), now_ms())) {
     metrics_.count_rate_limited();
     add_uint_option(response, COAP_OPTION_MAXAGE, 1);
     respond(resource, response, COAP_RESPONSE_CODE_TOO_MANY_REQUESTS, "rate limit");
     return false;
   }
-  coap_opt_iterator_t it;
   if (coap_check_option(request, COAP_OPTION_BLOCK1, &it) != nullptr) {
     // Bodies are single datagrams (max_request_payload); no Block1 reassembly, so no
     // per-peer buffer that a sender could leave half-filled.
@@ -547,7 +569,11 @@ bool CoapServer::answer_if_completed(CoapResource resource, coap_session_t* sess
   coap_async_t* async = coap_find_async(session, coap_pdu_get_token(request));
   if (async == nullptr) return false;
   auto* reply = static_cast<PendingReply*>(coap_async_get_app_data(async));
-  if (reply == nullptr || !reply->done) return true;  // still being written: no answer yet
+  if (reply == nullptr) {
+    respond(resource, response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "lost reply");
+    return true;
+  }
+  if (!reply->done) return true;  // still being written: no answer yet
   coap_async_set_app_data(async, nullptr);
   std::string_view location = reply->location;
   while (!location.empty()) {
@@ -827,6 +853,11 @@ void CoapServer::handle_manifest(Device& device, coap_session_t* session, const 
                                  coap_pdu_t* response) {
   constexpr auto kResource = CoapResource::kManifest;
   if (!admit(kResource, session, request, &device, response)) return;
+  coap_opt_iterator_t it;
+  if (coap_check_option(request, COAP_OPTION_URI_QUERY, &it) != nullptr) {
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_OPTION, "the manifest takes no query");
+    return;
+  }
   // No deployment yet: an empty 2.05, so that an observation stays registered and the
   // first deployment reaches the device as a notification.
   serve_blocks(kResource, session, request, response, kFormatCoseSign1, device.manifest,

@@ -68,8 +68,11 @@ class CoapServer final : public FleetListener {
   // kUnavailable (this libcoap has no DTLS and insecure is off).
   Status start();
 
-  // Serves until stop(); then answers what the writer already committed and returns.
-  void run();
+  // Serves until stop(). Errors: kIoError (libcoap's I/O failed; logged).
+  Status run();
+
+  // After run() returned and the writer stopped: answers what the writer committed.
+  void drain();
 
   // Any thread, and async-signal-safe: asks run() to return.
   void stop();
@@ -170,6 +173,8 @@ class CoapServer final : public FleetListener {
   std::unique_ptr<coap_bin_const_t> psk_answer_;
   std::size_t online_ = 0;
   std::int64_t last_housekeeping_ms_ = 0;
+  std::int64_t last_refusal_log_ms_ = 0;
+  std::uint64_t refused_since_log_ = 0;
 };
 
 }  // namespace spindle::gateway
