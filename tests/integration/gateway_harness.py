@@ -1,7 +1,6 @@
 """Starts and drives the real spindle-gateway for integration tests (loopback only)."""
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -9,19 +8,11 @@ import time
 import urllib.error
 import urllib.request
 
-from node_harness import free_udp_port, wait_for
+from node_harness import free_port, free_udp_port, wait_for
 
 
 def free_tcp_port():
-    for _ in range(50):
-        port = random.randint(20000, 60000)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free TCP port")
+    return free_port(socket.SOCK_STREAM)
 
 
 class Gateway:

@@ -8,17 +8,22 @@ import subprocess
 import time
 
 
-def free_udp_port():
-    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
+def free_port(kind=socket.SOCK_DGRAM):
+    """A port on 127.0.0.1 that nothing is bound to right now (UDP, or TCP with
+    socket.SOCK_STREAM)."""
     for _ in range(50):
         port = random.randint(20000, 60000)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
         return port
-    raise RuntimeError("no free UDP port")
+    raise RuntimeError("no free port")
+
+
+def free_udp_port():
+    return free_port(socket.SOCK_DGRAM)
 
 
 class Server:

@@ -17,6 +17,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -98,18 +100,17 @@ class CoapServer final : public FleetListener {
                                  const coap_string_t*, coap_pdu_t*);
   static void on_register(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
                           const coap_string_t*, coap_pdu_t*);
-  static void on_refresh(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
-                         coap_pdu_t*);
   static void on_manifest(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
                           const coap_string_t*, coap_pdu_t*);
-  static void on_status(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
-                        coap_pdu_t*);
-  static void on_telemetry(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                           const coap_string_t*, coap_pdu_t*);
+  static void on_device_post(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
+                             const coap_string_t*, coap_pdu_t*);
   static void on_model(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
                        coap_pdu_t*);
 
   void handle_well_known_core(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
+  // POST rd/{id}, d/{id}/status, t/{id}: finds the device and calls its handler (4.04 for
+  // an unknown device or path).
+  void dispatch_device_post(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void handle_register(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void handle_refresh(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void handle_manifest(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
@@ -132,6 +133,14 @@ class CoapServer final : public FleetListener {
                         coap_pdu_t* response, Writer::Work work,
                         std::function<void(Status, PendingReply&)> finish);
   void forget_reply(PendingReply* reply);
+  // The lt query parameter, `absent` without one; nullopt after answering 4.00.
+  std::optional<std::uint32_t> lifetime_of(CoapResource resource, const coap_pdu_t* request,
+                                           coap_pdu_t* response, std::uint32_t absent);
+  // The body when it has content-format `format` and fits max_request_payload; otherwise
+  // answers 4.15 or 4.13 (with Size1 and a "bad-<what>" event) and returns nullopt.
+  std::optional<std::span<const std::uint8_t>> accept_body(
+      CoapResource resource, const coap_pdu_t* request, coap_pdu_t* response, std::uint16_t format,
+      const std::string& device_id, std::string_view what);
   void respond(CoapResource resource, coap_pdu_t* response, int code, std::string_view diagnostic);
   void serve_blocks(CoapResource resource, coap_session_t*, const coap_pdu_t*, coap_pdu_t* response,
                     std::uint16_t content_format, std::span<const std::uint8_t> body,
