@@ -155,6 +155,8 @@ class CoapServer final : public FleetListener {
   void record_event(std::string device_id, std::string kind, std::string detail);
   void housekeeping(std::int64_t now);
   void run_posted_tasks();
+  // One pass of libcoap I/O that reads many datagrams. False when libcoap's I/O failed.
+  bool process_io(int coap_fd);
   void publish_device_counts();
   static const coap_bin_const_t* validate_identity(coap_bin_const_t* identity, coap_session_t*,
                                                    void* self);
@@ -183,6 +185,7 @@ class CoapServer final : public FleetListener {
   std::size_t online_ = 0;
   std::int64_t last_housekeeping_ms_ = 0;
   std::int64_t last_refusal_log_ms_ = 0;
+  int datagrams_last_pass_ = 0;
   std::uint64_t refused_since_log_ = 0;
 };
 
