@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include <boost/program_options.hpp>
+
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include "spindle/cli/guarded_main.hpp"
 
 #include "spindle/fleet/psk_source.hpp"
 
@@ -234,16 +236,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "spindle-bare-coap-server: " << e.what() << "\n";
-    return 2;
-  } catch (const po::error& e) {
-    std::cerr << "spindle-bare-coap-server: " << e.what() << " (see --help)\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "spindle-bare-coap-server: " << e.what() << "\n";
-    return 1;
-  }
+  return spindle::cli::guarded_main("spindle-bare-coap-server", [&] { return run(argc, argv); });
 }

@@ -3,6 +3,7 @@
 // A development and test tool (integration tests, benchmarks, demos) until the trainer
 // exists; its models score noise, not anomalies.
 #include <boost/program_options.hpp>
+
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "spindle/cli/guarded_main.hpp"
 
 #include "spindle/modelkit/autoencoder.hpp"
 
@@ -21,13 +23,11 @@ using namespace spindle;
 
 namespace {
 
+using spindle::cli::UsageError;
+
 constexpr const char* kExample = "45,16,8,16,45";
 
 // A command line the user must fix: "spindle-make-model: <message>", exit status 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // Parses a whole decimal number into T, or nothing: from_chars alone would accept "16x"
 // (and boost's lexical_cast would turn "-1" into a huge unsigned value).
 template <typename T>
@@ -115,16 +115,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "spindle-make-model: " << e.what() << "\n";
-    return 2;
-  } catch (const po::error& e) {
-    std::cerr << "spindle-make-model: " << e.what() << " (see --help)\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "spindle-make-model: " << e.what() << "\n";
-    return 1;
-  }
+  return spindle::cli::guarded_main("spindle-make-model", [&] { return run(argc, argv); });
 }

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <boost/program_options.hpp>
+
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -17,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "spindle/cli/guarded_main.hpp"
 
 #include "spindle/fleet/fleet.hpp"
 #include "spindle/fleet/provisioning.hpp"
@@ -30,11 +32,9 @@ using namespace spindle::fleet;
 
 namespace {
 
-// A command line the user must fix: "spindle-fleet: <message>", exit status 2.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using spindle::cli::UsageError;
 
+// A command line the user must fix: "spindle-fleet: <message>", exit status 2.
 volatile std::sig_atomic_t g_stop = 0;
 
 // File descriptors beyond one socket per device: libcoap's epoll and timer fds, stdio,
@@ -253,19 +253,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "spindle-fleet: " << e.what() << "\n";
-    return 2;
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "spindle-fleet: " << e.what() << "\n";
-    return 2;
-  } catch (const po::error& e) {
-    std::cerr << "spindle-fleet: " << e.what() << " (see --help)\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "spindle-fleet: " << e.what() << "\n";
-    return 1;
-  }
+  return spindle::cli::guarded_main("spindle-fleet", [&] { return run(argc, argv); });
 }
