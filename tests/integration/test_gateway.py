@@ -272,6 +272,47 @@ class GatewayTest(unittest.TestCase):
 
     # ---- Bad input ----
 
+    def test_random_datagrams_leave_the_gateway_serving(self):
+        """Garbage, truncated CoAP and CoAP with random options, on the plain and the DTLS
+        port: nothing crashes the gateway or makes it stop answering."""
+        import random
+        rng = random.Random(1234)
+        plain = self.gateway(insecure=True, extra=["--peer-rate", "100000",
+                                                   "--peer-burst", "100000"])
+        second = os.path.join(self.dir.name, "second")
+        os.mkdir(second)
+        secure = g.Gateway(GATEWAY, second)
+        self.gateways.append(secure)
+        secure.start()
+        plain.provision("probe-1")
+
+        def coap_like():
+            kind = rng.randrange(4)
+            if kind == 0:
+                return bytes(rng.randrange(256) for _ in range(rng.randrange(0, 80)))
+            header = bytes([0x40 | rng.randrange(16), rng.choice([1, 2, 3, 4, 5, 0x45]),
+                            rng.randrange(256), rng.randrange(256)])
+            body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
+            if kind == 1:
+                return header + body
+            path = rng.choice([b"t", b"rd", b"d", b"m", b".well-known"])
+            option = bytes([0xB0 | min(len(path), 12)]) + path[:12]
+            return header + option + bytes([0xFF]) + body
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(3000):
+                target = plain.coap_port if i % 2 == 0 else secure.coap_port
+                sock.sendto(coap_like(), ("127.0.0.1", target))
+        time.sleep(1.0)
+        for gateway in (plain, secure):
+            self.assertIsNone(gateway.process.poll(), "still running")
+            self.assertTrue(gateway.healthy())
+        good = cbor2.dumps([{-2: "urn:dev:spindle:probe-1:", -3: time.time(), 0: "score",
+                             2: 0.5, "seq": 1}])
+        code, out = self.coap(plain, None, None, "post", "/t/probe-1", payload=good, fmt=112)
+        self.assertEqual(code, 0, out)
+        self.assertEqual([r["name"] for r in plain.telemetry("probe-1")], ["score"])
+
     def test_malformed_and_oversized_payloads_are_rejected_and_the_gateway_keeps_serving(self):
         gateway = self.gateway(extra=["--max-request-payload", "512"])
         (device, keys), = nul_free_devices(gateway, "lathe-", 1).items()
