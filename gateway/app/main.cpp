@@ -7,8 +7,10 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -132,19 +134,28 @@ int run(const GatewayConfig& config) {
                http.address, api.port());
 
   std::thread api_thread([&api] { api.run(); });
+  std::atomic<bool> finished{false};
   std::thread signal_thread([&] {
     int signal = 0;
     sigwait(&signals, &signal);
+    if (finished.load()) return;
     spdlog::info("spindle-gateway: signal {} received, shutting down", signal);
     coap.stop();
     api.stop();
+    // A second signal while the queue drains: the operator does not want to wait. What is
+    // acknowledged is on disk already; what is not will be sent again by the nodes.
+    sigwait(&signals, &signal);
+    if (finished.load()) return;
+    spdlog::warn("spindle-gateway: second signal {}: exiting without draining", signal);
+    std::_Exit(1);
   });
 
   const Status served = coap.run();
   api.stop();
   api_thread.join();
-  writer.stop();                                         // everything accepted is committed ...
-  coap.drain();                                          // ... and answered
+  writer.stop();  // everything accepted is committed ...
+  coap.drain();   // ... and answered
+  finished.store(true);
   pthread_kill(signal_thread.native_handle(), SIGTERM);  // releases sigwait if still waiting
   signal_thread.join();
   if (!served.ok()) {
