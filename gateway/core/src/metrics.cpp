@@ -95,38 +95,43 @@ std::string Metrics::render() const {
              load(responses_[r][c]));
     }
   }
-  family(out, "spindle_coap_rate_limited_total", "counter",
-         "Requests refused with 4.29 because their peer exceeded its rate.");
-  sample(out, "spindle_coap_rate_limited_total", "", load(rate_limited_));
-  family(out, "spindle_dtls_refused_identities_total", "counter",
-         "DTLS handshakes refused for an unknown PSK identity.");
-  sample(out, "spindle_dtls_refused_identities_total", "", load(refused_identities_));
-  family(out, "spindle_devices_registered", "gauge", "Provisioned devices.");
-  sample(out, "spindle_devices_registered", "", load(devices_registered_));
-  family(out, "spindle_devices_online", "gauge", "Devices whose registration has not expired.");
-  sample(out, "spindle_devices_online", "", load(devices_online_));
-  family(out, "spindle_telemetry_records_total", "counter", "Telemetry records stored.");
-  sample(out, "spindle_telemetry_records_total", "", load(telemetry_records_));
-  family(out, "spindle_telemetry_duplicates_total", "counter",
-         "Telemetry records received again and skipped.");
-  sample(out, "spindle_telemetry_duplicates_total", "", load(telemetry_duplicates_));
-  family(out, "spindle_telemetry_rejected_batches_total", "counter",
-         "Telemetry batches rejected as malformed.");
-  sample(out, "spindle_telemetry_rejected_batches_total", "", load(rejected_batches_));
-  family(out, "spindle_block_transfers_in_flight", "gauge",
-         "Model downloads with a block served in the last minute.");
-  sample(out, "spindle_block_transfers_in_flight", "", load(block_transfers_in_flight_));
-  family(out, "spindle_blocks_served_total", "counter", "Block2 blocks of model payloads served.");
-  sample(out, "spindle_blocks_served_total", "", load(blocks_served_));
-  family(out, "spindle_block_bytes_served_total", "counter", "Model payload bytes served.");
-  sample(out, "spindle_block_bytes_served_total", "", load(block_bytes_served_));
-  family(out, "spindle_store_commits_total", "counter", "Group commits of the storage writer.");
-  sample(out, "spindle_store_commits_total", "", load(commits_));
-  family(out, "spindle_store_committed_jobs_total", "counter",
-         "Write jobs made durable by those commits.");
-  sample(out, "spindle_store_committed_jobs_total", "", load(committed_jobs_));
-  family(out, "spindle_store_queue_depth", "gauge", "Write jobs waiting for the writer.");
-  sample(out, "spindle_store_queue_depth", "", load(write_queue_depth_));
+  // Unlabelled metrics: one sample each.
+  struct Scalar {
+    const char* name;
+    const char* type;
+    const char* help;
+    const std::atomic<std::uint64_t>& value;
+  };
+  const Scalar scalars[] = {
+      {"spindle_coap_rate_limited_total", "counter",
+       "Requests refused with 4.29 because their peer exceeded its rate.", rate_limited_},
+      {"spindle_dtls_refused_identities_total", "counter",
+       "DTLS handshakes refused for an unknown PSK identity.", refused_identities_},
+      {"spindle_devices_registered", "gauge", "Provisioned devices.", devices_registered_},
+      {"spindle_devices_online", "gauge", "Devices whose registration has not expired.",
+       devices_online_},
+      {"spindle_telemetry_records_total", "counter", "Telemetry records stored.",
+       telemetry_records_},
+      {"spindle_telemetry_duplicates_total", "counter",
+       "Telemetry records received again and skipped.", telemetry_duplicates_},
+      {"spindle_telemetry_rejected_batches_total", "counter",
+       "Telemetry batches rejected as malformed.", rejected_batches_},
+      {"spindle_block_transfers_in_flight", "gauge",
+       "Model downloads with a block served in the last minute.", block_transfers_in_flight_},
+      {"spindle_blocks_served_total", "counter", "Block2 blocks of model payloads served.",
+       blocks_served_},
+      {"spindle_block_bytes_served_total", "counter", "Model payload bytes served.",
+       block_bytes_served_},
+      {"spindle_store_commits_total", "counter", "Group commits of the storage writer.", commits_},
+      {"spindle_store_committed_jobs_total", "counter", "Write jobs made durable by those commits.",
+       committed_jobs_},
+      {"spindle_store_queue_depth", "gauge", "Write jobs waiting for the writer.",
+       write_queue_depth_},
+  };
+  for (const Scalar& scalar : scalars) {
+    family(out, scalar.name, scalar.type, scalar.help);
+    sample(out, scalar.name, "", load(scalar.value));
+  }
   family(out, "spindle_http_requests_total", "counter", "Operator API requests, by status class.");
   for (std::size_t c = 0; c < http_requests_.size(); ++c) {
     sample(out, "spindle_http_requests_total", "class=\"" + std::to_string(c + 1) + "xx\"",
