@@ -5,7 +5,10 @@ with no work: the ceiling). Prints requests per second, p50/p99 latency and gate
 per registered device, and the gateway/bare ratios; medians of --runs runs.
 
   bench/gateway/bench_gateway.py --build build/native_sim [--devices 1000,10000]
-      [--rate 2000] [--duration 10] [--runs 3] [--json out.json]
+      [--rate 2000] [--duration 10] [--runs 3] [--secure] [--json out.json]
+
+--secure runs both over DTLS-PSK: the bare server and the gateway share one site master
+secret, so the fleet's PSKs (derived, or returned by provisioning) are right for both.
 """
 import argparse
 import json
@@ -68,15 +71,28 @@ def summarize(report):
     }
 
 
+def write_master_secret(workdir):
+    path = os.path.join(workdir, "site-master.key")
+    with open(path, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    return path
+
+
 def bench_bare(binaries, devices, args):
     with tempfile.TemporaryDirectory() as workdir:
         port = free_udp_port()
-        server = subprocess.Popen([binaries["bare"], "--port", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [binaries["bare"], "--port", str(port)]
+        fleet_extra = []
+        if args.secure:
+            master = write_master_secret(workdir)
+            command += ["--dtls", "--master-secret-file", master]
+            fleet_extra = ["--master-secret-file", master]
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        scheme = "coaps" if args.secure else "coap"
         try:
             time.sleep(0.3)
-            result = summarize(run_fleet(binaries["fleet"], f"coap://127.0.0.1:{port}",
-                                         devices, args, workdir))
+            result = summarize(run_fleet(binaries["fleet"], f"{scheme}://127.0.0.1:{port}",
+                                         devices, args, workdir, fleet_extra))
         finally:
             stop(server)
     return result
@@ -86,10 +102,12 @@ def bench_gateway(binaries, devices, args):
     with tempfile.TemporaryDirectory() as workdir:
         coap_port, http_port = free_udp_port(), free_tcp_port()
         data = os.path.join(workdir, "data")
+        security = ([] if args.secure else ["--insecure"])
         server = subprocess.Popen(
-            [binaries["gateway"], "--data-dir", data, "--insecure", "--coap-port", str(coap_port),
+            [binaries["gateway"], "--data-dir", data, *security, "--coap-port", str(coap_port),
              "--http-port", str(http_port), "--log-level", "warn", "--peer-rate", "1000",
              "--peer-burst", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        scheme = "coaps" if args.secure else "coap"
         try:
             def healthy():
                 try:
@@ -100,7 +118,7 @@ def bench_gateway(binaries, devices, args):
                     return False
             wait_for(healthy, 20, "gateway start")
             rss_before = rss_kib(server.pid)
-            report = run_fleet(binaries["fleet"], f"coap://127.0.0.1:{coap_port}", devices, args,
+            report = run_fleet(binaries["fleet"], f"{scheme}://127.0.0.1:{coap_port}", devices, args,
                                workdir, ["--provision-api", f"http://127.0.0.1:{http_port}",
                                          "--token-file", os.path.join(data, "api-token")])
             rss_after = rss_kib(server.pid)
@@ -123,6 +141,7 @@ def main():
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connect-rate", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--secure", action="store_true", help="DTLS-PSK instead of plain UDP")
     parser.add_argument("--json")
     args = parser.parse_args()
     binaries = {
@@ -131,7 +150,8 @@ def main():
         "fleet": os.path.join(args.build, "tools/fleet/spindle-fleet"),
     }
     results = {}
-    print(f"offered telemetry rate {args.rate}/s for {args.duration} s, plain UDP on loopback, "
+    transport = "DTLS-PSK" if args.secure else "plain UDP"
+    print(f"offered telemetry rate {args.rate}/s for {args.duration} s, {transport} on loopback, "
           f"median of {args.runs} runs\n")
     header = (f"{'devices':>8} {'server':>8} {'reg/s':>8} {'req/s':>8} {'p50 ms':>8} "
               f"{'p99 ms':>8} {'errors':>7} {'B/device':>9}")
