@@ -19,6 +19,8 @@ import gateway_harness as g
 import node_harness as h
 
 GATEWAY = NODE = PROTO = COAP_CLIENT = None
+VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "protocol",
+                       "vectors")
 KID = "spindle-it-2026"
 
 
@@ -143,6 +145,28 @@ class GatewayTest(unittest.TestCase):
             gateway.metric("spindle_coap_responses_total", 'resource="rd-refresh",class="2xx"'), 1)
         self.assertGreater(device["last_seen_ms"],
                            gateway.events("pump-1", "registered")[0]["time_ms"])
+
+    def test_a_retransmission_after_the_answer_is_answered_again_not_processed_again(self):
+        gateway = self.gateway(insecure=True)
+        gateway.provision("dup-1")
+        with open(os.path.join(VECTORS, "registration.cbor"), "rb") as f:
+            body = f.read()
+        # CON POST /rd?ep=dup-1&lt=60, MID 0x1234, token AB, content-format 60.
+        request = (bytes([0x41, 0x02, 0x12, 0x34, 0xAB, 0xB2]) + b"rd" + bytes([0x11, 60, 0x38]) +
+                   b"ep=dup-1" + bytes([0x05]) + b"lt=60" + bytes([0xFF]) + body)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.sendto(request, ("127.0.0.1", gateway.coap_port))
+            codes = []
+            while 0x41 not in codes:  # the empty ACK, then the separate 2.01
+                codes.append(sock.recv(2048)[1])
+            # The client "missed" the answer and retransmits the same message.
+            sock.sendto(request, ("127.0.0.1", gateway.coap_port))
+            again = sock.recv(2048)
+            while again[1] != 0x41:  # skip the server's own retransmission of the 2.01
+                again = sock.recv(2048)
+        self.assertEqual(again[1], 0x41, "answered 2.01 again")
+        self.assertEqual(len(gateway.events("dup-1", "registered")), 1, "processed once")
 
     def test_expired_lifetime_marks_device_offline_with_an_event(self):
         gateway = self.gateway()

@@ -36,6 +36,10 @@ constexpr std::int64_t kTransferIdleMs = 60000;     // a download silent this lo
 constexpr std::size_t kMaxTrackedTransfers = 100000;
 constexpr std::size_t kMaxRecordsPerBatch = 256;
 constexpr unsigned kBusyMaxAgeS = 5;
+// Answers to asynchronous requests are kept this long (RFC 7252 EXCHANGE_LIFETIME), so a
+// retransmission that crosses the separate response is answered, not processed again.
+constexpr std::int64_t kExchangeLifetimeMs = 247000;
+constexpr std::size_t kMaxAnsweredExchanges = 100000;
 
 struct CoapServer::Device {
   std::string id;
@@ -68,6 +72,8 @@ struct CoapServer::PendingReply {
   coap_pdu_code_t code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
   std::string location;  // Location-Path, segments joined by '/'
   std::string diagnostic;
+  std::string exchange;          // peer and message id of the original request
+  std::int64_t answered_ms = 0;  // when kept in answered_
 };
 
 namespace {
@@ -548,6 +554,9 @@ void CoapServer::housekeeping(std::int64_t now) {
   std::erase_if(transfers_,
                 [now](const auto& entry) { return now - entry.second > kTransferIdleMs; });
   metrics_.set_block_transfers_in_flight(transfers_.size());
+  std::erase_if(answered_, [now](const auto& entry) {
+    return now - entry.second.answered_ms > kExchangeLifetimeMs;
+  });
   limiter_.prune(now);
 }
 
@@ -640,7 +649,15 @@ bool CoapServer::admit(CoapResource resource, coap_session_t* session, const coa
 bool CoapServer::answer_if_completed(CoapResource resource, coap_session_t* session,
                                      const coap_pdu_t* request, coap_pdu_t* response) {
   coap_async_t* async = coap_find_async(session, coap_pdu_get_token(request));
-  if (async == nullptr) return false;
+  if (async == nullptr) {
+    const std::string exchange = exchange_key(session, request);
+    // A retransmission that crossed our separate response: answer it again, do not write
+    // it again (libcoap forgot the exchange when it freed the async).
+    const auto answered = answered_.find(exchange);
+    if (answered == answered_.end()) return false;
+    answer_with(resource, response, answered->second);
+    return true;
+  }
   auto* reply = static_cast<PendingReply*>(coap_async_get_app_data(async));
   if (reply == nullptr) {
     respond(resource, response, COAP_RESPONSE_CODE_INTERNAL_ERROR, "lost reply");
@@ -648,7 +665,22 @@ bool CoapServer::answer_if_completed(CoapResource resource, coap_session_t* sess
   }
   if (!reply->done) return true;  // still being written: no answer yet
   coap_async_set_app_data(async, nullptr);
-  std::string_view location = reply->location;
+  answer_with(resource, response, *reply);
+  if (answered_.size() < kMaxAnsweredExchanges) {
+    reply->answered_ms = now_ms();
+    answered_.insert_or_assign(reply->exchange, *reply);
+  }
+  forget_reply(reply);
+  return true;
+}
+
+std::string CoapServer::exchange_key(coap_session_t* session, const coap_pdu_t* request) const {
+  return peer_key(session) + "#" + std::to_string(coap_pdu_get_mid(request));
+}
+
+void CoapServer::answer_with(CoapResource resource, coap_pdu_t* response,
+                             const PendingReply& reply) {
+  std::string_view location = reply.location;
   while (!location.empty()) {
     const std::size_t slash = location.find('/');
     const std::string_view segment = location.substr(0, slash);
@@ -656,12 +688,10 @@ bool CoapServer::answer_if_completed(CoapResource resource, coap_session_t* sess
                     reinterpret_cast<const std::uint8_t*>(segment.data()));
     location = slash == std::string_view::npos ? std::string_view() : location.substr(slash + 1);
   }
-  if (reply->code == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) {
+  if (reply.code == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) {
     add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
   }
-  respond(resource, response, reply->code, reply->diagnostic);
-  forget_reply(reply);
-  return true;
+  respond(resource, response, reply.code, reply.diagnostic);
 }
 
 void CoapServer::forget_reply(PendingReply* reply) {
@@ -680,6 +710,9 @@ void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session
   }
   auto* reply = new PendingReply{};
   reply->resource = resource;
+  // The triggered call sees a copy of the request with a new message id: key the answer
+  // by the original one, which a retransmission repeats.
+  reply->exchange = exchange_key(session, request);
   pending_replies_.insert(reply);
   coap_async_set_app_data(async, reply);
   const coap_bin_const_t token = coap_pdu_get_token(request);

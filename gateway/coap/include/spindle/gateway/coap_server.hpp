@@ -123,8 +123,8 @@ class CoapServer final : public FleetListener {
   // `response` is already set.
   bool admit(CoapResource resource, coap_session_t*, const coap_pdu_t* request, const Device*,
              coap_pdu_t* response);
-  // The second call of an asynchronous request: fills `response` from its PendingReply.
-  // False when the request is new.
+  // The second call of an asynchronous request, or a retransmission of one already
+  // answered: fills `response` from its PendingReply. False when the request is new.
   bool answer_if_completed(CoapResource resource, coap_session_t*, const coap_pdu_t*,
                            coap_pdu_t* response);
   // Hands `work` to the writer and makes the request asynchronous; `finish` runs on this
@@ -133,6 +133,8 @@ class CoapServer final : public FleetListener {
                         coap_pdu_t* response, Writer::Work work,
                         std::function<void(Status, PendingReply&)> finish);
   void forget_reply(PendingReply* reply);
+  void answer_with(CoapResource resource, coap_pdu_t* response, const PendingReply& reply);
+  std::string exchange_key(coap_session_t*, const coap_pdu_t* request) const;
   // The lt query parameter, `absent` without one; nullopt after answering 4.00.
   std::optional<std::uint32_t> lifetime_of(CoapResource resource, const coap_pdu_t* request,
                                            coap_pdu_t* response, std::uint32_t absent);
@@ -174,7 +176,8 @@ class CoapServer final : public FleetListener {
   std::atomic<bool> stop_requested_{false};
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;
-  std::unordered_set<PendingReply*> pending_replies_;  // owned: freed on answer or at exit
+  std::unordered_set<PendingReply*> pending_replies_;       // owned: freed on answer or at exit
+  std::unordered_map<std::string, PendingReply> answered_;  // "peer#mid" -> answer sent
 
   std::unordered_map<std::string, std::unique_ptr<Device>> devices_;
   std::unordered_map<std::string, std::unique_ptr<Model>> models_;
