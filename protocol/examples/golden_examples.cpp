@@ -152,28 +152,15 @@ std::vector<Vector> golden_vectors() {
   }
   {
     std::array<senml::Record, 6> records{};
-    auto metric = [](std::string_view name, std::string_view unit, double value, double t,
-                     std::uint64_t seq) {
-      senml::Record r;
-      r.name = name;
-      r.unit = unit;
-      r.kind = senml::ValueKind::kNumber;
-      r.number = value;
-      r.has_time = t != 0.0;
-      r.time = t;
-      r.has_seq = true;
-      r.seq = seq;
-      return r;
-    };
-    records[0] = metric("score", "/", 0.125, 0, 41);
+    records[0] = senml::reading_number("score", "/", 0.125, 0, 41);
     records[0].base_name = "urn:dev:spindle:node-0001:";
     records[0].has_base_time = true;
     records[0].base_time = 1763800000;
-    records[1] = metric("latency", "s", 0.00425, 0, 41);
-    records[2] = metric("arena_hwm", "B", 6144, 0, 41);
-    records[3] = metric("score", "/", 0.9375, 1, 42);
-    records[4] = metric("latency", "s", 0.0043, 1, 42);
-    records[5] = metric("arena_hwm", "B", 6144, 1, 42);
+    records[1] = senml::reading_number("latency", "s", 0.00425, 0, 41);
+    records[2] = senml::reading_number("arena_hwm", "B", 6144, 0, 41);
+    records[3] = senml::reading_number("score", "/", 0.9375, 1, 42);
+    records[4] = senml::reading_number("latency", "s", 0.0043, 1, 42);
+    records[5] = senml::reading_number("arena_hwm", "B", 6144, 1, 42);
     out.push_back({"telemetry.cbor",
                    "SenML-CBOR pack from node-0001: two readings (seq 41 at bt, seq 42 one "
                    "second later), each with anomaly score, inference latency and arena "

@@ -165,15 +165,7 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
     auto add = [&](std::string_view name, std::string_view unit, double value, double t,
                    std::uint32_t seq) {
       senml::Record& r = records[record_count++];
-      r = {};
-      r.name = name;
-      r.unit = unit;
-      r.kind = senml::ValueKind::kNumber;
-      r.number = value;
-      r.has_time = t != 0.0;
-      r.time = t;
-      r.has_seq = true;
-      r.seq = seq;
+      r = senml::reading_number(name, unit, value, t, seq);
       return &r;
     };
     const RingEntry& entry = entries[e];

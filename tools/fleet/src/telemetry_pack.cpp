@@ -17,20 +17,6 @@ double unit_interval(std::uint64_t bits) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
-senml::Record number(std::string_view name, std::string_view unit, double value, double t,
-                     std::uint64_t seq) {
-  senml::Record r;
-  r.name = name;
-  r.unit = unit;
-  r.kind = senml::ValueKind::kNumber;
-  r.number = value;
-  r.has_time = t != 0.0;
-  r.time = t;
-  r.has_seq = true;
-  r.seq = seq;
-  return r;
-}
-
 }  // namespace
 
 Result<std::span<const std::uint8_t>> encode_readings(const ReadingBatch& batch,
@@ -48,14 +34,15 @@ Result<std::span<const std::uint8_t>> encode_readings(const ReadingBatch& batch,
     const std::uint64_t noise = mix(device_hash ^ seq);
     // Mostly normal operation (scores well under the threshold 1.0), now and then an anomaly.
     const double score = 1.25 * unit_interval(noise) * unit_interval(mix(noise));
-    scratch.push_back(number("score", "/", score, t, seq));
-    senml::Record anomaly = number("anomaly", "", 0, t, seq);
+    scratch.push_back(senml::reading_number("score", "/", score, t, seq));
+    senml::Record anomaly = senml::reading_number("anomaly", "", 0, t, seq);
     anomaly.kind = senml::ValueKind::kBool;
     anomaly.boolean = score > 1.0;
     scratch.push_back(anomaly);
-    scratch.push_back(number("latency", "s", 0.004 + 0.001 * unit_interval(~noise), t, seq));
-    scratch.push_back(number("arena_hwm", "B", 6144, t, seq));
-    scratch.push_back(number("uptime", "s", batch.uptime_s + t, t, seq));
+    scratch.push_back(
+        senml::reading_number("latency", "s", 0.004 + 0.001 * unit_interval(~noise), t, seq));
+    scratch.push_back(senml::reading_number("arena_hwm", "B", 6144, t, seq));
+    scratch.push_back(senml::reading_number("uptime", "s", batch.uptime_s + t, t, seq));
   }
   if (scratch.empty()) return Error::kInvalidValue;
   scratch.front().base_name = base_name;

@@ -56,6 +56,23 @@ struct Record {
   std::string_view resolved_unit() const { return unit.empty() ? base_unit : unit; }
 };
 
+// A numeric record of one Spindle reading (protocol/cddl/telemetry.cddl): its name, unit
+// and value, the time relative to the pack's base time (0: at the base time, not sent),
+// and the reading's sequence number.
+constexpr Record reading_number(std::string_view name, std::string_view unit, double value,
+                                double time, std::uint64_t seq) {
+  Record r;
+  r.name = name;
+  r.unit = unit;
+  r.kind = ValueKind::kNumber;
+  r.number = value;
+  r.has_time = time != 0.0;
+  r.time = time;
+  r.has_seq = true;
+  r.seq = seq;
+  return r;
+}
+
 // Errors: kBufferTooSmall; kInvalidValue for a record that would not decode (no name,
 // no value, bad characters).
 Result<std::span<const std::uint8_t>> encode(std::span<const Record> records,
