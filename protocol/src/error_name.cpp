@@ -76,6 +76,8 @@ const char* error_name(Error error) {
       return "not-found";
     case Error::kAlreadyExists:
       return "already-exists";
+    case Error::kSelfTestFailed:
+      return "self-test-failed";
   }
   return "unknown-error";
 }

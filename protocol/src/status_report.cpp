@@ -4,6 +4,32 @@
 #include "spindle/protocol/cbor_writer.hpp"
 
 namespace spindle::status_report {
+
+const char* install_state_name(InstallState state) {
+  switch (state) {
+    case InstallState::kManifestAccepted:
+      return "manifest-accepted";
+    case InstallState::kManifestRejected:
+      return "manifest-rejected";
+    case InstallState::kDownloading:
+      return "downloading";
+    case InstallState::kDownloaded:
+      return "downloaded";
+    case InstallState::kVerified:
+      return "verified";
+    case InstallState::kSelfTestPassed:
+      return "self-test-passed";
+    case InstallState::kActivated:
+      return "activated";
+    case InstallState::kConfirmed:
+      return "confirmed";
+    case InstallState::kRolledBack:
+      return "rolled-back";
+    case InstallState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
 namespace {
 
 enum Key : std::int64_t {

@@ -17,7 +17,10 @@
 #include "spindle/app/node.hpp"
 #include "spindle/os/log.hpp"
 #include "spindle/os/posix/file_flash.hpp"
+#include "spindle/protocol/blockwise.hpp"
 #include "spindle/protocol/board_profile.hpp"
+#include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/hex.hpp"
 #include "spindle/sensor/fault.hpp"
 #include "spindle/sensor/replay_source.hpp"
@@ -45,11 +48,80 @@ std::string read_text(const std::string& path, bool* ok) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// Hex text to bytes; false unless it is exactly `size` bytes (any size when size is 0).
+bool hex_bytes(std::string_view text, std::size_t size, std::vector<std::uint8_t>* out) {
+  out->assign(text.size() / 2 + 1, 0);
+  const auto n = hex::decode(text, *out);
+  if (!n.ok() || *n == 0 || (size != 0 && *n != size)) return false;
+  out->resize(*n);
+  return true;
+}
+
+// What a provisioning file (docs/delivery.md) gives the node.
+struct Provisioning {
+  std::string device_id;
+  std::string gateway;
+  std::vector<std::uint8_t> psk;
+  std::vector<std::uint8_t> model_kek;
+  std::vector<std::uint8_t> attestation_key;
+  std::vector<std::string> trust_kids;
+  std::vector<crypto::EcPublicKey> trust_keys;
+};
+
+// Empty string on success, else what is wrong (with the line number).
+std::string parse_provisioning(const std::string& text, Provisioning* p) {
+  std::size_t line_number = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_number;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+      line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    const std::size_t eq = line.find('=');
+    const std::string where = "line " + std::to_string(line_number);
+    if (eq == std::string::npos) return where + ": not key=value";
+    const std::string key = line.substr(0, eq);
+    const std::string value = line.substr(eq + 1);
+    if (key == "device_id") {
+      p->device_id = value;
+    } else if (key == "gateway") {
+      p->gateway = value;
+    } else if (key == "psk") {
+      if (!hex_bytes(value, 0, &p->psk)) return where + ": psk is not hex";
+    } else if (key == "model_kek") {
+      if (!hex_bytes(value, 16, &p->model_kek)) return where + ": model_kek is not 16 hex bytes";
+    } else if (key == "attestation_key") {
+      if (!hex_bytes(value, 32, &p->attestation_key)) {
+        return where + ": attestation_key is not 32 hex bytes";
+      }
+    } else if (key == "trust_key") {
+      const std::size_t colon = value.find(':');
+      std::vector<std::uint8_t> key_bytes;
+      if (colon == std::string::npos || colon == 0 || colon > cose::kMaxKidSize ||
+          !hex_bytes(value.substr(colon + 1), crypto::kEcPublicKeySize, &key_bytes)) {
+        return where + ": trust_key is not <kid>:<130 hex digits>";
+      }
+      p->trust_kids.push_back(value.substr(0, colon));
+      crypto::EcPublicKey public_key{};
+      std::copy(key_bytes.begin(), key_bytes.end(), public_key.begin());
+      p->trust_keys.push_back(public_key);
+    } else {
+      return where + ": unknown key '" + key + "'";
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string id, gateway, psk_file, board_arg, flash_path, sensor, fault_name, log_level;
-  std::string model_path, model_id;
+  std::string model_path, model_id, provision_path;
+  std::uint32_t health_windows = 16, block_size = 1024;
   double severity = 0.0, severity_end = -1.0, ramp_s = 0.0, shaft_hz = 0.0, speed = 1.0;
   double threshold = 0.0;
   std::uint64_t seed = 1, windows = 0, model_version = 1;
@@ -60,8 +132,11 @@ int main(int argc, char** argv) {
       "spindle-node (board native_sim): samples a simulated or recorded rotary machine, scores "
       "each window with the active model and reports to a Spindle gateway over CoAP");
   options.add_options()("help", "show this help")(
-      "id", po::value(&id)->required(),
-      "device id (1-32 of A-Z a-z 0-9 . _ -); also the PSK identity")(
+      "id", po::value(&id),
+      "device id (1-32 of A-Z a-z 0-9 . _ -); also the PSK identity (default: from "
+      "--provision)")("provision", po::value(&provision_path),
+                      "provisioning file from `spindlectl provision`: device id, gateway, PSK, "
+                      "model key-encryption key, attestation key, trusted signing keys")(
       "gateway", po::value(&gateway)->default_value("coaps://127.0.0.1:5684"),
       "gateway URI: coaps://host:port (DTLS-PSK, needs --psk-file) or coap://host:port "
       "(plain UDP, development only)")("psk-file", po::value(&psk_file),
@@ -95,6 +170,10 @@ int main(int argc, char** argv) {
                                      "id reported for --model")(
       "model-version", po::value(&model_version)->default_value(1), "version reported for --model")(
       "threshold", po::value(&threshold)->default_value(1.0), "anomaly threshold for --model")(
+      "health-windows", po::value(&health_windows)->default_value(16),
+      "windows a new model must score without error before it is confirmed")(
+      "block-size", po::value(&block_size)->default_value(1024),
+      "Block2 size asked for when downloading a model: 64, 128, 256, 512 or 1024")(
       "log-level", po::value(&log_level)->default_value("info"), "error, warning, info or debug");
 
   po::variables_map vm;
@@ -113,7 +192,29 @@ int main(int argc, char** argv) {
   if (!os::parse_log_level(log_level, &level))
     return usage_error("unknown --log-level " + log_level);
   os::set_log_level(level);
+
+  Provisioning provisioning;
+  if (!provision_path.empty()) {
+    bool ok = false;
+    const std::string text = read_text(provision_path, &ok);
+    if (!ok) return usage_error("cannot read --provision " + provision_path);
+    const std::string problem = parse_provisioning(text, &provisioning);
+    if (!problem.empty()) return usage_error(provision_path + ": " + problem);
+    if (id.empty()) id = provisioning.device_id;
+    if (!provisioning.device_id.empty() && provisioning.device_id != id) {
+      return usage_error("--id " + id + " but " + provision_path + " is for " +
+                         provisioning.device_id);
+    }
+    if (vm["gateway"].defaulted() && !provisioning.gateway.empty()) gateway = provisioning.gateway;
+  }
+  if (id.empty()) return usage_error("give --id or --provision");
   if (!check_id(id).ok()) return usage_error("--id '" + id + "' is not a valid device id");
+  std::uint8_t block_szx = 0;
+  while (block_szx <= blockwise::kMaxSzx && blockwise::block_size(block_szx) != block_size)
+    ++block_szx;
+  if (block_szx < blockwise::kMinSzx || block_szx > blockwise::kMaxSzx) {
+    return usage_error("--block-size must be 64, 128, 256, 512 or 1024");
+  }
 
   // Board profile: the build board by default, or another board's budgets.
   std::string board_path = board_arg;
@@ -130,7 +231,7 @@ int main(int argc, char** argv) {
                        profile.status().name() + " " + std::string(where.key));
   }
 
-  std::vector<std::uint8_t> psk;
+  std::vector<std::uint8_t> psk = provisioning.psk;
   if (!psk_file.empty()) {
     const std::string text = read_text(psk_file, &read_ok);
     if (!read_ok) return usage_error("cannot read --psk-file " + psk_file);
@@ -217,6 +318,20 @@ int main(int argc, char** argv) {
   config.model_id = model_id;
   config.model_version = model_version;
   config.threshold = static_cast<float>(threshold);
+  static std::vector<cose::TrustedKey> trusted;
+  for (std::size_t i = 0; i < provisioning.trust_keys.size(); ++i) {
+    trusted.push_back({crypto::as_bytes(provisioning.trust_kids[i]), provisioning.trust_keys[i]});
+  }
+  config.trusted_keys = trusted;
+  config.model_kek = provisioning.model_kek;
+  config.attestation_key = provisioning.attestation_key;
+  config.health_windows = health_windows;
+  config.block_szx = block_szx;
+  if (trusted.empty() || provisioning.model_kek.empty()) {
+    SPINDLE_LOG_WRN("main",
+                    "no --provision trust keys or model key: every manifest will be "
+                    "rejected");
+  }
 
   std::signal(SIGTERM, [](int) { app::request_stop(); });
   std::signal(SIGINT, [](int) { app::request_stop(); });

@@ -1,20 +1,27 @@
 #include "spindle/app/node.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "spindle/app/pipeline.hpp"
 #include "spindle/board_config.h"
+#include "spindle/features/feature_extractor.hpp"
+#include "spindle/modelstore/installer.hpp"
+#include "spindle/modelstore/model_store.hpp"
 #include "spindle/os/kernel.hpp"
 #include "spindle/os/log.hpp"
 #include "spindle/os/msgq.hpp"
 #include "spindle/os/sync.hpp"
 #include "spindle/os/thread.hpp"
 #include "spindle/os/work.hpp"
+#include "spindle/protocol/blockwise.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/registration.hpp"
+#include "spindle/protocol/status_report.hpp"
 #include "spindle/telemetry/boot_counter.hpp"
 #include "spindle/telemetry/flash_ring.hpp"
 #include "spindle/telemetry/reading.hpp"
@@ -36,6 +43,88 @@ constexpr std::size_t kSensorStackBytes = 4 * 1024;
 constexpr std::size_t kWorkStackBytes = 8 * 1024;
 constexpr std::size_t kNetworkStackBytes = 24 * 1024;
 constexpr const char* kLog = "node";
+// The decrypted model lives here while it runs: as large as a slot's payload.
+constexpr std::size_t kModelRamBytes = CONFIG_PARTITION_SLOT0_SIZE - CONFIG_FLASH_SECTOR_SIZE;
+constexpr std::size_t kReportQueue = 16;
+constexpr std::int64_t kManifestRetryMs = 2000;
+constexpr std::int64_t kMaxManifestRetryMs = 30000;
+
+// A status report waiting to be sent (the installer runs before the link may be up).
+struct QueuedReport {
+  std::array<char, kMaxIdSize + 1> model_id{};
+  std::uint64_t version = 0;
+  status_report::InstallState state{};
+  Error reason = Error::kOk;
+  std::array<char, status_report::kMaxDetailSize + 1> detail{};
+};
+
+// Reports are queued and sent by the network thread, oldest first; when the queue is full
+// the oldest is dropped (the registration body still tells the gateway the slot states).
+class ReportQueue final : public modelstore::Reporter {
+ public:
+  void report(const status_report::UpdateReport& r) override {
+    if (count_ == kReportQueue) {
+      head_ = (head_ + 1) % kReportQueue;
+      --count_;
+      ++dropped_;
+    }
+    QueuedReport& q = entries_[(head_ + count_) % kReportQueue];
+    q = QueuedReport{};
+    std::copy_n(r.model_id.data(), std::min(r.model_id.size(), kMaxIdSize), q.model_id.data());
+    q.version = r.version;
+    q.state = r.state;
+    q.reason = r.reason;
+    std::copy_n(r.detail.data(), std::min(r.detail.size(), status_report::kMaxDetailSize),
+                q.detail.data());
+    ++count_;
+  }
+  bool empty() const { return count_ == 0; }
+  const QueuedReport& front() const { return entries_[head_]; }
+  void pop() {
+    head_ = (head_ + 1) % kReportQueue;
+    --count_;
+  }
+
+ private:
+  std::array<QueuedReport, kReportQueue> entries_{};
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  std::uint32_t dropped_ = 0;
+};
+
+// The installer's network: GETs with Block2 through the node's CoAP client.
+class CoapBlockSource final : public modelstore::BlockSource {
+ public:
+  void attach(net::CoapClient* client, std::uint32_t timeout_ms) {
+    client_ = client;
+    timeout_ms_ = timeout_ms;
+  }
+  Result<blockwise::Response> fetch(std::string_view path,
+                                    const blockwise::BlockOption& block) override {
+    if (client_ == nullptr) return Error::kUnavailable;
+    std::array<std::uint8_t, blockwise::kMaxBlockOptionLength> option{};
+    SPINDLE_TRY_ASSIGN(const std::size_t length, blockwise::encode_block_option(block, option));
+    net::Request request;
+    request.method = net::Method::kGet;
+    request.path = path;
+    request.block2 = {option.data(), length};
+    SPINDLE_TRY_ASSIGN(response_, client_->request(request, timeout_ms_));
+    blockwise::Response r;
+    r.code = response_.code;
+    r.has_block2 = response_.has_block2;
+    r.block2 = {response_.block2.data(), response_.block2_size};
+    r.etag = {response_.etag.data(), response_.etag_size};
+    r.has_size2 = response_.has_size2;
+    r.size2 = response_.size2;
+    r.payload = response_.body();
+    return r;
+  }
+
+ private:
+  net::CoapClient* client_ = nullptr;
+  std::uint32_t timeout_ms_ = 0;
+  net::Response response_;
+};
 
 struct WindowBuffer {
   std::array<float, kWindowCapacity> x{};
@@ -85,7 +174,19 @@ struct NodeState {
   std::array<std::uint8_t, kMaxDatagramPayload> datagram{};
   std::array<std::uint8_t, 512> registration_body{};
   std::atomic<Error> failure{Error::kOk};  // the first fatal error of any thread
+  // Model store and installer (network thread; boot() runs before the threads start).
+  modelstore::ModelStore store;
+  std::optional<modelstore::Installer> installer;
+  CoapBlockSource block_source;
+  ReportQueue reports;
+  net::CoapClient client;
+  std::array<std::uint8_t, modelstore::kMaxManifestBytes> manifest{};
+  std::size_t manifest_size = 0;
+  bool manifest_pending = false;  // received and not yet fully handled
+  std::array<std::uint8_t, 256> report_body{};
 };
+
+alignas(16) std::array<std::uint8_t, kModelRamBytes> g_model_ram;
 
 NodeState g_state;
 std::atomic<bool> g_stop{false};
@@ -112,9 +213,17 @@ void process_window(std::uint8_t index) {
   WindowResult result;
   const Status s = g_state.pipeline.process({w.x.data(), length}, {w.y.data(), length},
                                             {w.z.data(), length}, &result);
-  if (!s.ok()) {
+  if (!s.ok() && g_state.installer->running()) {
+    // The model failed on this window: the installer reverts a model still on trial; the
+    // window is lost and counted as unscored.
+    SPINDLE_LOG_ERR(kLog, "the model failed on a window: %s", s.name());
+    g_state.installer->on_window_scored(false);
+    result.scored = false;
+  } else if (!s.ok()) {
     fail(s, "processing a window");
     return;
+  } else if (result.scored) {
+    g_state.installer->on_window_scored(true);
   }
   telemetry::Reading reading;
   reading.seq = g_state.next_seq++;
@@ -217,8 +326,20 @@ Result<std::span<const std::uint8_t>> registration_body() {
   registration::Registration reg;
   reg.board = config.board.name();
   reg.firmware_version = config.firmware_version;
+  const modelstore::StoreState& store = g_state.installer->state();
+  bool any = false;
+  for (std::size_t i = 0; i < kModelSlots; ++i) {
+    const modelstore::SlotInfo& slot = store.slots[i];
+    if (slot.state == registration::SlotState::kEmpty) continue;
+    any = true;
+    reg.slots[i] = {slot.state, slot.id(), slot.version, slot.digest};
+  }
+  if (store.active != modelstore::kNoSlot && g_state.installer->running()) {
+    reg.active_slot = store.active;
+  }
   static crypto::Digest model_digest;
-  if (!config.model.empty()) {
+  if (!any && !config.model.empty()) {
+    // Development: a plaintext model given on the command line.
     model_digest = crypto::Sha256::of(config.model);
     reg.slots[0] = {registration::SlotState::kActive, config.model_id, config.model_version,
                     model_digest};
@@ -226,7 +347,7 @@ Result<std::span<const std::uint8_t>> registration_body() {
   }
   reg.budgets = {.sram_bytes = config.board.sram_bytes,
                  .arena_bytes = config.board.model_arena_bytes,
-                 .model_flash_bytes = config.board.partition(board::PartitionId::kSlot0).size,
+                 .model_flash_bytes = config.board.model_payload_capacity(),
                  .op_set = 0x7E};  // container opcodes 1..6
   return registration::encode(reg, g_state.registration_body);
 }
@@ -347,6 +468,141 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
   return batch.entries;
 }
 
+// ---- manifest, install reports ----
+
+Result<net::Response> get_manifest_block(net::CoapClient& client,
+                                         const blockwise::BlockOption* block, bool observe) {
+  const NodeConfig& config = *g_state.config;
+  char path[16 + kMaxIdSize];
+  std::snprintf(path, sizeof path, "d/%.*s/manifest", static_cast<int>(config.device_id.size()),
+                config.device_id.data());
+  std::array<std::uint8_t, blockwise::kMaxBlockOptionLength> option{};
+  net::Request request;
+  request.method = net::Method::kGet;
+  request.path = path;
+  request.observe = observe;
+  if (block != nullptr) {
+    SPINDLE_TRY_ASSIGN(const std::size_t length, blockwise::encode_block_option(*block, option));
+    request.block2 = {option.data(), length};
+  }
+  return client.request(request, kRequestTimeoutMs);
+}
+
+// Takes a manifest answer (a notification, or the answer to the observation request) and
+// fetches the rest of it when it came in blocks (RFC 7959; the observation itself never
+// carries Block2, docs/protocol.md).
+Status take_manifest(net::CoapClient& client, const net::Response& first) {
+  if (first.code != blockwise::kCoapContent) return Error::kRemoteError;
+  std::size_t size = 0;
+  const auto append = [&](std::span<const std::uint8_t> part) -> Status {
+    if (part.size() > g_state.manifest.size() - size) return Error::kOversize;
+    std::copy(part.begin(), part.end(),
+              g_state.manifest.begin() + static_cast<std::ptrdiff_t>(size));
+    size += part.size();
+    return kOk;
+  };
+  SPINDLE_TRY(append(first.body()));
+  if (first.has_block2) {
+    SPINDLE_TRY_ASSIGN(blockwise::BlockOption block,
+                       blockwise::decode_block_option({first.block2.data(), first.block2_size}));
+    if (block.num != 0) return Error::kInvalidValue;
+    const std::span<const std::uint8_t> etag(first.etag.data(), first.etag_size);
+    while (block.more) {
+      const std::uint32_t block_bytes = blockwise::block_size(block.szx);
+      const blockwise::BlockOption next{static_cast<std::uint32_t>(size / block_bytes), false,
+                                        block.szx};
+      SPINDLE_TRY_ASSIGN(const net::Response r, get_manifest_block(client, &next, false));
+      if (r.code != blockwise::kCoapContent || !r.has_block2) return Error::kRemoteError;
+      if (!std::equal(etag.begin(), etag.end(), r.etag.begin(), r.etag.begin() + r.etag_size)) {
+        return Error::kInvalidState;  // changed while being read: the notification follows
+      }
+      SPINDLE_TRY_ASSIGN(block, blockwise::decode_block_option({r.block2.data(), r.block2_size}));
+      if (block.num != next.num || block.szx != next.szx) return Error::kInvalidValue;
+      SPINDLE_TRY(append(r.body()));
+    }
+  }
+  g_state.manifest_size = size;
+  g_state.manifest_pending = true;
+  return kOk;
+}
+
+// Sends the queued install reports, oldest first.
+Status flush_reports(net::CoapClient& client) {
+  const NodeConfig& config = *g_state.config;
+  char path[16 + kMaxIdSize];
+  std::snprintf(path, sizeof path, "d/%.*s/status", static_cast<int>(config.device_id.size()),
+                config.device_id.data());
+  while (!g_state.reports.empty()) {
+    const QueuedReport& q = g_state.reports.front();
+    status_report::StatusReport report;
+    report.kind = status_report::Kind::kUpdate;
+    report.update.model_id = q.model_id.data();
+    report.update.version = q.version;
+    report.update.state = q.state;
+    report.update.reason = q.reason;
+    report.update.detail = q.detail.data();
+    const auto body = status_report::encode(report, g_state.report_body);
+    if (!body.ok()) {
+      SPINDLE_LOG_ERR(kLog, "dropping an install report that does not encode: %s",
+                      body.status().name());
+      g_state.reports.pop();
+      continue;
+    }
+    net::Request request;
+    request.method = net::Method::kPost;
+    request.path = path;
+    request.content_format = 60;
+    request.payload = *body;
+    SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
+    if (response.code_class() == 5 || response.code == blockwise::coap_code(4, 29)) {
+      return Error::kRemoteError;  // temporary: send it again later
+    }
+    if (!response.success()) {
+      char code[8];
+      net::format_code(response.code, code);
+      SPINDLE_LOG_ERR(kLog, "gateway refused an install report with %s; dropping it", code);
+    }
+    g_state.reports.pop();
+  }
+  return kOk;
+}
+
+// One pass of the model-delivery work: keep the manifest observed, install what it names,
+// confirm or revert on health, send the reports. Errors: the network's (back off).
+Status manifest_work(net::CoapClient& client, std::int64_t* retry_at_ms,
+                     std::int64_t* retry_delay_ms) {
+  modelstore::Installer& installer = *g_state.installer;
+  if (!client.observing()) {
+    SPINDLE_TRY_ASSIGN(const net::Response first, get_manifest_block(client, nullptr, true));
+    const Status taken = take_manifest(client, first);
+    if (!taken.ok()) SPINDLE_LOG_WRN(kLog, "manifest not read: %s", taken.name());
+  }
+  static net::Response notification;
+  if (client.take_notification(&notification)) {
+    const Status taken = take_manifest(client, notification);
+    if (!taken.ok()) SPINDLE_LOG_WRN(kLog, "manifest notification not read: %s", taken.name());
+  }
+  if (g_state.manifest_pending && os::uptime_ms() >= *retry_at_ms) {
+    const Status installed =
+        installer.on_manifest({g_state.manifest.data(), g_state.manifest_size});
+    if (installed == Status(Error::kPowerLoss) || installed == Status(Error::kIoError)) {
+      return installed;
+    }
+    if (installed.ok()) {
+      g_state.manifest_pending = false;
+      *retry_delay_ms = kManifestRetryMs;
+    } else {
+      SPINDLE_LOG_WRN(kLog, "model install interrupted (%s); retrying in %lld ms", installed.name(),
+                      static_cast<long long>(*retry_delay_ms));
+      *retry_at_ms = os::uptime_ms() + *retry_delay_ms;
+      *retry_delay_ms = std::min(*retry_delay_ms * 2, kMaxManifestRetryMs);
+    }
+  }
+  const Status polled = installer.poll();
+  if (!polled.ok()) return polled;
+  return flush_reports(client);
+}
+
 bool all_sent() {
   // Every window handed to the work queue has been processed into the ring.
   if (!g_state.sampling_done) return false;
@@ -357,7 +613,7 @@ bool all_sent() {
 
 void network_main(void*) {
   const NodeConfig& config = *g_state.config;
-  net::CoapClient client;
+  net::CoapClient& client = g_state.client;
   net::ClientConfig client_config = config.client;
   client_config.cancel = &g_stop;  // a stop request ends a waiting request at once
   Status s = client.start(client_config);
@@ -365,7 +621,10 @@ void network_main(void*) {
     fail(s, "starting the CoAP client");
     return;
   }
+  g_state.block_source.attach(&client, kRequestTimeoutMs);
   Registrar registrar;
+  std::int64_t manifest_retry_at_ms = 0;
+  std::int64_t manifest_retry_delay_ms = kManifestRetryMs;
   std::int64_t backoff_ms = 1000;
   std::int64_t next_attempt_ms = 0;
   std::int64_t drain_deadline_ms = -1;
@@ -377,6 +636,13 @@ void network_main(void*) {
       bool more = false;
       if (!registrar.registered || now >= registrar.refresh_at_ms) {
         step = register_or_refresh(client, registrar);
+      }
+      if (step.ok() && registrar.registered) {
+        step = manifest_work(client, &manifest_retry_at_ms, &manifest_retry_delay_ms);
+        if (step == Status(Error::kPowerLoss) || step == Status(Error::kIoError)) {
+          fail(step, "installing a model");
+          break;
+        }
       }
       if (step.ok() && registrar.registered) {
         const auto sent = send_batch(client, registrar);
@@ -416,8 +682,16 @@ void network_main(void*) {
     std::int64_t wait = next_attempt_ms - os::uptime_ms();
     if (wait < 50) wait = 50;
     if (wait > 500) wait = 500;
-    (void)g_state.network_wake.take(os::Timeout::millis(wait));
+    // Listen for notifications while waiting; a new reading or a notification ends the wait.
+    const std::int64_t until = os::uptime_ms() + wait;
+    while (!g_stop && !client.has_notification()) {
+      const std::int64_t left = until - os::uptime_ms();
+      if (left <= 0) break;
+      client.poll(static_cast<std::uint32_t>(left < 20 ? left : 20));
+      if (g_state.network_wake.take(os::kNoWait).ok()) break;
+    }
   }
+  g_state.block_source.attach(nullptr, 0);
   client.stop();
 }
 
@@ -460,7 +734,28 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
                   static_cast<int>(config.device_id.size()), config.device_id.data(),
                   config.board.name().data(), g_state.reboots + 1, g_state.ring.unacknowledged(),
                   g_state.next_seq);
-  SPINDLE_TRY(g_state.pipeline.init(config.board, config.model, config.threshold));
+  const auto& slot0 = config.board.partition(board::PartitionId::kSlot0);
+  const auto& slot1 = config.board.partition(board::PartitionId::kSlot1);
+  const auto& state_part = config.board.partition(board::PartitionId::kState);
+  static os::FlashArea slot0_area(*platform.flash, slot0.offset, slot0.size);
+  static os::FlashArea slot1_area(*platform.flash, slot1.offset, slot1.size);
+  static os::FlashArea state_area(*platform.flash, state_part.offset, state_part.size);
+  SPINDLE_TRY(g_state.store.mount(&state_area, &slot0_area, &slot1_area));
+  const bool store_has_model = g_state.store.state().active != modelstore::kNoSlot;
+  SPINDLE_TRY(g_state.pipeline.init(
+      config.board, store_has_model ? std::span<const std::uint8_t>() : config.model,
+      config.threshold));
+  modelstore::InstallerConfig installer_config;
+  installer_config.device_id = config.device_id;
+  installer_config.board = &config.board;
+  installer_config.trusted_keys = config.trusted_keys;
+  installer_config.model_kek = config.model_kek;
+  installer_config.feature_count = features::feature_count(config.board.sensor_axes);
+  installer_config.preferred_szx = config.block_szx;
+  installer_config.health_windows = config.health_windows;
+  g_state.installer.emplace(installer_config, g_state.store, g_state.block_source, g_state.pipeline,
+                            g_state.reports, std::span<std::uint8_t>(g_model_ram));
+  SPINDLE_TRY(g_state.installer->boot());
   for (std::uint8_t i = 0; i < 2; ++i)
     SPINDLE_TRY(g_state.free_windows.put(i, os::kNoWait));
 

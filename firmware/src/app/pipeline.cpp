@@ -1,5 +1,6 @@
 #include "spindle/app/pipeline.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 
@@ -39,9 +40,16 @@ Status Pipeline::init(const board::BoardProfile& board, std::span<const std::uin
   auto extractor = features::FeatureExtractor::create(config, g_feature_scratch);
   SPINDLE_TRY(extractor.status());
   g_extractor = std::move(extractor).value();
-  threshold_ = threshold;
+  board_ = &board;
+  os::LockGuard guard(mutex_);
   has_model_ = false;
   if (model.empty()) return kOk;
+  return load_locked(model, threshold);
+}
+
+Status Pipeline::load_locked(std::span<const std::uint8_t> model, float threshold) {
+  const board::BoardProfile& board = *board_;
+  has_model_ = false;
   // Only the board's arena is used, so native_sim holds a model to a real board's budget.
   const Status loaded = g_interpreter.load(model, {g_arena.data(), board.model_arena_bytes});
   if (!loaded.ok()) {
@@ -56,10 +64,44 @@ Status Pipeline::init(const board::BoardProfile& board, std::span<const std::uin
     g_interpreter.unload();
     return Error::kSizeMismatch;
   }
+  threshold_ = threshold;
   has_model_ = true;
   SPINDLE_LOG_INF(kLog, "model loaded: %zu features, arena %zu of %u bytes, threshold %.4f",
                   g_interpreter.input_size(), g_interpreter.required_arena_bytes(),
                   board.model_arena_bytes, static_cast<double>(threshold));
+  return kOk;
+}
+
+void Pipeline::suspend() {
+  os::LockGuard guard(mutex_);
+  has_model_ = false;
+  g_interpreter.unload();
+}
+
+Status Pipeline::load(std::span<const std::uint8_t> container, const manifest::Manifest& manifest) {
+  if (board_ == nullptr) return Error::kInvalidState;
+  os::LockGuard guard(mutex_);
+  SPINDLE_TRY(load_locked(container, manifest.threshold));
+  for (std::size_t i = 0; i < manifest.self_test_count; ++i) {
+    const auto& vector = manifest.self_tests[i];
+    const std::span<const std::int8_t> input(
+        reinterpret_cast<const std::int8_t*>(vector.input.data()), vector.input.size());
+    Status s = g_interpreter.invoke_int8(input);
+    const auto output = g_interpreter.int8_output();
+    if (s.ok() &&
+        (output.size() != vector.expected_output.size() ||
+         !std::equal(output.begin(), output.end(),
+                     reinterpret_cast<const std::int8_t*>(vector.expected_output.data())))) {
+      s = Error::kSelfTestFailed;
+    }
+    if (!s.ok()) {
+      SPINDLE_LOG_ERR(kLog, "self-test %zu of %zu: %s", i + 1, manifest.self_test_count, s.name());
+      has_model_ = false;
+      g_interpreter.unload();
+      return s == Status(Error::kSizeMismatch) ? Status(Error::kSelfTestFailed) : s;
+    }
+  }
+  SPINDLE_LOG_INF(kLog, "%zu self-tests passed", manifest.self_test_count);
   return kOk;
 }
 
@@ -70,6 +112,7 @@ Status Pipeline::process(std::span<const float> x, std::span<const float> y,
   SPINDLE_TRY(g_extractor.extract(x, y, z, g_features));
   result->features = {g_features.data(), count};
   result->scored = false;
+  os::LockGuard guard(mutex_);
   if (has_model_) {
     SPINDLE_TRY(g_interpreter.invoke(result->features, &result->score));
     result->scored = true;

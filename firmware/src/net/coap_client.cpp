@@ -13,8 +13,19 @@
 namespace spindle::net {
 namespace {
 
+CoapClient* client_of(coap_session_t* session) {
+  return static_cast<CoapClient*>(coap_get_app_data(coap_session_get_context(session)));
+}
+
+bool token_equals(const coap_pdu_t* pdu, const std::uint8_t* token, std::size_t size) {
+  const coap_bin_const_t t = coap_pdu_get_token(pdu);
+  return t.length == size && (size == 0 || std::memcmp(t.s, token, size) == 0);
+}
+
+}  // namespace
+
 // The in-flight request of a client; libcoap's callbacks fill it.
-struct Pending {
+struct CoapClient::Pending {
   coap_session_t* session = nullptr;  // callbacks about any other session are not ours
   std::array<std::uint8_t, 8> token{};
   std::size_t token_size = 0;
@@ -23,62 +34,111 @@ struct Pending {
   Status failure = kOk;
   Response* response = nullptr;
   bool oversize = false;
+
+  bool matches(const coap_pdu_t* pdu) const { return token_equals(pdu, token.data(), token_size); }
 };
 
-Pending* pending_of(coap_session_t* session) {
-  return static_cast<Pending*>(coap_get_app_data(coap_session_get_context(session)));
-}
-
-bool token_matches(const Pending& p, const coap_pdu_t* pdu) {
-  const coap_bin_const_t token = coap_pdu_get_token(pdu);
-  return token.length == p.token_size &&
-         (p.token_size == 0 || std::memcmp(token.s, p.token.data(), p.token_size) == 0);
-}
-
-coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
-                            const coap_mid_t) {
-  Pending* p = pending_of(session);
-  if (p == nullptr || p->done || session != p->session || !token_matches(*p, received)) {
-    return COAP_RESPONSE_OK;
-  }
-  Response& r = *p->response;
+bool parse_response(const coap_pdu_t* received, Response* out) {
+  Response& r = *out;
+  bool fits = true;
   r.code = static_cast<std::uint8_t>(coap_pdu_get_code(received));
   std::size_t length = 0;
   const std::uint8_t* data = nullptr;
   r.payload_size = 0;
   if (coap_get_data(received, &length, &data) && length > 0) {
     if (length > r.payload.size()) {
-      p->oversize = true;
+      fits = false;
     } else {
       std::memcpy(r.payload.data(), data, length);
       r.payload_size = length;
     }
   }
   r.location_size = 0;
+  r.content_format = -1;
+  r.has_block2 = false;
+  r.block2_size = 0;
+  r.etag_size = 0;
+  r.has_size2 = false;
+  r.size2 = 0;
   coap_opt_iterator_t it;
   coap_opt_t* option = nullptr;
   coap_option_iterator_init(received, &it, COAP_OPT_ALL);
   while ((option = coap_option_next(&it)) != nullptr) {
-    if (it.number != COAP_OPTION_LOCATION_PATH) continue;
-    const std::size_t segment = coap_opt_length(option);
-    const std::size_t separator = r.location_size == 0 ? 0 : 1;
-    if (r.location_size + separator + segment > r.location.size()) {
-      p->oversize = true;
-      break;
+    const std::size_t size = coap_opt_length(option);
+    const std::uint8_t* value = coap_opt_value(option);
+    switch (it.number) {
+      case COAP_OPTION_LOCATION_PATH: {
+        const std::size_t separator = r.location_size == 0 ? 0 : 1;
+        if (r.location_size + separator + size > r.location.size()) {
+          fits = false;
+          break;
+        }
+        if (separator) r.location[r.location_size++] = '/';
+        std::memcpy(r.location.data() + r.location_size, value, size);
+        r.location_size += size;
+        break;
+      }
+      case COAP_OPTION_CONTENT_FORMAT:
+        r.content_format = static_cast<int>(coap_decode_var_bytes(value, size));
+        break;
+      case COAP_OPTION_BLOCK2:
+        if (size > r.block2.size()) {
+          fits = false;
+          break;
+        }
+        r.has_block2 = true;
+        std::memcpy(r.block2.data(), value, size);
+        r.block2_size = size;
+        break;
+      case COAP_OPTION_ETAG:
+        if (size > r.etag.size()) {
+          fits = false;
+          break;
+        }
+        std::memcpy(r.etag.data(), value, size);
+        r.etag_size = size;
+        break;
+      case COAP_OPTION_SIZE2:
+        r.has_size2 = true;
+        r.size2 = coap_decode_var_bytes(value, size);
+        break;
+      default:
+        break;
     }
-    if (separator) r.location[r.location_size++] = '/';
-    std::memcpy(r.location.data() + r.location_size, coap_opt_value(option), segment);
-    r.location_size += segment;
   }
+  return fits;
+}
+
+void CoapClient::notify(const coap_pdu_t* pdu, coap_session_t* session) {
+  if (session != observe_session_ ||
+      !token_equals(pdu, observe_token_.data(), observe_token_size_)) {
+    return;
+  }
+  if (parse_response(pdu, &notification_)) notified_ = true;
+}
+
+namespace {
+
+coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
+                            const coap_mid_t) {
+  CoapClient* client = client_of(session);
+  if (client == nullptr) return COAP_RESPONSE_OK;
+  CoapClient::Pending* p = client->pending();
+  if (p == nullptr || p->done || session != p->session || !p->matches(received)) {
+    // Not the answer being waited for: a notification of the observation, or stale.
+    client->notify(received, session);
+    return COAP_RESPONSE_OK;
+  }
+  if (!parse_response(received, p->response)) p->oversize = true;
   p->done = true;
   return COAP_RESPONSE_OK;
 }
 
 void on_nack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_reason_t reason,
              const coap_mid_t) {
-  Pending* p = pending_of(session);
-  if (p == nullptr || p->done || session != p->session || sent == nullptr ||
-      !token_matches(*p, sent)) {
+  CoapClient* client = client_of(session);
+  CoapClient::Pending* p = client == nullptr ? nullptr : client->pending();
+  if (p == nullptr || p->done || session != p->session || sent == nullptr || !p->matches(sent)) {
     return;
   }
   // An ICMP error (port unreachable while the gateway restarts) is not final: libcoap
@@ -94,7 +154,8 @@ void on_nack(coap_session_t* session, const coap_pdu_t* sent, const coap_nack_re
 int on_event(coap_session_t* session, const coap_event_t event) {
   if (event == COAP_EVENT_DTLS_ERROR || event == COAP_EVENT_DTLS_CLOSED ||
       event == COAP_EVENT_SESSION_FAILED) {
-    Pending* p = pending_of(session);
+    CoapClient* client = client_of(session);
+    CoapClient::Pending* p = client == nullptr ? nullptr : client->pending();
     if (p != nullptr && !p->done && session == p->session) {
       p->done = true;
       p->failed = true;
@@ -172,17 +233,21 @@ Status CoapClient::start(const ClientConfig& config) {
   coap_set_log_level(LOG_ERR);
   context_ = coap_new_context(nullptr);
   if (context_ == nullptr) return Error::kUnavailable;
+  coap_set_app_data(context_, this);
   coap_register_response_handler(context_, on_response);
   coap_register_nack_handler(context_, on_nack);
   coap_register_event_handler(context_, on_event);
   return open_session();
 }
 
+void CoapClient::drop_session() {
+  if (session_ != nullptr) coap_session_release(session_);
+  session_ = nullptr;
+  observe_session_ = nullptr;  // the observation lived on that session
+}
+
 Status CoapClient::open_session() {
-  if (session_ != nullptr) {
-    coap_session_release(session_);
-    session_ = nullptr;
-  }
+  drop_session();
   coap_uri_t uri;
   if (coap_split_uri(reinterpret_cast<const std::uint8_t*>(uri_.data()), config_.gateway_uri.size(),
                      &uri) != 0) {
@@ -215,8 +280,7 @@ Status CoapClient::open_session() {
 }
 
 void CoapClient::stop() {
-  if (session_ != nullptr) coap_session_release(session_);
-  session_ = nullptr;
+  drop_session();
   if (context_ != nullptr) coap_free_context(context_);
   context_ = nullptr;
 }
@@ -235,6 +299,9 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
   coap_session_new_token(session_, &pending.token_size, pending.token.data());
   coap_add_token(pdu, pending.token_size, pending.token.data());
   coap_optlist_t* options = nullptr;
+  if (request.observe) {
+    coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_OBSERVE, 0, nullptr));
+  }
   add_split(&options, COAP_OPTION_URI_PATH, request.path, '/');
   if (request.content_format >= 0) {
     std::uint8_t buffer[4];
@@ -243,6 +310,10 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
     coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT, length, buffer));
   }
   add_split(&options, COAP_OPTION_URI_QUERY, request.query, '&');
+  if (!request.block2.empty()) {
+    coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_BLOCK2, request.block2.size(),
+                                                   request.block2.data()));
+  }
   const int options_ok = options == nullptr || coap_add_optlist_pdu(pdu, &options);
   coap_delete_optlist(options);
   if (!options_ok || (!request.payload.empty() &&
@@ -252,12 +323,11 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
   }
   response_ = Response{};
   pending.response = &response_;
-  coap_set_app_data(context_, &pending);
+  pending_ = &pending;
   if (coap_send(session_, pdu) == COAP_INVALID_MID) {
-    coap_set_app_data(context_, nullptr);
+    pending_ = nullptr;
     // The session is unusable (e.g. DTLS failed); the next request opens a new one.
-    coap_session_release(session_);
-    session_ = nullptr;
+    drop_session();
     return Error::kUnavailable;
   }
   const std::int64_t deadline = os::uptime_ms() + timeout_ms;
@@ -272,17 +342,40 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
     if (left <= 0) break;
     coap_io_process(context_, static_cast<std::uint32_t>(left < 100 ? left : 100));
   }
-  coap_set_app_data(context_, nullptr);
+  pending_ = nullptr;
   if (!pending.done || pending.failed) {
     // Start the next request on a fresh session. Releasing does not cancel what libcoap
     // still retransmits (queued messages hold their own reference to the session); that is
     // bounded instead by callers waiting longer than the retransmission span (ClientConfig).
-    coap_session_release(session_);
-    session_ = nullptr;
+    drop_session();
     return pending.done ? pending.failure : Status(Error::kTimeout);
   }
   if (pending.oversize) return Error::kOversize;
+  if (request.observe && response_.success()) {
+    observe_token_ = pending.token;
+    observe_token_size_ = pending.token_size;
+    observe_session_ = session_;
+    notified_ = false;  // this answer is the current representation
+  }
   return response_;
+}
+
+void CoapClient::poll(std::uint32_t timeout_ms) {
+  if (context_ == nullptr) return;
+  const std::int64_t deadline = os::uptime_ms() + timeout_ms;
+  while (!notified_) {
+    if (config_.cancel != nullptr && config_.cancel->load()) return;
+    const std::int64_t left = deadline - os::uptime_ms();
+    if (left <= 0) return;
+    coap_io_process(context_, static_cast<std::uint32_t>(left < 100 ? left : 100));
+  }
+}
+
+bool CoapClient::take_notification(Response* out) {
+  if (!notified_) return false;
+  notified_ = false;
+  *out = notification_;
+  return true;
 }
 
 void format_code(std::uint8_t code, std::span<char> out) {

@@ -2,10 +2,13 @@
 
 #include <array>
 
-#include "little_endian_private.hpp"
+#include "spindle/support/little_endian.hpp"
 
 namespace spindle::telemetry {
 namespace {
+
+using support::load32;
+using support::store32;
 
 // Two sectors used in turn. Each starts with a header block holding the total carried over
 // from the other sector, as (count, ~count) so that a torn header is recognisable; every

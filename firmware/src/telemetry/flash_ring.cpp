@@ -2,12 +2,18 @@
 
 #include <cstring>
 
-#include "little_endian_private.hpp"
+#include "spindle/support/little_endian.hpp"
 
-#include "crc32_private.hpp"
+#include "spindle/support/crc32.hpp"
 
 namespace spindle::telemetry {
 namespace {
+
+using support::crc32_update;
+using support::load16;
+using support::load32;
+using support::store16;
+using support::store32;
 
 constexpr std::uint32_t kSectorMagic = 0x474E5253;  // "SRNG"
 constexpr std::uint16_t kRecordMagic = 0xA55A;

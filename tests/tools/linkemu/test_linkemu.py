@@ -1,7 +1,7 @@
 """Integration: spindle-linkemu relaying between UDP clients and a Python echo server over
 loopback. Checks byte-exact relaying per client, loss, delay, the rate limit, a blackout
-window, the --stats counters against what the endpoints saw, and the exits (SIGTERM,
---duration, usage errors). Every wait is bounded."""
+window, bit corruption, the --capture file and the --stats counters against what the
+endpoints saw, and the exits (SIGTERM, --duration, usage errors). Every wait is bounded."""
 import argparse
 import json
 import os
@@ -10,6 +10,7 @@ import select
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ class EchoServer:
         self.port = self.sock.getsockname()[1]
         self.received = 0
         self.bytes = 0
+        self.payloads = []
         self.senders = set()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -51,6 +53,7 @@ class EchoServer:
             with self.lock:
                 self.received += 1
                 self.bytes += len(data)
+                self.payloads.append(data)
                 self.senders.add(sender)
             self.sock.sendto(data, sender)
 
@@ -101,17 +104,29 @@ class Client:
         started = time.monotonic()
         deadline = started + timeout
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            reply = self._receive(deadline)
+            if reply is None:
                 return None
-            self.sock.settimeout(left)
-            try:
-                reply = self.sock.recv(65536)
-            except socket.timeout:
-                return None
-            self.received.append(reply)
             if reply == data:
                 return time.monotonic() - started
+
+    def exchange(self, data, timeout=2.0):
+        """Sends data and returns the first reply, whatever it holds, or None."""
+        self.sock.send(data)
+        return self._receive(time.monotonic() + timeout)
+
+    def _receive(self, deadline):
+        """The next reply (also kept in self.received), or None at the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        self.sock.settimeout(left)
+        try:
+            reply = self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        self.received.append(reply)
+        return reply
 
     def drain(self, quiet=0.5, limit=10.0):
         """Collects replies until none came for `quiet` seconds (at most `limit`)."""
@@ -139,6 +154,28 @@ class Client:
 
 def numbered(i, size=32):
     return i.to_bytes(4, "big") + bytes(random.getrandbits(8) for _ in range(size - 4))
+
+
+def bits_changed(a, b):
+    assert len(a) == len(b)
+    return sum(bin(x ^ y).count("1") for x, y in zip(a, b))
+
+
+def read_capture(path):
+    """The --capture records as (direction, payload): 1 byte 'u'/'d', 4-byte big-endian
+    length, payload (tools/linkemu/README.md)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    records, at = [], 0
+    while at < len(data):
+        assert len(data) - at >= 5, f"truncated header at {at}"
+        direction, length = struct.unpack_from(">cI", data, at)
+        at += 5
+        assert direction in (b"u", b"d"), f"direction {direction!r} at {at - 5}"
+        assert len(data) - at >= length, f"truncated payload at {at}"
+        records.append((direction.decode(), data[at:at + length]))
+        at += length
+    return records
 
 
 class LinkEmu(unittest.TestCase):
@@ -321,6 +358,81 @@ class LinkEmu(unittest.TestCase):
         self.assertEqual(stats["relay"]["send_errors"], 0)
         self.assertEqual(stats["relay"]["sessions"], 1)
 
+    def capture_path(self):
+        return os.path.join(self.dir.name, "capture.bin")
+
+    def test_corrupts_exactly_the_first_large_client_bound_datagram(self):
+        # Like a test that damages one model block but no control message: only datagrams
+        # of 200 bytes or more, only towards the client, only one.
+        relay = self.relay("--corrupt", "1", "--corrupt-count", "1", "--corrupt-min-bytes",
+                           "200", "--corrupt-direction", "down", "--capture",
+                           self.capture_path(), "--stats", self.stats_path())
+        client = self.client(relay)
+        sent = [numbered(i, 32) for i in range(3)] + \
+            [numbered(i, 500) for i in range(3, 6)] + [numbered(i, 32) for i in range(6, 8)]
+        replies = [client.exchange(data) for data in sent]
+        self.assertNotIn(None, replies)
+        self.assertEqual(self.echo.payloads, sent)  # nothing corrupted upstream-bound
+        self.assertEqual([bits_changed(a, b) for a, b in zip(sent, replies)],
+                         [0, 0, 0, 1, 0, 0, 0, 0])
+        stats, out = self.stop_with_stats(relay)
+        self.assertEqual(stats["upstream_to_client"]["corrupted"], 1)
+        self.assertEqual(stats["client_to_upstream"]["corrupted"], 0)
+        self.assertIn("upstream->client: received 8, forwarded 8", out)
+        self.assertIn("corrupted 1", out)
+        # The capture is what crossed the wire, in order, the damaged reply included.
+        records = read_capture(self.capture_path())
+        self.assertEqual([p for d, p in records if d == "u"], sent)
+        self.assertEqual([p for d, p in records if d == "d"], replies)
+        self.assertEqual(len(records), stats["relay"]["captured"])
+        self.assertEqual(records[0], ("u", sent[0]))
+
+    def test_corruption_is_reproducible_with_the_seed(self):
+        sent = [numbered(i, 64) for i in range(60)]
+
+        def replies(seed):
+            relay = self.relay("--corrupt", "0.3", "--seed", str(seed))
+            client = self.client(relay)
+            got = [client.exchange(data) for data in sent]
+            code, _, err = relay.stop()
+            self.assertEqual(code, 0, err)
+            self.assertNotIn(None, got)
+            return got
+
+        first = replies(11)
+        damaged = sum(1 for a, b in zip(sent, first) if a != b)
+        # Each round trip passes the link twice: about half of the replies are damaged.
+        self.assertGreater(damaged, 5)
+        self.assertLess(damaged, 55)
+        self.assertEqual(first, replies(11))
+        self.assertNotEqual(first, replies(12))
+
+    def test_capture_holds_exactly_the_forwarded_datagrams_and_appends(self):
+        captured = []
+        for run in range(2):
+            relay = self.relay("--loss", "0.2", "--duplicate", "0.1", "--seed", str(run + 1),
+                               "--capture", self.capture_path(), "--stats", self.stats_path())
+            client = self.client(relay)
+            echoed_before = len(self.echo.payloads)
+            for i in range(200):
+                client.send(numbered(i, 20 + i % 300))
+                time.sleep(0.001)
+                client.poll()
+            client.drain()
+            stats, _ = self.stop_with_stats(relay)
+            records = read_capture(self.capture_path())
+            self.assertEqual(records[:len(captured)], captured)  # appended, not truncated
+            new = records[len(captured):]
+            up = [p for d, p in new if d == "u"]
+            down = [p for d, p in new if d == "d"]
+            self.assertEqual(len(up), stats["client_to_upstream"]["forwarded"])
+            self.assertEqual(len(down), stats["upstream_to_client"]["forwarded"])
+            self.assertEqual(up, self.echo.payloads[echoed_before:])
+            self.assertEqual(down, client.received)
+            self.assertGreater(stats["client_to_upstream"]["dropped_loss"], 0)
+            self.assertGreater(stats["client_to_upstream"]["duplicated"], 0)
+            captured = records
+
     def test_sigterm_exits_zero_and_writes_stats(self):
         relay = self.relay("--stats", self.stats_path())
         client = self.client(relay)
@@ -345,6 +457,13 @@ class LinkEmu(unittest.TestCase):
                            (["--upstream", "127.0.0.1:1", "--queue-bytes", "0"],
                             "--queue-bytes"),
                            (["--upstream", "127.0.0.1:1", "--seed", "x"], "--seed"),
+                           (["--upstream", "127.0.0.1:1", "--corrupt", "1.5"], "--corrupt"),
+                           (["--upstream", "127.0.0.1:1", "--corrupt-direction", "left"],
+                            "--corrupt-direction"),
+                           (["--upstream", "127.0.0.1:1", "--corrupt-count", "-1"],
+                            "--corrupt-count"),
+                           (["--upstream", "127.0.0.1:1", "--corrupt-min-bytes", "70000"],
+                            "--corrupt-min-bytes"),
                            (["--upstream", "localhost"], "--upstream"),
                            (["--listen", "127.0.0.1:99999", "--upstream", "127.0.0.1:1"],
                             "--listen"),
@@ -354,6 +473,15 @@ class LinkEmu(unittest.TestCase):
             self.assertEqual(run.returncode, 2, run.stdout)
             self.assertIn(flag, run.stdout)
             self.assertTrue(run.stdout.startswith("spindle-linkemu: "), run.stdout)
+
+    def test_an_unwritable_capture_fails_at_start_up(self):
+        missing = os.path.join(self.dir.name, "no-such-dir", "capture.bin")
+        run = subprocess.run([LINKEMU, "--upstream", f"127.0.0.1:{self.echo.port}",
+                              "--capture", missing], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=10)
+        self.assertEqual(run.returncode, 1, run.stdout)
+        self.assertIn("--capture", run.stdout)
+        self.assertNotIn("listening", run.stdout)
 
 
 if __name__ == "__main__":

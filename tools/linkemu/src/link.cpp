@@ -2,15 +2,18 @@
 
 #include <algorithm>
 
+#include "draws_private.hpp"
+
 namespace spindle::linkemu {
 
 namespace {
 
-constexpr std::uint64_t kMicrosPerSecond = 1'000'000;
+using detail::clamp_probability;
+using detail::unit_draw;
 
-double clamp_probability(double p) {
-  return p >= 0 && p <= 1 ? p : (p > 1 ? 1.0 : 0.0);  // NaN becomes 0
-}
+constexpr std::uint64_t kMicrosPerSecond = 1'000'000;
+// The golden-ratio step of splitmix64.
+constexpr std::uint64_t kDirectionSeedStep = 0x9E37'79B9'7F4A'7C15ULL;
 
 // Time to put `size` bytes on a link of `rate_bps`, rounded up to a whole microsecond.
 Micros serialization_time(std::size_t size, std::uint64_t rate_bps) {
@@ -20,6 +23,10 @@ Micros serialization_time(std::size_t size, std::uint64_t rate_bps) {
 
 }  // namespace
 
+std::uint64_t direction_seed(std::uint64_t seed, Direction direction) {
+  return direction == Direction::kToClient ? seed + kDirectionSeedStep : seed;
+}
+
 Link::Link(LinkConfig config, std::uint64_t seed) : config_(std::move(config)), rng_(seed) {
   config_.loss = clamp_probability(config_.loss);
   config_.duplicate = clamp_probability(config_.duplicate);
@@ -27,12 +34,6 @@ Link::Link(LinkConfig config, std::uint64_t seed) : config_(std::move(config)), 
   config_.delay = std::max(config_.delay, Micros(0));
   config_.jitter = std::max(config_.jitter, Micros(0));
   config_.reorder_extra = std::max(config_.reorder_extra, Micros(0));
-}
-
-double Link::unit() {
-  // The top 53 bits as a double: the same value on every standard library, unlike
-  // std::uniform_real_distribution.
-  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
 }
 
 std::int64_t Link::jitter_offset() {
@@ -45,9 +46,9 @@ std::int64_t Link::jitter_offset() {
 
 Link::Draws Link::draw() {
   Draws d{};
-  d.loss = unit();
-  d.duplicate = unit();
-  d.reorder = unit();
+  d.loss = unit_draw(rng_);
+  d.duplicate = unit_draw(rng_);
+  d.reorder = unit_draw(rng_);
   d.jitter = jitter_offset();
   d.duplicate_jitter = jitter_offset();
   return d;

@@ -2,8 +2,9 @@
 // upstream (see tools/linkemu/README.md).
 //
 // Exit status: 0 after --duration or on SIGTERM/SIGINT (with --stats written); 1 when
-// start-up fails (the listening socket cannot be bound) or --stats cannot be written; 2 for
-// a usage error, with a message naming the flag.
+// start-up fails (the listening socket cannot be bound, --capture cannot be opened) or
+// --stats or --capture cannot be written; 2 for a usage error, with a message naming the
+// flag.
 #include <boost/program_options.hpp>
 
 #include <cerrno>
@@ -38,6 +39,7 @@ constexpr double kMaxSeconds = 1e7;   // about 116 days
 constexpr double kMaxRateKbps = 1e8;  // 100 Gbit/s
 constexpr long long kMaxQueueBytes = 1LL << 30;
 constexpr long long kMaxClients = 100'000;
+constexpr long long kMaxDatagramBytes = 65'535;
 
 struct Options {
   std::string listen = "127.0.0.1:0";
@@ -56,6 +58,11 @@ struct Options {
   double duration_s = 0;
   long long max_clients = 1024;
   double idle_timeout_s = 300;
+  double corrupt = 0;
+  long long corrupt_min_bytes = 0;
+  std::string corrupt_direction = "both";
+  std::string corrupt_count;  // empty: unlimited
+  std::string capture_path;
 };
 
 std::string number(double value) {
@@ -86,6 +93,14 @@ double probability_flag(double p, const char* flag) {
   return p;
 }
 
+std::size_t count_flag(long long value, long long low, long long high, const char* flag) {
+  if (value < low || value > high) {
+    throw UsageError(std::string(flag) + " must be in " + std::to_string(low) + ".." +
+                     std::to_string(high) + " (got " + std::to_string(value) + ")");
+  }
+  return static_cast<std::size_t>(value);
+}
+
 double parse_double(const std::string& text, const std::string& what) {
   std::size_t used = 0;
   double value = 0;
@@ -114,13 +129,23 @@ Blackout parse_blackout(const std::string& text) {
   return b;
 }
 
-std::uint64_t parse_seed(const std::string& text) {
+std::uint64_t parse_unsigned(const std::string& text, const char* flag) {
   std::uint64_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
-    throw UsageError("--seed '" + text + "' is not an unsigned 64-bit integer");
+    throw UsageError(std::string(flag) + " '" + text + "' is not an unsigned 64-bit integer");
   }
   return value;
+}
+
+// --corrupt-direction, named like the stats: up is client_to_upstream, down is
+// upstream_to_client.
+void parse_corrupt_direction(const std::string& text, CorruptionConfig& corruption) {
+  if (text != "up" && text != "down" && text != "both") {
+    throw UsageError("--corrupt-direction '" + text + "' is not down, up or both");
+  }
+  corruption.to_upstream = text != "down";
+  corruption.to_client = text != "up";
 }
 
 Endpoint endpoint_flag(const std::string& text, const char* flag) {
@@ -144,24 +169,25 @@ RelayConfig make_config(const Options& o) {
   if (o.rate_kbps > 0 && link.rate_bps == 0) {
     throw UsageError("--rate-kbps " + number(o.rate_kbps) + " is below 1 bit/s");
   }
-  if (o.queue_bytes < 1 || o.queue_bytes > kMaxQueueBytes) {
-    throw UsageError("--queue-bytes must be in 1.." + std::to_string(kMaxQueueBytes) + " (got " +
-                     std::to_string(o.queue_bytes) + ")");
-  }
-  link.queue_bytes = static_cast<std::size_t>(o.queue_bytes);
+  link.queue_bytes = count_flag(o.queue_bytes, 1, kMaxQueueBytes, "--queue-bytes");
   link.loss = probability_flag(o.loss, "--loss");
   link.duplicate = probability_flag(o.duplicate, "--duplicate");
   link.reorder = probability_flag(o.reorder, "--reorder");
   link.reorder_extra = millis_flag(o.reorder_extra_ms, "--reorder-extra-ms");
   for (const std::string& text : o.blackouts)
     link.blackouts.push_back(parse_blackout(text));
-  c.seed = parse_seed(o.seed);
-  c.duration = seconds_flag(o.duration_s, "--duration");
-  if (o.max_clients < 1 || o.max_clients > kMaxClients) {
-    throw UsageError("--max-clients must be in 1.." + std::to_string(kMaxClients) + " (got " +
-                     std::to_string(o.max_clients) + ")");
+  CorruptionConfig& corruption = c.corruption;
+  corruption.probability = probability_flag(o.corrupt, "--corrupt");
+  corruption.min_bytes =
+      count_flag(o.corrupt_min_bytes, 0, kMaxDatagramBytes, "--corrupt-min-bytes");
+  parse_corrupt_direction(o.corrupt_direction, corruption);
+  if (!o.corrupt_count.empty()) {
+    corruption.limit = parse_unsigned(o.corrupt_count, "--corrupt-count");
   }
-  c.max_clients = static_cast<std::size_t>(o.max_clients);
+  c.capture_path = o.capture_path;
+  c.seed = parse_unsigned(o.seed, "--seed");
+  c.duration = seconds_flag(o.duration_s, "--duration");
+  c.max_clients = count_flag(o.max_clients, 1, kMaxClients, "--max-clients");
   c.idle_timeout = seconds_flag(o.idle_timeout_s, "--idle-timeout");
   if (c.idle_timeout <= Micros(0)) throw UsageError("--idle-timeout must be > 0 seconds");
   return c;
@@ -186,11 +212,12 @@ sigset_t install_stop_signals() {
   return wait_mask;
 }
 
-void print_summary(const char* direction, const LinkStats& s, std::ostream& out) {
+void print_summary(const char* direction, const LinkStats& s, std::uint64_t corrupted,
+                   std::ostream& out) {
   out << direction << ": received " << s.received << ", forwarded " << s.forwarded
       << ", dropped loss " << s.dropped_loss << " / queue " << s.dropped_queue << " / blackout "
       << s.dropped_blackout << ", duplicated " << s.duplicated << ", reordered " << s.reordered
-      << ", " << s.bytes << " bytes\n";
+      << ", corrupted " << corrupted << ", " << s.bytes << " bytes\n";
 }
 
 int run(int argc, char** argv) {
@@ -200,10 +227,11 @@ int run(int argc, char** argv) {
       "[--delay-ms 50 --jitter-ms 10 --rate-kbps 250 --loss 0.05 ...]\n\n"
       "Relays UDP datagrams between clients and --upstream, impairing each direction\n"
       "alike (independently, reproducibly from --seed): bandwidth with a drop-tail queue,\n"
-      "delay and jitter, loss, duplication, reordering and blackout windows. Each client\n"
-      "address gets its own upstream socket. Prints 'listening HOST:PORT' first; exits 0\n"
-      "after --duration or on SIGTERM/SIGINT (writing --stats), 1 when start-up fails, 2\n"
-      "for usage errors.\n\noptions");
+      "delay and jitter, loss, duplication, reordering, blackout windows and bit errors.\n"
+      "--capture records what it sends. Each client address gets its own upstream\n"
+      "socket. Prints 'listening HOST:PORT' first; exits 0 after --duration or on\n"
+      "SIGTERM/SIGINT (writing --stats), 1 when start-up fails, 2 for usage errors.\n\n"
+      "options");
   options.add_options()("help,h", "print this help")(
       "listen", po::value(&o.listen)->default_value(o.listen),
       "HOST:PORT to receive clients on ([::1]:PORT for IPv6; port 0: any free port)")(
@@ -232,7 +260,18 @@ int run(int argc, char** argv) {
       "max-clients", po::value(&o.max_clients)->default_value(o.max_clients),
       "client addresses relayed at once; a new one closes the least recently active")(
       "idle-timeout", po::value(&o.idle_timeout_s)->default_value(o.idle_timeout_s),
-      "seconds without traffic after which a client's upstream socket is closed");
+      "seconds without traffic after which a client's upstream socket is closed")(
+      "corrupt", po::value(&o.corrupt)->default_value(o.corrupt),
+      "probability 0..1 that a forwarded datagram has one random bit of its payload flipped")(
+      "corrupt-min-bytes", po::value(&o.corrupt_min_bytes)->default_value(o.corrupt_min_bytes),
+      "only datagrams of at least this many bytes are corrupted")(
+      "corrupt-direction", po::value(&o.corrupt_direction)->default_value(o.corrupt_direction),
+      "down (upstream to client), up (client to upstream) or both")(
+      "corrupt-count", po::value(&o.corrupt_count),
+      "stop corrupting after this many datagrams, both directions together (default: no "
+      "limit)")("capture", po::value(&o.capture_path),
+                "append every datagram sent, after impairments, to this file (records: "
+                "direction 'u'/'d', 4-byte big-endian length, payload)");
   po::variables_map vm;
   po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
   if (vm.count("help") != 0) {
@@ -249,9 +288,14 @@ int run(int argc, char** argv) {
   relay.run(&g_stop, &wait_mask);
 
   const RelayStats stats = relay.stats();
-  print_summary("client->upstream", stats.to_upstream, std::cout);
-  print_summary("upstream->client", stats.to_client, std::cout);
+  print_summary("client->upstream", stats.to_upstream, stats.corrupted_to_upstream, std::cout);
+  print_summary("upstream->client", stats.to_client, stats.corrupted_to_client, std::cout);
   std::cout.flush();
+  int status = 0;
+  if (relay.capture_failed()) {
+    std::cerr << "spindle-linkemu: cannot write --capture " << o.capture_path << "\n";
+    status = 1;
+  }
   if (!o.stats_path.empty()) {
     std::ofstream out(o.stats_path, std::ios::trunc);
     out << stats_json(stats);
@@ -262,7 +306,7 @@ int run(int argc, char** argv) {
       return 1;
     }
   }
-  return 0;
+  return status;
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "spindle/linkemu/capture.hpp"
+
 namespace spindle::linkemu {
 
 namespace {
@@ -23,9 +25,6 @@ constexpr int kMaxReadsPerWake = 64;
 // Largest UDP payload (IPv6 without jumbograms) and then some.
 constexpr std::size_t kMaxDatagram = 65'536;
 constexpr Micros kSweepInterval = std::chrono::seconds(1);
-// The downstream link gets a seed of its own, derived from --seed (a golden-ratio step,
-// as in splitmix64), so the two directions do not make the same decisions.
-constexpr std::uint64_t kDirectionSeedStep = 0x9E37'79B9'7F4A'7C15ULL;
 
 const sockaddr* as_sockaddr(const sockaddr_storage& s) {
   return reinterpret_cast<const sockaddr*>(&s);
@@ -54,7 +53,7 @@ Endpoint endpoint_of(const sockaddr_storage& address, socklen_t length) {
   return e;
 }
 
-nlohmann::ordered_json link_json(const LinkStats& s, std::size_t pending) {
+nlohmann::ordered_json link_json(const LinkStats& s, std::size_t pending, std::uint64_t corrupted) {
   nlohmann::ordered_json j;
   j["received"] = s.received;
   j["forwarded"] = s.forwarded;
@@ -63,6 +62,7 @@ nlohmann::ordered_json link_json(const LinkStats& s, std::size_t pending) {
   j["dropped_blackout"] = s.dropped_blackout;
   j["duplicated"] = s.duplicated;
   j["reordered"] = s.reordered;
+  j["corrupted"] = corrupted;
   j["bytes"] = s.bytes;
   j["bytes_received"] = s.bytes_received;
   j["pending"] = pending;
@@ -145,9 +145,17 @@ Endpoint parse_endpoint(const std::string& text) {
 Relay::Relay(RelayConfig config)
     : config_(std::move(config)),
       start_(std::chrono::steady_clock::now()),
-      to_upstream_(config_.link, config_.seed),
-      to_client_(config_.link, config_.seed + kDirectionSeedStep),
+      to_upstream_(config_.link, direction_seed(config_.seed, Direction::kToUpstream)),
+      to_client_(config_.link, direction_seed(config_.seed, Direction::kToClient)),
+      corruption_(config_.corruption, config_.seed),
       buffer_(kMaxDatagram) {
+  if (!config_.capture_path.empty()) {
+    capture_.open(config_.capture_path, std::ios::binary | std::ios::app);
+    if (!capture_) {
+      throw std::runtime_error("cannot open --capture " + config_.capture_path + ": " +
+                               std::strerror(errno));
+    }
+  }
   listen_fd_ = open_udp(config_.listen.address.ss_family);
   if (listen_fd_ < 0) {
     throw std::runtime_error(std::string("cannot open a UDP socket: ") + std::strerror(errno));
@@ -257,31 +265,43 @@ void Relay::receive_from_upstream(std::uint64_t flow, Micros t) {
 }
 
 void Relay::send_due(Micros t) {
-  for (const Datagram& d : to_upstream_.due(t)) {
+  forward(Direction::kToUpstream, to_upstream_.due(t));
+  forward(Direction::kToClient, to_client_.due(t));
+  // Once per wake-up, so a reader sees the records soon without a write per datagram.
+  if (capture_.is_open()) capture_.flush();
+}
+
+void Relay::forward(Direction direction, std::vector<Datagram> due) {
+  for (Datagram& d : due) {
+    corruption_.apply(direction, d.payload);  // counted in corruption_.corrupted()
     const auto found = sessions_.find(d.flow);
     if (found == sessions_.end()) {
       ++counters_.unroutable;
       continue;
     }
-    ssize_t sent = ::send(found->second.fd, d.payload.data(), d.payload.size(), MSG_DONTWAIT);
-    // A pending ICMP error is reported by the next send, which then sends nothing: retry.
-    if (sent < 0 && errno == ECONNREFUSED) {
-      sent = ::send(found->second.fd, d.payload.data(), d.payload.size(), MSG_DONTWAIT);
-    }
-    if (sent < 0) ++counters_.send_errors;
-  }
-  for (const Datagram& d : to_client_.due(t)) {
-    const auto found = sessions_.find(d.flow);
-    if (found == sessions_.end()) {
-      ++counters_.unroutable;
-      continue;
-    }
-    const Endpoint& client = found->second.client;
-    if (::sendto(listen_fd_, d.payload.data(), d.payload.size(), MSG_DONTWAIT,
-                 as_sockaddr(client.address), client.length) < 0) {
+    if (!send_payload(direction, found->second, d.payload)) {
       ++counters_.send_errors;
+      continue;
+    }
+    if (capture_.is_open()) {
+      write_capture_record(capture_, direction, d.payload);
+      ++counters_.captured;
     }
   }
+}
+
+bool Relay::send_payload(Direction direction, const Session& session,
+                         std::span<const std::uint8_t> payload) {
+  if (direction == Direction::kToClient) {
+    return ::sendto(listen_fd_, payload.data(), payload.size(), MSG_DONTWAIT,
+                    as_sockaddr(session.client.address), session.client.length) >= 0;
+  }
+  ssize_t sent = ::send(session.fd, payload.data(), payload.size(), MSG_DONTWAIT);
+  // A pending ICMP error is reported by the next send, which then sends nothing: retry.
+  if (sent < 0 && errno == ECONNREFUSED) {
+    sent = ::send(session.fd, payload.data(), payload.size(), MSG_DONTWAIT);
+  }
+  return sent >= 0;
 }
 
 std::uint64_t Relay::session_for(const Endpoint& client, Micros t) {
@@ -337,17 +357,22 @@ RelayStats Relay::stats() const {
   s.to_client = to_client_.stats();
   s.pending_to_upstream = to_upstream_.pending();
   s.pending_to_client = to_client_.pending();
+  s.corrupted_to_upstream = corruption_.corrupted(Direction::kToUpstream);
+  s.corrupted_to_client = corruption_.corrupted(Direction::kToClient);
   return s;
 }
 
 std::string stats_json(const RelayStats& stats) {
   nlohmann::ordered_json j;
-  j["client_to_upstream"] = link_json(stats.to_upstream, stats.pending_to_upstream);
-  j["upstream_to_client"] = link_json(stats.to_client, stats.pending_to_client);
+  j["client_to_upstream"] =
+      link_json(stats.to_upstream, stats.pending_to_upstream, stats.corrupted_to_upstream);
+  j["upstream_to_client"] =
+      link_json(stats.to_client, stats.pending_to_client, stats.corrupted_to_client);
   j["relay"] = {{"sessions", stats.sessions},
                 {"sessions_closed", stats.sessions_closed},
                 {"send_errors", stats.send_errors},
-                {"unroutable", stats.unroutable}};
+                {"unroutable", stats.unroutable},
+                {"captured", stats.captured}};
   return j.dump(2) + "\n";
 }
 

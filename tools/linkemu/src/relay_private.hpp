@@ -9,10 +9,13 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <fstream>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "spindle/linkemu/corruption.hpp"
 #include "spindle/linkemu/link.hpp"
 
 namespace spindle::linkemu {
@@ -36,6 +39,8 @@ struct RelayConfig {
   Endpoint listen;
   Endpoint upstream;
   LinkConfig link;  // both directions
+  CorruptionConfig corruption;
+  std::string capture_path;  // empty: no capture
   std::uint64_t seed = 1;
   Micros duration{0};  // 0: until stopped
   std::size_t max_clients = 1024;
@@ -47,15 +52,19 @@ struct RelayStats {
   LinkStats to_client;                  // upstream -> client
   std::size_t pending_to_upstream = 0;  // still scheduled when the relay stopped
   std::size_t pending_to_client = 0;
-  std::uint64_t sessions = 0;         // client addresses seen (sockets opened)
-  std::uint64_t sessions_closed = 0;  // idle or evicted for a new client
-  std::uint64_t send_errors = 0;      // a due datagram the kernel refused (counted forwarded)
-  std::uint64_t unroutable = 0;       // due after its session was closed (counted forwarded)
+  std::uint64_t sessions = 0;               // client addresses seen (sockets opened)
+  std::uint64_t sessions_closed = 0;        // idle or evicted for a new client
+  std::uint64_t send_errors = 0;            // a due datagram the kernel refused (counted forwarded)
+  std::uint64_t unroutable = 0;             // due after its session was closed (counted forwarded)
+  std::uint64_t corrupted_to_upstream = 0;  // forwarded with a bit flipped
+  std::uint64_t corrupted_to_client = 0;
+  std::uint64_t captured = 0;  // records written to --capture
 };
 
 class Relay {
  public:
-  // Binds the listening socket. Throws std::runtime_error when it cannot (start-up only).
+  // Opens the capture file (appending) and binds the listening socket. Throws
+  // std::runtime_error when it cannot (start-up only).
   explicit Relay(RelayConfig config);
   ~Relay();
   Relay(const Relay&) = delete;
@@ -71,6 +80,9 @@ class Relay {
 
   RelayStats stats() const;
 
+  // Whether a write to the capture file failed (the capture is then incomplete).
+  bool capture_failed() const { return capture_.is_open() && !capture_; }
+
  private:
   struct Session {
     int fd = -1;
@@ -82,6 +94,10 @@ class Relay {
   void receive_from_clients(Micros now);
   void receive_from_upstream(std::uint64_t flow, Micros now);
   void send_due(Micros now);
+  // Corrupts, sends and captures the datagrams leaving the link in `direction`.
+  void forward(Direction direction, std::vector<Datagram> due);
+  bool send_payload(Direction direction, const Session& session,
+                    std::span<const std::uint8_t> payload);
   std::uint64_t session_for(const Endpoint& client, Micros now);
   void close_session(std::uint64_t flow);
   void close_idle_sessions(Micros now);
@@ -91,6 +107,8 @@ class Relay {
   int listen_fd_ = -1;
   Link to_upstream_;
   Link to_client_;
+  Corruption corruption_;
+  std::ofstream capture_;
   std::map<std::uint64_t, Session> sessions_;
   std::map<std::string, std::uint64_t> flow_by_client_;
   std::uint64_t next_flow_ = 1;

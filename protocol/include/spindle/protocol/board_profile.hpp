@@ -41,6 +41,15 @@ struct BoardProfile {
   const Partition& partition(PartitionId id) const {
     return partitions[static_cast<std::size_t>(id)];
   }
+  // The largest model payload (ciphertext and tag) a slot holds: the smaller slot less its
+  // first sector, which keeps the slot's signed manifest (docs/delivery.md).
+  std::uint32_t model_payload_capacity() const {
+    const std::uint32_t slot =
+        partition(PartitionId::kSlot0).size < partition(PartitionId::kSlot1).size
+            ? partition(PartitionId::kSlot0).size
+            : partition(PartitionId::kSlot1).size;
+    return slot > flash_sector_bytes ? slot - flash_sector_bytes : 0;
+  }
 };
 
 // Where parsing stopped, for an error message an operator can act on.

@@ -55,10 +55,12 @@ enum class Error : std::uint8_t {
   // Records (gateway storage and registry).
   kNotFound,       // no record with that key
   kAlreadyExists,  // a record with that key is already there
+  // Model installation.
+  kSelfTestFailed,  // a model's output for a self-test vector differs from the expected one
 };
 
 // The highest value in use; decoders of reason codes accept 0..kLastError.
-inline constexpr Error kLastError = Error::kAlreadyExists;
+inline constexpr Error kLastError = Error::kSelfTestFailed;
 
 // The numbers travel in status reports (protocol/cddl/status_report.cddl): pin them.
 static_assert(static_cast<int>(Error::kRollback) == 26);

@@ -30,6 +30,9 @@ enum class InstallState : std::uint8_t {
 };
 inline constexpr std::uint8_t kMaxInstallState = 9;
 
+// Stable name of a state ("manifest-accepted", "rolled-back", ...), as operators see it.
+const char* install_state_name(InstallState state);
+
 inline constexpr std::size_t kMaxDetailSize = 64;
 inline constexpr std::size_t kMinNonceSize = 8;
 inline constexpr std::size_t kMaxNonceSize = 32;

@@ -37,6 +37,15 @@ namespace spindle::linkemu {
 
 using Micros = std::chrono::microseconds;
 
+// The two directions of the relay: client -> upstream ("up") and upstream -> client
+// ("down").
+enum class Direction : std::uint8_t { kToUpstream, kToClient };
+
+// The seed of a direction's decisions, derived from the one --seed: the client-bound
+// direction steps it by the golden ratio (as splitmix64 does), so the two directions do
+// not make the same decisions.
+std::uint64_t direction_seed(std::uint64_t seed, Direction direction);
+
 // Everything is dropped at start <= t < start + duration.
 struct Blackout {
   Micros start{0};
@@ -122,7 +131,6 @@ class Link {
   };
 
   Draws draw();
-  double unit();                 // uniform in [0, 1)
   std::int64_t jitter_offset();  // uniform in [-jitter, +jitter]
   // Serializes `size` bytes arriving at `now`; nullopt when the queue has no room.
   std::optional<Micros> serialize(Micros now, std::size_t size);

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <span>
 
+#include "spindle/modelstore/installer.hpp"
+#include "spindle/os/sync.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/limits.hpp"
 #include "spindle/protocol/status.hpp"
@@ -19,7 +21,9 @@ struct WindowResult {
   std::span<const float> features;     // this window's feature vector
 };
 
-class Pipeline {
+// Thread-safe between one scoring thread (process) and one installing thread (suspend,
+// load): a model is swapped between two windows, never during one.
+class Pipeline final : public modelstore::ModelRunner {
  public:
   // Sets up feature extraction for the board's window and rate, and loads `model` (a
   // plaintext container; empty: no model) into the arena, of which only the board's
@@ -33,7 +37,19 @@ class Pipeline {
   Status process(std::span<const float> x, std::span<const float> y, std::span<const float> z,
                  WindowResult* result);
 
+  // ModelRunner: the installer's side.
+  void suspend() override;
+  // Loads a decrypted container into the board's arena and runs the manifest's self-test
+  // vectors through the int8 path, comparing the int8 output bit for bit. Errors:
+  // kSelfTestFailed, kSizeMismatch (input size is not the node's feature count), the
+  // runtime's; on error no model is loaded.
+  Status load(std::span<const std::uint8_t> container, const manifest::Manifest& manifest) override;
+
  private:
+  Status load_locked(std::span<const std::uint8_t> model, float threshold);
+
+  os::Mutex mutex_;
+  const board::BoardProfile* board_ = nullptr;
   bool has_model_ = false;
   float threshold_ = 0.0F;
 };

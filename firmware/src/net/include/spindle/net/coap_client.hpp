@@ -19,6 +19,7 @@
 
 struct coap_context_t;
 struct coap_session_t;
+struct coap_pdu_t;
 
 namespace spindle::net {
 
@@ -43,16 +44,28 @@ struct ClientConfig {
 
 enum class Method : std::uint8_t { kGet = 1, kPost = 2, kPut = 3, kDelete = 4 };
 
+inline constexpr std::size_t kMaxEtag = 8;
+
 struct Response {
   std::uint8_t code = 0;  // class * 32 + detail, e.g. 2.01 = 65
   std::array<std::uint8_t, kMaxResponsePayload> payload{};
   std::size_t payload_size = 0;
   std::array<char, kMaxLocation> location{};  // Location-Path segments joined by '/'
   std::size_t location_size = 0;
+  int content_format = -1;  // -1: none
+  // Block2 (RFC 7959): the raw option value, up to 3 bytes.
+  bool has_block2 = false;
+  std::array<std::uint8_t, 3> block2{};
+  std::size_t block2_size = 0;
+  std::array<std::uint8_t, kMaxEtag> etag{};
+  std::size_t etag_size = 0;
+  bool has_size2 = false;
+  std::uint32_t size2 = 0;
 
   std::uint8_t code_class() const { return static_cast<std::uint8_t>(code >> 5); }
   bool success() const { return code_class() == 2; }
   std::string_view location_path() const { return {location.data(), location_size}; }
+  std::span<const std::uint8_t> body() const { return {payload.data(), payload_size}; }
 };
 
 struct Request {
@@ -61,6 +74,11 @@ struct Request {
   std::string_view query;   // "ep=node-1&lt=300"; parameters separated by '&'
   int content_format = -1;  // -1: none
   std::span<const std::uint8_t> payload;
+  // Block2 to ask for (raw option value, from blockwise::encode_block_option); empty: none.
+  std::span<const std::uint8_t> block2;
+  // Observe: 0, register this request's token for notifications (RFC 7641). Notifications
+  // are kept (the newest one) for take_notification().
+  bool observe = false;
 };
 
 class CoapClient {
@@ -83,8 +101,25 @@ class CoapClient {
   // response payload exceeds kMaxResponsePayload), kInvalidState (not started).
   Result<Response> request(const Request& request, std::uint32_t timeout_ms);
 
+  // Runs libcoap's I/O for up to `timeout_ms` (or until a notification arrives), so that
+  // notifications are received between requests.
+  void poll(std::uint32_t timeout_ms);
+  // The newest notification of the observation made with Request::observe, if one arrived
+  // since the last call. A new session (after a failure) ends the observation: register
+  // again.
+  bool take_notification(Response* out);
+  bool has_notification() const { return notified_; }
+  // The observation's session is gone (the next request opens a new one).
+  bool observing() const { return observe_session_ != nullptr && observe_session_ == session_; }
+
+  // libcoap callback plumbing (coap_client.cpp).
+  struct Pending;
+  Pending* pending() const { return pending_; }
+  void notify(const coap_pdu_t* pdu, coap_session_t* session);
+
  private:
   Status open_session();
+  void drop_session();
 
   coap_context_t* context_ = nullptr;
   coap_session_t* session_ = nullptr;
@@ -94,7 +129,17 @@ class CoapClient {
   std::array<std::uint8_t, kMaxPsk> psk_{};
   std::size_t psk_size_ = 0;
   Response response_;  // filled by libcoap's response callback during request()
+  Pending* pending_ = nullptr;
+  // The observation: its token and session, and the newest notification.
+  std::array<std::uint8_t, 8> observe_token_{};
+  std::size_t observe_token_size_ = 0;
+  coap_session_t* observe_session_ = nullptr;
+  Response notification_;
+  bool notified_ = false;
 };
+
+// Fills `out` from a received PDU. false when the payload or an option does not fit.
+bool parse_response(const coap_pdu_t* pdu, Response* out);
 
 // "2.04" style text for logs.
 void format_code(std::uint8_t code, std::span<char> out);

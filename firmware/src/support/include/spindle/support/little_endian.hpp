@@ -1,10 +1,10 @@
-// Little-endian field access for the telemetry module's flash layouts (byte order stated
+// Little-endian field access for the firmware's flash layouts (byte order stated
 // once, independent of the CPU's).
 #pragma once
 
 #include <cstdint>
 
-namespace spindle::telemetry {
+namespace spindle::support {
 
 inline std::uint16_t load16(const std::uint8_t* p) {
   return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
@@ -22,4 +22,4 @@ inline void store32(std::uint8_t* p, std::uint32_t v) {
     p[i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
-}  // namespace spindle::telemetry
+}  // namespace spindle::support

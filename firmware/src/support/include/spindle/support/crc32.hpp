@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <span>
 
-namespace spindle::telemetry {
+namespace spindle::support {
 
 inline std::uint32_t crc32_update(std::uint32_t crc, std::span<const std::uint8_t> data) {
   crc = ~crc;
@@ -16,4 +16,4 @@ inline std::uint32_t crc32_update(std::uint32_t crc, std::span<const std::uint8_
   return ~crc;
 }
 
-}  // namespace spindle::telemetry
+}  // namespace spindle::support

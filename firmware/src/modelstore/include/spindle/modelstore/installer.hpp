@@ -1,0 +1,135 @@
+// The node's model-install state machine (docs/delivery.md): from a signed manifest to a
+// confirmed model, every step persisted in the ModelStore so that a reset at any point
+// leaves a valid model (the old one or the new one) and a download resumes where it
+// stopped.
+//
+// The Installer runs on the network thread. It reaches the network through a BlockSource,
+// the model runtime through a ModelRunner and the gateway's status resource through a
+// Reporter, so the same code runs against libcoap on the node and against in-memory
+// stand-ins in the unit tests (which also cut power at every flash operation).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "spindle/modelstore/model_store.hpp"
+#include "spindle/protocol/blockwise.hpp"
+#include "spindle/protocol/board_profile.hpp"
+#include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/manifest.hpp"
+#include "spindle/protocol/status.hpp"
+#include "spindle/protocol/status_report.hpp"
+
+namespace spindle::modelstore {
+
+// Fetches one block of a payload: GET `path` with Block2 = `block`. The response's spans
+// stay valid until the next fetch. Errors: kTimeout (no answer after retransmissions),
+// kUnavailable (the link is down, or the node is stopping), the transport's.
+class BlockSource {
+ public:
+  virtual ~BlockSource() = default;
+  virtual Result<blockwise::Response> fetch(std::string_view path,
+                                            const blockwise::BlockOption& block) = 0;
+};
+
+// The model runtime as the installer sees it.
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  // Stops scoring with the current model: the model RAM is about to be overwritten.
+  virtual void suspend() = 0;
+  // Loads the plaintext container (in the model RAM given to the Installer) and checks it
+  // against the manifest: input size, every self-test vector bit for bit. Scoring resumes
+  // with it on success. Errors: kSelfTestFailed, kSizeMismatch, the runtime's.
+  virtual Status load(std::span<const std::uint8_t> container,
+                      const manifest::Manifest& manifest) = 0;
+};
+
+// Receives every transition, in order (the node queues them for /d/{id}/status).
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void report(const status_report::UpdateReport& report) = 0;
+};
+
+struct InstallerConfig {
+  std::string_view device_id;
+  const board::BoardProfile* board = nullptr;
+  std::span<const cose::TrustedKey> trusted_keys;
+  std::span<const std::uint8_t> model_kek;  // 16 bytes
+  std::uint32_t op_set = 0x7E;              // opcodes the runtime implements
+  std::size_t feature_count = 0;            // features the node extracts per window
+  std::uint8_t preferred_szx = blockwise::kMaxSzx;
+  std::uint32_t health_windows = 16;  // scored windows before a new model is confirmed
+  std::uint8_t max_trial_boots = 1;   // boots of an unconfirmed model before it is reverted
+};
+
+class Installer {
+ public:
+  // `model_ram` holds the decrypted model while it runs (at least the payload capacity of
+  // a slot); it is the Installer's from now on. The store must be mounted.
+  Installer(const InstallerConfig& config, ModelStore& store, BlockSource& source,
+            ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram);
+
+  // At boot: counts a trial boot of a pending model (reverting past the limit), then
+  // decrypts, checks and loads the active model; a model that fails to load is reverted
+  // if it was pending. Errors: only flash failures (a model that does not load leaves the
+  // node running without one and reports why).
+  Status boot();
+
+  // A manifest from the gateway (COSE_Sign1 bytes). Checks it, and when it names a model
+  // to install, downloads, verifies and activates it before returning (resuming a
+  // download of the same payload). Returns kOk when nothing more is to be done with this
+  // manifest (installed, already running, or rejected and reported); an error when the
+  // attempt stopped short and should be retried later with the same manifest: kTimeout,
+  // kUnavailable, kRetriesExhausted, kDigestMismatch (the payload is fetched again), the
+  // flash's errors.
+  Status on_manifest(std::span<const std::uint8_t> signed_manifest);
+
+  // Called by the scoring thread for every window the active model scored (ok) or failed.
+  void on_window_scored(bool ok);
+  // Called by the network thread between requests: confirms a pending model that has been
+  // healthy for the health period, reverts one that failed. Errors: the flash's.
+  Status poll();
+
+  // What the node reports and attests.
+  const StoreState& state() const { return store_.state(); }
+  // The payload digest of the active model; false when none is active.
+  bool active_digest(crypto::Digest* out) const;
+  // Decrypted model loaded and scoring.
+  bool running() const { return running_; }
+
+ private:
+  struct Checked;
+  Result<bool> check(std::span<const std::uint8_t> signed_manifest, Checked* out);
+  Status install(const Checked& checked, std::span<const std::uint8_t> signed_manifest);
+  Status download(int slot, const manifest::Manifest& m,
+                  std::span<const std::uint8_t> signed_manifest, bool resume);
+  Status load_slot(int slot);
+  Status revert(Error reason);
+  void report(std::string_view model_id, std::uint64_t version, status_report::InstallState state,
+              Error reason, std::string_view detail = {});
+  void report_slot(int slot, status_report::InstallState state, Error reason,
+                   std::string_view detail = {});
+
+  InstallerConfig config_;
+  ModelStore& store_;
+  BlockSource& source_;
+  ModelRunner& runner_;
+  Reporter& reporter_;
+  std::span<std::uint8_t> model_ram_;
+  bool running_ = false;
+  std::atomic<std::uint32_t> healthy_windows_{0};
+  std::atomic<bool> runtime_failed_{false};
+  // The last manifest rejected, by digest, so a repeated notification is not re-reported.
+  crypto::Digest last_rejected_{};
+  bool have_rejected_ = false;
+  // Scratch for a manifest read back from a slot header.
+  std::array<std::uint8_t, kMaxManifestBytes> header_scratch_{};
+};
+
+}  // namespace spindle::modelstore

@@ -1,0 +1,454 @@
+#include "spindle/modelstore/installer.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "spindle/os/kernel.hpp"
+#include "spindle/os/log.hpp"
+#include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/hex.hpp"
+
+namespace spindle::modelstore {
+namespace {
+
+constexpr const char* kLog = "install";
+using registration::SlotState;
+using status_report::InstallState;
+
+// Path of a payload: "m/" and the digest in hex.
+using PayloadPath = std::array<char, 2 + 2 * kDigestSize + 1>;
+
+PayloadPath payload_path(std::span<const std::uint8_t> digest) {
+  PayloadPath path{};
+  path[0] = 'm';
+  path[1] = '/';
+  (void)hex::encode(digest, {path.data() + 2, path.size() - 2});
+  return path;
+}
+
+bool same_id(const SlotInfo& slot, std::string_view id) {
+  return slot.id() == id;
+}
+
+bool same_digest(const SlotInfo& slot, std::span<const std::uint8_t> digest) {
+  return digest.size() == slot.digest.size() &&
+         std::equal(digest.begin(), digest.end(), slot.digest.begin());
+}
+
+}  // namespace
+
+struct Installer::Checked {
+  manifest::Manifest manifest;
+};
+
+Installer::Installer(const InstallerConfig& config, ModelStore& store, BlockSource& source,
+                     ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram)
+    : config_(config),
+      store_(store),
+      source_(source),
+      runner_(runner),
+      reporter_(reporter),
+      model_ram_(model_ram) {}
+
+void Installer::report(std::string_view model_id, std::uint64_t version, InstallState state,
+                       Error reason, std::string_view detail) {
+  status_report::UpdateReport r;
+  r.model_id = model_id.empty() ? std::string_view("unknown") : model_id;
+  r.version = version;
+  r.state = state;
+  r.reason = reason;
+  r.detail = detail.substr(0, std::min(detail.size(), status_report::kMaxDetailSize));
+  SPINDLE_LOG_INF(kLog, "%.*s v%llu: %s (%s)%s%.*s", static_cast<int>(r.model_id.size()),
+                  r.model_id.data(), static_cast<unsigned long long>(version),
+                  status_report::install_state_name(state), error_name(reason),
+                  r.detail.empty() ? "" : " ", static_cast<int>(r.detail.size()), r.detail.data());
+  reporter_.report(r);
+}
+
+void Installer::report_slot(int slot, InstallState state, Error reason, std::string_view detail) {
+  const SlotInfo& info = store_.state().slots[static_cast<std::size_t>(slot)];
+  report(info.id(), info.version, state, reason, detail);
+}
+
+bool Installer::active_digest(crypto::Digest* out) const {
+  const StoreState& s = store_.state();
+  if (s.active == kNoSlot || !running_) return false;
+  *out = s.slots[static_cast<std::size_t>(s.active)].digest;
+  return true;
+}
+
+// ---- boot ----
+
+Status Installer::boot() {
+  StoreState s = store_.state();
+  if (s.active != kNoSlot &&
+      s.slots[static_cast<std::size_t>(s.active)].state == SlotState::kPending) {
+    ++s.trial_boots;
+    if (s.trial_boots > config_.max_trial_boots) {
+      SPINDLE_LOG_WRN(kLog, "the pending model was not confirmed within %u boots",
+                      config_.max_trial_boots);
+      return revert(Error::kTimeout);
+    }
+    SPINDLE_TRY(store_.commit(s));
+  }
+  if (s.active == kNoSlot) return kOk;
+  const Status loaded = load_slot(s.active);
+  if (loaded.ok()) return kOk;
+  if (loaded == Status(Error::kPowerLoss) || loaded == Status(Error::kIoError)) return loaded;
+  SPINDLE_LOG_ERR(kLog, "the active model does not load: %s", loaded.name());
+  return revert(loaded.error());
+}
+
+// Reverts the active model: back to the previous slot if there is one, else to no model.
+Status Installer::revert(Error reason) {
+  StoreState s = store_.state();
+  const int failed = s.active;
+  if (failed == kNoSlot) return kOk;
+  SlotInfo& failed_slot = s.slots[static_cast<std::size_t>(failed)];
+  failed_slot.state = SlotState::kFailed;
+  s.failed_model_id = failed_slot.model_id;
+  s.failed_version = std::max(s.failed_version, failed_slot.version);
+  s.active = kNoSlot;
+  if (s.revert != kNoSlot &&
+      s.slots[static_cast<std::size_t>(s.revert)].state == SlotState::kVerified) {
+    s.active = s.revert;
+    s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kActive;
+  }
+  s.revert = kNoSlot;
+  s.trial_boots = 0;
+  runner_.suspend();
+  running_ = false;
+  SPINDLE_TRY(store_.commit(s));
+  report_slot(failed, InstallState::kRolledBack, reason);
+  if (s.active == kNoSlot) return kOk;
+  const Status loaded = load_slot(s.active);
+  if (!loaded.ok()) {
+    SPINDLE_LOG_ERR(kLog, "the previous model does not load either: %s", loaded.name());
+    if (loaded == Status(Error::kPowerLoss) || loaded == Status(Error::kIoError)) return loaded;
+    report_slot(s.active, InstallState::kFailed, loaded.error(), "previous model");
+  }
+  return kOk;
+}
+
+// ---- loading: verify, decrypt into RAM, self-test ----
+
+Status Installer::load_slot(int slot) {
+  SPINDLE_TRY_ASSIGN(const auto signed_manifest, store_.read_manifest(slot, header_scratch_));
+  SPINDLE_TRY_ASSIGN(const auto sign1, cose::verify(signed_manifest, config_.trusted_keys));
+  SPINDLE_TRY_ASSIGN(const manifest::Manifest m, manifest::decode(sign1.payload));
+  if (m.device_id != config_.device_id) return Error::kNotForThisDevice;
+  const SlotInfo& info = store_.state().slots[static_cast<std::size_t>(slot)];
+  if (m.payload_size != info.payload_size || !same_digest(info, m.payload_digest)) {
+    return Error::kMalformed;  // the header does not belong to the recorded download
+  }
+  if (m.payload_size > model_ram_.size() || m.payload_size < crypto::kCcmTagSize) {
+    return Error::kDoesNotFit;
+  }
+  crypto::ContentKey key{};
+  SPINDLE_TRY(crypto::aes_key_unwrap(config_.model_kek, m.encryption.wrapped_key, key));
+  crypto::CcmNonce nonce{};
+  std::copy(m.encryption.nonce.begin(), m.encryption.nonce.end(), nonce.begin());
+
+  runner_.suspend();
+  running_ = false;
+  const std::span<std::uint8_t> payload = model_ram_.first(m.payload_size);
+  SPINDLE_TRY(store_.read_payload(slot, 0, payload));
+  // The digest of what is in flash, checked again at every load: flash can rot, and the
+  // digest is what the node attests.
+  if (crypto::Sha256::of(payload) != info.digest) return Error::kDigestMismatch;
+  // In place: the plaintext overwrites the ciphertext it came from; the tag stays behind it.
+  const Status decrypted =
+      crypto::aes_ccm_decrypt(key, nonce, crypto::as_bytes(m.model_id), payload, payload);
+  key.fill(0);
+  SPINDLE_TRY(decrypted);
+  const Status loaded = runner_.load(payload.first(m.payload_size - crypto::kCcmTagSize), m);
+  if (!loaded.ok()) {
+    std::fill(payload.begin(), payload.end(), std::uint8_t{0});  // no plaintext left behind
+    return loaded;
+  }
+  running_ = true;
+  return kOk;
+}
+
+// ---- manifests ----
+
+Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Checked* out) {
+  const crypto::Digest digest = crypto::Sha256::of(signed_manifest);
+  // Labels for the report even when the signature fails (they are not trusted, only shown).
+  std::string_view model_id;
+  std::uint64_t version = 0;
+  if (const auto unverified = cose::decode(signed_manifest); unverified.ok()) {
+    if (const auto m = manifest::decode(unverified->payload); m.ok()) {
+      model_id = m->model_id;
+      version = m->version;
+    }
+  }
+  const auto reject = [&](Error reason, std::string_view detail) -> Result<bool> {
+    if (!have_rejected_ || last_rejected_ != digest) {
+      report(model_id, version, InstallState::kManifestRejected, reason, detail);
+    }
+    last_rejected_ = digest;
+    have_rejected_ = true;
+    return false;
+  };
+
+  const auto sign1 = cose::verify(signed_manifest, config_.trusted_keys);
+  if (!sign1.ok()) return reject(sign1.status().error(), "signature");
+  const auto decoded = manifest::decode(sign1->payload);
+  if (!decoded.ok()) return reject(decoded.status().error(), "manifest");
+  const manifest::Manifest& m = *decoded;
+  if (m.device_id != config_.device_id) return reject(Error::kNotForThisDevice, m.device_id);
+
+  const StoreState& s = store_.state();
+  if (s.active != kNoSlot) {
+    const SlotInfo& active = s.slots[static_cast<std::size_t>(s.active)];
+    if (active.version == m.version && same_id(active, m.model_id) &&
+        same_digest(active, m.payload_digest)) {
+      return false;  // already running it
+    }
+    if (m.version <= active.version) return reject(Error::kRollback, "below the active version");
+  }
+  if (m.version <= s.floor_version) return reject(Error::kRollback, "below a confirmed version");
+  if (m.version <= s.failed_version) return false;  // failed before, and reported then
+
+  const board::BoardProfile& b = *config_.board;
+  char why[status_report::kMaxDetailSize];
+  const auto too_big = [&](const char* what, unsigned long long need,
+                           unsigned long long have) -> Result<bool> {
+    std::snprintf(why, sizeof why, "%s %llu > %llu", what, need, have);
+    return reject(Error::kDoesNotFit, why);
+  };
+  const std::uint32_t capacity = std::min<std::uint32_t>(
+      store_.payload_capacity(), static_cast<std::uint32_t>(model_ram_.size()));
+  if (m.payload_size > capacity) return too_big("payload", m.payload_size, capacity);
+  if (m.requirements.flash_bytes > capacity) {
+    return too_big("flash", m.requirements.flash_bytes, capacity);
+  }
+  if (m.requirements.arena_bytes > b.model_arena_bytes) {
+    return too_big("arena", m.requirements.arena_bytes, b.model_arena_bytes);
+  }
+  if ((m.requirements.op_set & ~config_.op_set) != 0) {
+    return too_big("op set", m.requirements.op_set, config_.op_set);
+  }
+  if (m.input.feature_count != config_.feature_count ||
+      m.input.sample_rate_hz != b.sensor_rate_hz || m.input.window_length != b.window_length ||
+      m.input.axes > b.sensor_axes) {
+    std::snprintf(why, sizeof why, "input %u features %u Hz %u samples, board %zu %u Hz %u",
+                  m.input.feature_count, m.input.sample_rate_hz, m.input.window_length,
+                  config_.feature_count, b.sensor_rate_hz, b.window_length);
+    return reject(Error::kDoesNotFit, why);
+  }
+  crypto::ContentKey key{};
+  const Status unwrapped = crypto::aes_key_unwrap(config_.model_kek, m.encryption.wrapped_key, key);
+  key.fill(0);
+  if (!unwrapped.ok()) return reject(unwrapped.error(), "content key");
+  out->manifest = m;
+  return true;
+}
+
+Status Installer::on_manifest(std::span<const std::uint8_t> signed_manifest) {
+  if (signed_manifest.empty()) return kOk;  // nothing deployed
+  Checked checked;
+  SPINDLE_TRY_ASSIGN(const bool install_it, check(signed_manifest, &checked));
+  if (!install_it) return kOk;
+  return install(checked, signed_manifest);
+}
+
+Status Installer::install(const Checked& checked, std::span<const std::uint8_t> signed_manifest) {
+  const manifest::Manifest& m = checked.manifest;
+  StoreState s = store_.state();
+  const auto matches = [&](int slot) {
+    const SlotInfo& info = s.slots[static_cast<std::size_t>(slot)];
+    return slot != s.active && same_id(info, m.model_id) && info.version == m.version &&
+           same_digest(info, m.payload_digest) && info.payload_size == m.payload_size;
+  };
+  int slot = s.download_slot;
+  bool downloaded = false;
+  bool resume = false;
+  if (slot != kNoSlot && matches(slot) &&
+      s.slots[static_cast<std::size_t>(slot)].state == SlotState::kDownloading) {
+    resume = true;
+  } else if (const int other = s.inactive_slot();
+             matches(other) &&
+             s.slots[static_cast<std::size_t>(other)].state == SlotState::kDownloaded) {
+    slot = other;
+    downloaded = true;  // complete before a reset; only the checks are left
+  } else {
+    slot = s.inactive_slot();
+    report(m.model_id, m.version, InstallState::kManifestAccepted, Error::kOk);
+    // The slot stops being anything (a revert target included) before it is erased.
+    s.slots[static_cast<std::size_t>(slot)] = SlotInfo{};
+    if (s.revert == slot) s.revert = kNoSlot;
+    s.download_slot = kNoSlot;
+    s.progress = {};
+    SPINDLE_TRY(store_.commit(s));
+    SPINDLE_TRY(store_.erase_slot(slot, m.payload_size));
+    SPINDLE_TRY(store_.write_manifest(slot, signed_manifest));
+    SlotInfo& info = s.slots[static_cast<std::size_t>(slot)];
+    info.state = SlotState::kDownloading;
+    info.set_id(m.model_id);
+    info.version = m.version;
+    info.payload_size = m.payload_size;
+    std::copy(m.payload_digest.begin(), m.payload_digest.end(), info.digest.begin());
+    s.download_slot = slot;
+    SPINDLE_TRY(store_.commit(s));
+  }
+  if (!downloaded) {
+    report(m.model_id, m.version, InstallState::kDownloading, Error::kOk, resume ? "resumed" : "");
+    SPINDLE_TRY(download(slot, m, signed_manifest, resume));
+    s = store_.state();
+    s.slots[static_cast<std::size_t>(slot)].state = SlotState::kDownloaded;
+    s.download_slot = kNoSlot;
+    s.progress = {};
+    SPINDLE_TRY(store_.commit(s));
+    report(m.model_id, m.version, InstallState::kDownloaded, Error::kOk);
+  }
+
+  // Verify: signature again (from the slot header), digest of the stored bytes, decrypt,
+  // self-tests. The running model is suspended while its RAM is reused.
+  const Status loaded = load_slot(slot);
+  if (loaded == Status(Error::kPowerLoss) || loaded == Status(Error::kIoError)) return loaded;
+  if (!loaded.ok()) {
+    report(m.model_id, m.version, InstallState::kFailed, loaded.error());
+    s = store_.state();
+    s.slots[static_cast<std::size_t>(slot)].state =
+        loaded == Status(Error::kDigestMismatch) ? SlotState::kEmpty : SlotState::kFailed;
+    if (loaded != Status(Error::kDigestMismatch)) {
+      s.failed_model_id = s.slots[static_cast<std::size_t>(slot)].model_id;
+      s.failed_version = std::max(s.failed_version, m.version);
+    }
+    SPINDLE_TRY(store_.commit(s));
+    if (s.active != kNoSlot) {
+      const Status back = load_slot(s.active);
+      if (!back.ok()) SPINDLE_LOG_ERR(kLog, "the running model does not reload: %s", back.name());
+    }
+    // A digest that fails is a transfer problem: the payload is fetched again later.
+    return loaded == Status(Error::kDigestMismatch) ? loaded : kOk;
+  }
+  report(m.model_id, m.version, InstallState::kVerified, Error::kOk);
+  report(m.model_id, m.version, InstallState::kSelfTestPassed, Error::kOk);
+
+  s = store_.state();
+  if (s.active != kNoSlot) {
+    s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kVerified;
+  }
+  s.revert = s.active;
+  s.active = slot;
+  s.slots[static_cast<std::size_t>(slot)].state = SlotState::kPending;
+  s.trial_boots = 0;
+  healthy_windows_ = 0;
+  runtime_failed_ = false;
+  SPINDLE_TRY(store_.commit(s));
+  report(m.model_id, m.version, InstallState::kActivated, Error::kOk);
+  return kOk;
+}
+
+Status Installer::download(int slot, const manifest::Manifest& m,
+                           std::span<const std::uint8_t> signed_manifest, bool resume) {
+  blockwise::Config config;
+  config.preferred_szx = config_.preferred_szx;
+  config.expected_size = m.payload_size;
+  blockwise::Download download(config);
+  const PayloadPath path = payload_path(m.payload_digest);
+  const std::string_view path_view(path.data());
+  const auto now = [] { return static_cast<std::uint64_t>(os::uptime_ms()); };
+  // A download interrupted before its first block was recorded starts at block 0 (the
+  // slot is erased already; rewriting the same bytes over a torn block is harmless on NOR).
+  resume = resume && store_.state().progress.szx != 0;
+  blockwise::Action action =
+      resume ? download.step(blockwise::Event::resume(store_.state().progress, now()))
+             : download.step(blockwise::Event::start(now()));
+  if (resume) {
+    SPINDLE_LOG_INF(kLog, "resuming the download at block %u", store_.state().progress.next_block);
+  }
+  std::array<std::uint8_t, 1024> chunk{};
+  for (;;) {
+    switch (action.kind) {
+      case blockwise::ActionKind::kSendRequest: {
+        const auto answer = source_.fetch(path_view, action.request);
+        if (answer.ok()) {
+          action = download.step(blockwise::Event::received(*answer, now()));
+        } else if (answer.status() == Status(Error::kTimeout)) {
+          action = download.step(blockwise::Event::timeout(std::max(now(), action.deadline_ms)));
+        } else {
+          return answer.status();  // progress is persisted: the next attempt resumes
+        }
+        break;
+      }
+      case blockwise::ActionKind::kWait: {
+        if (action.deadline_ms == 0) return Error::kInvalidState;
+        const std::uint64_t t = now();
+        if (action.deadline_ms > t) os::sleep_ms(static_cast<std::int64_t>(action.deadline_ms - t));
+        action = download.step(blockwise::Event::timeout(std::max(now(), action.deadline_ms)));
+        break;
+      }
+      case blockwise::ActionKind::kRehashStored: {
+        const std::uint32_t length = std::min<std::uint32_t>(action.length, chunk.size());
+        const std::span<std::uint8_t> part(chunk.data(), length);
+        SPINDLE_TRY(store_.read_payload(slot, action.offset, part));
+        action = download.step(blockwise::Event::stored_bytes(part, now()));
+        break;
+      }
+      case blockwise::ActionKind::kWriteBlock:
+        SPINDLE_TRY(store_.write_payload(slot, action.offset, action.data));
+        SPINDLE_TRY(store_.save_progress(action.progress));
+        action = download.step(blockwise::Event::written(now()));
+        break;
+      case blockwise::ActionKind::kDiscardStored:
+        // The representation changed under the transfer: start the slot over.
+        SPINDLE_TRY(store_.erase_slot(slot, m.payload_size));
+        SPINDLE_TRY(store_.write_manifest(slot, signed_manifest));
+        SPINDLE_TRY(store_.save_progress(blockwise::Progress{}));
+        action = download.step(blockwise::Event::discarded(now()));
+        break;
+      case blockwise::ActionKind::kComplete:
+        if (action.digest != crypto::Digest{} &&
+            std::equal(action.digest.begin(), action.digest.end(), m.payload_digest.begin())) {
+          return kOk;
+        }
+        {
+          // Corrupted in transit or in flash: nothing of it is used, the slot starts over.
+          report(m.model_id, m.version, InstallState::kFailed, Error::kDigestMismatch, "download");
+          StoreState s = store_.state();
+          s.slots[static_cast<std::size_t>(slot)] = SlotInfo{};
+          s.download_slot = kNoSlot;
+          s.progress = {};
+          SPINDLE_TRY(store_.commit(s));
+        }
+        return Error::kDigestMismatch;
+      case blockwise::ActionKind::kFail:
+        return action.status;
+    }
+  }
+}
+
+// ---- health ----
+
+void Installer::on_window_scored(bool ok) {
+  if (ok) {
+    ++healthy_windows_;
+  } else {
+    runtime_failed_ = true;
+  }
+}
+
+Status Installer::poll() {
+  const StoreState& s = store_.state();
+  if (s.active == kNoSlot ||
+      s.slots[static_cast<std::size_t>(s.active)].state != SlotState::kPending) {
+    return kOk;
+  }
+  if (runtime_failed_) return revert(Error::kInvalidState);
+  if (healthy_windows_ < config_.health_windows) return kOk;
+  StoreState next = s;
+  next.slots[static_cast<std::size_t>(next.active)].state = SlotState::kActive;
+  next.floor_version =
+      std::max(next.floor_version, next.slots[static_cast<std::size_t>(next.active)].version);
+  next.trial_boots = 0;
+  // The previous model stays in its slot (verified) until the next download reuses it.
+  SPINDLE_TRY(store_.commit(next));
+  report_slot(next.active, InstallState::kConfirmed, Error::kOk);
+  return kOk;
+}
+
+}  // namespace spindle::modelstore
