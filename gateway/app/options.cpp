@@ -44,6 +44,12 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
       "requests per second one peer may send (then 4.29)")(
       "peer-burst", po::value(&config.coap.peer_burst)->default_value(config.coap.peer_burst),
       "burst size of the per-peer rate limit")(
+      "peer-block-rate",
+      po::value(&config.coap.peer_block_rate)->default_value(config.coap.peer_block_rate),
+      "model payload blocks per second one peer may fetch (then 4.29)")(
+      "peer-block-burst",
+      po::value(&config.coap.peer_block_burst)->default_value(config.coap.peer_block_burst),
+      "burst size of the per-peer model download limit")(
       "max-sessions", po::value(&config.coap.max_sessions)->default_value(config.coap.max_sessions),
       "idle sessions kept before the oldest is freed")(
       "session-timeout",
@@ -89,8 +95,10 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
   if (http_port < 0 || http_port > 65535) throw std::runtime_error("--http-port must be 0..65535");
   config.coap.port = static_cast<std::uint16_t>(coap_port);
   config.http.port = static_cast<std::uint16_t>(http_port);
-  if (config.coap.peer_rate <= 0 || config.coap.peer_burst < 1) {
-    throw std::runtime_error("--peer-rate must be > 0 and --peer-burst >= 1");
+  if (config.coap.peer_rate <= 0 || config.coap.peer_burst < 1 ||
+      config.coap.peer_block_rate <= 0 || config.coap.peer_block_burst < 1) {
+    throw std::runtime_error(
+        "--peer-rate and --peer-block-rate must be > 0, --peer-burst and --peer-block-burst >= 1");
   }
   if (config.coap.max_request_payload < 64) {
     throw std::runtime_error("--max-request-payload must be at least 64 bytes");

@@ -202,7 +202,10 @@ Result<Action> Download::on_stored_bytes(std::span<const std::uint8_t> chunk, st
 
 Result<Action> Download::on_response(const Response& response, std::uint64_t now) {
   if (response.code != kCoapContent) {
-    if (code_class(response.code) == kServerErrorClass) return on_server_error(now);
+    // 5.xx, and 4.29 Too Many Requests (RFC 8516): the server is busy, ask again later.
+    if (code_class(response.code) == kServerErrorClass || response.code == coap_code(4, 29)) {
+      return on_server_error(now);
+    }
     return Error::kRemoteError;
   }
 

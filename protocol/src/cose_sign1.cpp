@@ -79,13 +79,14 @@ crypto::Digest sig_structure_digest(std::span<const std::uint8_t> protected_head
 Result<std::span<const std::uint8_t>> sign(const crypto::EcPrivateKey& key,
                                            std::span<const std::uint8_t> kid,
                                            std::span<const std::uint8_t> payload,
-                                           std::span<std::uint8_t> out) {
+                                           std::span<std::uint8_t> out,
+                                           std::span<const std::uint8_t> external_aad) {
   if (kid.size() > kMaxKidSize) return Error::kOversize;
   std::uint8_t protected_buffer[kMaxProtectedSize];
   SPINDLE_TRY_ASSIGN(const auto protected_header, encode_protected(kid, protected_buffer));
   crypto::EcSignature signature{};
-  SPINDLE_TRY(
-      crypto::ecdsa_sign(key, sig_structure_digest(protected_header, {}, payload), &signature));
+  SPINDLE_TRY(crypto::ecdsa_sign(key, sig_structure_digest(protected_header, external_aad, payload),
+                                 &signature));
   cbor::Writer writer(out);
   writer.tag(kTagSign1).array(4).bytes(protected_header).map(0).bytes(payload).bytes(signature);
   return writer.finish();
@@ -112,7 +113,8 @@ Result<Sign1> decode(std::span<const std::uint8_t> message) {
 }
 
 Result<Sign1> verify(std::span<const std::uint8_t> message,
-                     std::span<const TrustedKey> trusted_keys) {
+                     std::span<const TrustedKey> trusted_keys,
+                     std::span<const std::uint8_t> external_aad) {
   SPINDLE_TRY_ASSIGN(const Sign1 sign1, decode(message));
   if (sign1.alg != crypto::kCoseAlgEs256) return Error::kUnsupportedAlgorithm;
   const auto key = std::find_if(trusted_keys.begin(), trusted_keys.end(), [&](const TrustedKey& k) {
@@ -123,7 +125,8 @@ Result<Sign1> verify(std::span<const std::uint8_t> message,
   crypto::EcSignature signature{};
   std::copy(sign1.signature.begin(), sign1.signature.end(), signature.begin());
   SPINDLE_TRY(crypto::ecdsa_verify(
-      key->public_key, sig_structure_digest(sign1.protected_header, {}, sign1.payload), signature));
+      key->public_key, sig_structure_digest(sign1.protected_header, external_aad, sign1.payload),
+      signature));
   return sign1;
 }
 

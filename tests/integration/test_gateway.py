@@ -1,11 +1,14 @@
 """Integration: the real spindle-gateway with real spindle-node processes and Debian's
 libcoap command-line client — registration, refresh and expiry, telemetry through the HTTP
 API, access control between devices, refused identities, bad payloads, kill -9 with every
-acknowledged reading kept exactly once, and interoperability with an implementation
-nobody here wrote."""
+acknowledged reading kept exactly once, attestation challenges and verdicts, install
+reports in the deployment view, and interoperability with an implementation nobody here
+wrote."""
 import argparse
 import hashlib
+import hmac
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -35,6 +38,69 @@ def nul_free_devices(gateway, prefix, count):
             if 0 not in bytes.fromhex(keys["psk"]) and len(found) < count:
                 found[device] = keys
     return found
+
+
+# A 2.xx answer as coap-client prints it with -v 6: code, options and (hex) payload.
+ANSWER = re.compile(rb"v:1 t:\w+ c:(2\.\d\d) i:\w+ \{\w*\} \[([^\]]*)\]"
+                    rb"(?: :: binary data length \d+\n<<(\w+)>>)?")
+INSTALL_STATES = ["manifest-accepted", "manifest-rejected", "downloading", "downloaded",
+                  "verified", "self-test-passed", "activated", "confirmed", "rolled-back",
+                  "failed"]  # protocol/cddl/status_report.cddl install-state, in order
+REASON_ROLLBACK = 26  # spindle::Error::kRollback
+
+
+def challenge_in(output):
+    """(code, nonce or None) of the 2.xx answer in coap-client -v 6 output: the nonce of
+    the attestation challenge it carried (content-format 60, protocol/cddl/challenge.cddl)."""
+    match = ANSWER.search(output)
+    if match is None:
+        raise AssertionError(f"no 2.xx answer in {output!r}")
+    code, options, payload = match.groups()
+    if payload is None:
+        return code.decode(), None
+    if b"Content-Format:application/cbor" not in options:
+        raise AssertionError(f"a payload without content-format 60: {options!r}")
+    challenge = cbor2.loads(bytes.fromhex(payload.decode()))
+    if set(challenge) != {1}:
+        raise AssertionError(f"not a challenge: {challenge!r}")
+    return code.decode(), challenge[1]
+
+
+def attestation_report(device, keys, nonce, active_digest, firmware="0.1.0", forge=False):
+    """An attestation status report (protocol/cddl/status_report.cddl) MACed as AD-7 says:
+    HMAC-SHA256 under the attestation key over ["spindle-attest-v1", device, nonce,
+    digest, firmware]; `forge` flips a bit of the MAC."""
+    message = cbor2.dumps(["spindle-attest-v1", device, nonce, active_digest, firmware])
+    mac = hmac.new(bytes.fromhex(keys["attestation_key"]), message, hashlib.sha256).digest()
+    if forge:
+        mac = bytes([mac[0] ^ 1]) + mac[1:]
+    return cbor2.dumps({1: 1, 7: nonce, 8: active_digest, 9: firmware, 10: mac})
+
+
+def coap_message(datagram):
+    """(type, code, message id, {option number: [values]}, payload) of a CoAP datagram."""
+    position = 4 + (datagram[0] & 0x0F)
+    options, number = {}, 0
+
+    def extended(value):
+        nonlocal position
+        if value == 13:
+            value, position = datagram[position] + 13, position + 1
+        elif value == 14:
+            value = int.from_bytes(datagram[position:position + 2], "big") + 269
+            position += 2
+        return value
+
+    while position < len(datagram) and datagram[position] != 0xFF:
+        head = datagram[position]
+        position += 1
+        number += extended(head >> 4)
+        length = extended(head & 0x0F)
+        options.setdefault(number, []).append(datagram[position:position + length])
+        position += length
+    payload = datagram[position + 1:]
+    return ((datagram[0] >> 4) & 0x03, datagram[1], int.from_bytes(datagram[2:4], "big"),
+            options, payload)
 
 
 class GatewayTest(unittest.TestCase):
@@ -360,6 +426,155 @@ class GatewayTest(unittest.TestCase):
         self.assertEqual(code, 0, out)
         self.assertEqual([r["name"] for r in gateway.telemetry(device)], ["score"])
         self.assertTrue(gateway.healthy())
+
+    # ---- Attestation and install reports ----
+
+    def test_attest_and_keys_endpoints(self):
+        gateway = self.gateway()
+        keys = gateway.provision("gauge-1")["gauge-1"]
+        self.assertEqual(gateway.api("GET", "/api/v1/devices/gauge-1/keys", expect=200),
+                         {"device": "gauge-1", "psk": keys["psk"], "model_kek": keys["model_kek"],
+                          "attestation_key": keys["attestation_key"]})
+        self.assertEqual(gateway.request("GET", "/api/v1/devices/gauge-9/keys")[0], 404)
+        before = int(time.time() * 1000)
+        issued = gateway.api("POST", "/api/v1/devices/gauge-1/attest", expect=201)
+        self.assertEqual(issued["device"], "gauge-1")
+        self.assertEqual(len(bytes.fromhex(issued["nonce"])), 16)
+        self.assertAlmostEqual(issued["expires_ms"] - before, 600_000, delta=10_000)
+        self.assertEqual(gateway.request("POST", "/api/v1/devices/gauge-9/attest")[0], 404)
+        self.assertEqual([d["id"] for d in gateway.api("GET", "/api/v1/devices")["devices"]],
+                         ["gauge-1"], "neither endpoint provisions")
+        self.assertIsNone(gateway.api("GET", "/api/v1/devices/gauge-1")["attestation"])
+
+    def test_attestation_challenge_rides_on_answers_and_answers_are_judged(self):
+        gateway = self.gateway()
+        (device, keys), = nul_free_devices(gateway, "attest-", 1).items()
+        digest = bytes.fromhex(self.deploy(gateway, device, os.urandom(2000)))
+        seq = iter(range(1, 100))
+
+        def telemetry():
+            pack = cbor2.dumps([{-2: f"urn:dev:spindle:{device}:", -3: time.time(), 0: "score",
+                                 2: 0.5, "seq": next(seq)}])
+            _, out = self.coap(gateway, device, keys, "post", f"/t/{device}", "-v", "6",
+                               payload=pack, fmt=112)
+            return challenge_in(out)
+
+        def report(body):
+            _, out = self.coap(gateway, device, keys, "post", f"/d/{device}/status", "-v", "6",
+                               payload=body, fmt=60)
+            return challenge_in(out)[0]
+
+        def verdict():
+            return gateway.api("GET", f"/api/v1/devices/{device}", expect=200)["attestation"]
+
+        self.assertEqual(telemetry(), ("2.04", None), "no challenge outstanding")
+        nonce = bytes.fromhex(
+            gateway.api("POST", f"/api/v1/devices/{device}/attest", expect=201)["nonce"])
+        # Registration (2.01), refresh (2.04) and telemetry (2.04) all carry the challenge.
+        with open(os.path.join(VECTORS, "registration.cbor"), "rb") as f:
+            _, out = self.coap(gateway, device, keys, "post", f"/rd?ep={device}&lt=60", "-v", "6",
+                               payload=f.read(), fmt=60)
+        self.assertEqual(challenge_in(out), ("2.01", nonce))
+        _, out = self.coap(gateway, device, keys, "post", f"/rd/{device}", "-v", "6")
+        self.assertEqual(challenge_in(out), ("2.04", nonce))
+        self.assertEqual(telemetry(), ("2.04", nonce))
+
+        # The right answer: match, and the challenge is used up.
+        answer = attestation_report(device, keys, nonce, digest)
+        self.assertEqual(report(answer), "2.04")
+        seen = verdict()
+        self.assertEqual(seen["verdict"], "match")
+        self.assertEqual(seen["active_digest"], digest.hex())
+        self.assertEqual(seen["expected_digest"], digest.hex())
+        self.assertEqual(seen["firmware"], "0.1.0")
+        self.assertEqual(seen["nonce"], nonce.hex())
+        self.assertEqual(telemetry(), ("2.04", None), "consumed")
+        # The same answer again: stale.
+        self.assertEqual(report(answer), "2.04")
+        self.assertEqual(verdict()["verdict"], "stale")
+
+        # A new challenge; a forged MAC does not use it up; another digest is a mismatch.
+        nonce = bytes.fromhex(
+            gateway.api("POST", f"/api/v1/devices/{device}/attest", expect=201)["nonce"])
+        self.assertEqual(report(attestation_report(device, keys, nonce, digest, forge=True)),
+                         "2.04")
+        self.assertEqual(verdict()["verdict"], "mac-invalid")
+        self.assertEqual(telemetry(), ("2.04", nonce), "still outstanding")
+        other = hashlib.sha256(b"a model nobody deployed").digest()
+        self.assertEqual(report(attestation_report(device, keys, nonce, other, "0.2.0")), "2.04")
+        seen = verdict()
+        self.assertEqual((seen["verdict"], seen["active_digest"], seen["firmware"]),
+                         ("mismatch", other.hex(), "0.2.0"))
+        self.assertEqual(seen["expected_digest"], digest.hex())
+
+        kinds = [e["kind"] for e in gateway.events(device) if e["kind"].startswith("attestation")]
+        self.assertEqual(kinds, ["attestation", "attestation-stale", "attestation-failed",
+                                 "attestation-mismatch"])
+        for name in ("match", "stale", "mac-invalid", "mismatch"):
+            self.assertEqual(gateway.metric("spindle_attestations_total", f'verdict="{name}"'), 1)
+        # The verdict outlives the process; the challenge (memory only) does not.
+        gateway.stop()
+        gateway.start()
+        self.assertEqual(verdict()["verdict"], "mismatch")
+        self.assertEqual(telemetry(), ("2.04", None))
+
+    def test_a_retransmission_after_the_answer_gets_the_same_challenge(self):
+        gateway = self.gateway(insecure=True)
+        gateway.provision("raw-1")
+        nonce = bytes.fromhex(
+            gateway.api("POST", "/api/v1/devices/raw-1/attest", expect=201)["nonce"])
+        pack = cbor2.dumps([{-2: "urn:dev:spindle:raw-1:", -3: time.time(), 0: "score", 2: 0.5,
+                             "seq": 1}])
+        # CON POST /t/raw-1, MID 0x4321, token AC, content-format 112.
+        request = (bytes([0x41, 0x02, 0x43, 0x21, 0xAC, 0xB1]) + b"t" + bytes([0x05]) + b"raw-1" +
+                   bytes([0x11, 112, 0xFF]) + pack)
+        con, ack = 0, 2
+
+        def receive(sock, wanted):
+            for _ in range(20):  # and at most 5 s each: the socket's timeout
+                message = coap_message(sock.recv(2048))
+                if wanted(message):
+                    return message
+            raise AssertionError("no such answer")
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.sendto(request, ("127.0.0.1", gateway.coap_port))
+            first = receive(sock, lambda m: m[1] == 0x44)  # the separate 2.04
+            if first[0] == con:  # acknowledge it, so that the server does not send it again
+                sock.sendto(bytes([0x60, 0x00]) + first[2].to_bytes(2, "big"),
+                            ("127.0.0.1", gateway.coap_port))
+            # The client "missed" the answer and retransmits the same message.
+            sock.sendto(request, ("127.0.0.1", gateway.coap_port))
+            again = receive(sock, lambda m: m[0] == ack and m[2] == 0x4321 and m[1] != 0)
+        for answer in (first, again):
+            self.assertEqual(answer[1], 0x44)
+            self.assertEqual(answer[3].get(12), [bytes([60])], "content-format 60")
+            self.assertEqual(answer[4], cbor2.dumps({1: nonce}))
+        self.assertEqual(len(gateway.telemetry("raw-1")), 1, "stored once")
+
+    def test_install_reports_reach_the_deployment_view_with_their_reason(self):
+        gateway = self.gateway(insecure=True)
+        gateway.provision("kiln-1")
+        self.deploy(gateway, "kiln-1", os.urandom(1500), version=2)
+
+        def send(version, state, reason=0):
+            body = cbor2.dumps({1: 0, 2: "vib-ae", 3: version, 4: state, 5: reason})
+            code, out = self.coap(gateway, None, None, "post", "/d/kiln-1/status", payload=body,
+                                  fmt=60)
+            self.assertEqual(code, 0, out)
+            deployment = gateway.api("GET", "/api/v1/devices/kiln-1", expect=200)["deployment"]
+            return deployment["state"], deployment["reason"]
+
+        for number, name in enumerate(INSTALL_STATES):
+            self.assertEqual(send(2, number), (name, "ok"))
+        # The node refuses the version (it runs a newer one): the reason says why.
+        self.assertEqual(send(2, INSTALL_STATES.index("manifest-rejected"), REASON_ROLLBACK),
+                         ("manifest-rejected", "rollback"))
+        # A report about a version that is not the current deployment changes nothing.
+        self.assertEqual(send(1, INSTALL_STATES.index("confirmed")),
+                         ("manifest-rejected", "rollback"))
+        self.assertEqual(len(gateway.events("kiln-1", "install")), len(INSTALL_STATES) + 2)
 
     # ---- Interoperability with libcoap's own client ----
 

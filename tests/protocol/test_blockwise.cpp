@@ -814,6 +814,20 @@ TEST(Download, ServerErrorBacksOffThenResendsAndSpendsTheRetryBudget) {
                  Error::kRetriesExhausted);
 }
 
+TEST(Download, TooManyRequestsBacksOffLikeAServerError) {
+  Config config;
+  config.initial_timeout_ms = 1000;
+  Download download(config);
+  const Reply busy = error_reply(coap_code(4, 29));  // RFC 8516
+  Action action = download.step(Event::start(0));
+  action = download.step(Event::received(busy.view(), 10));
+  ASSERT_EQ(action.kind, ActionKind::kWait);
+  EXPECT_EQ(download.state(), State::kBackingOff);
+  action = download.step(Event::timeout(action.deadline_ms));
+  ASSERT_EQ(action.kind, ActionKind::kSendRequest);
+  EXPECT_EQ(action.request.num, 0u);
+}
+
 TEST(Download, NotFoundFailsWithRemoteError) {
   Download download(Config{});
   (void)download.step(Event::start(0));

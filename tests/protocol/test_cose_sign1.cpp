@@ -98,6 +98,31 @@ TEST(CoseSign1, SecondTrustedKeyIsFoundByKid) {
   EXPECT_TRUE(verify(msg, trusted).ok());
 }
 
+TEST(CoseSign1, ExternalAadBindsTheSignatureToItsContext) {
+  const Keys k = keys("site key");
+  std::vector<std::uint8_t> buffer(64 + kSign1Overhead);
+  const auto msg = sign(k.priv, as_bytes("site-1"), as_bytes("package description"), buffer,
+                        as_bytes("spindle-package-v1"));
+  ASSERT_TRUE(msg.ok()) << msg.status().name();
+  const TrustedKey trusted{as_bytes("site-1"), k.pub};
+  EXPECT_TRUE(verify(*msg, {&trusted, 1}, as_bytes("spindle-package-v1")).ok());
+  EXPECT_EQ(verify(*msg, {&trusted, 1}, as_bytes("spindle-package-v2")).status(),
+            Status(Error::kBadSignature));
+  // Verified as a manifest (no external AAD) it is refused, and the other way round.
+  EXPECT_EQ(verify(*msg, {&trusted, 1}).status(), Status(Error::kBadSignature));
+  const auto manifest = signed_message(k, "site-1", "package description");
+  EXPECT_EQ(verify(manifest, {&trusted, 1}, as_bytes("spindle-package-v1")).status(),
+            Status(Error::kBadSignature));
+}
+
+TEST(CoseSign1, ExternalAadIsHashedAsABstrInTheSigStructure) {
+  // ["Signature1", h'A10126', h'0102', h'ABCD'] encoded independently, then hashed.
+  const auto expected_encoding = test::from_hex("84 6a5369676e617475726531 43a10126 420102 42abcd");
+  EXPECT_EQ(sig_structure_digest(test::from_hex("a10126"), test::from_hex("0102"),
+                                 test::from_hex("abcd")),
+            crypto::Sha256::of(expected_encoding));
+}
+
 std::vector<std::uint8_t> build(std::span<const std::uint8_t> protected_header, std::uint64_t tag,
                                 std::size_t signature_size = 64) {
   std::vector<std::uint8_t> out(512);

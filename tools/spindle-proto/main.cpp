@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "golden_examples.hpp"
+#include "spindle/cli/random.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/hex.hpp"
@@ -93,25 +94,8 @@ std::array<std::uint8_t, N> exactly(const ByteVector& bytes, const std::string& 
   return out;
 }
 
-int system_random(void*, unsigned char* out, std::size_t length) {
-  std::size_t done = 0;
-  while (done < length) {
-    const ssize_t n = getrandom(out + done, length - done, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return 0;
-}
-
-template <std::size_t N>
-std::array<std::uint8_t, N> random_bytes() {
-  std::array<std::uint8_t, N> out{};
-  if (system_random(nullptr, out.data(), out.size()) != 0) fail("getrandom failed");
-  return out;
-}
+using cli::random_bytes;
+using cli::system_random;
 
 crypto::KeyPurpose parse_purpose(const std::string& name) {
   for (const auto p : {crypto::KeyPurpose::kModelKek, crypto::KeyPurpose::kDtlsPsk,

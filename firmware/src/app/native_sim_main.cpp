@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "spindle/app/node.hpp"
+#include "spindle/cli/board_file.hpp"
 #include "spindle/os/log.hpp"
 #include "spindle/os/posix/file_flash.hpp"
 #include "spindle/protocol/blockwise.hpp"
@@ -217,10 +218,7 @@ int main(int argc, char** argv) {
   }
 
   // Board profile: the build board by default, or another board's budgets.
-  std::string board_path = board_arg;
-  if (board_arg.find('/') == std::string::npos) {
-    board_path = std::string(SPINDLE_BOARDS_DIR) + "/" + board_arg + "/board.conf";
-  }
+  const std::string board_path = cli::board_conf_path(board_arg, SPINDLE_BOARDS_DIR);
   bool read_ok = false;
   const std::string board_text = read_text(board_path, &read_ok);
   if (!read_ok) return usage_error("cannot read board profile " + board_path);

@@ -19,6 +19,7 @@
 #include "spindle/os/thread.hpp"
 #include "spindle/os/work.hpp"
 #include "spindle/protocol/blockwise.hpp"
+#include "spindle/protocol/challenge.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/registration.hpp"
 #include "spindle/protocol/status_report.hpp"
@@ -184,6 +185,9 @@ struct NodeState {
   std::size_t manifest_size = 0;
   bool manifest_pending = false;  // received and not yet fully handled
   std::array<std::uint8_t, 256> report_body{};
+  // An attestation challenge from the gateway, to answer.
+  std::array<std::uint8_t, status_report::kMaxNonceSize> nonce{};
+  std::size_t nonce_size = 0;
 };
 
 alignas(16) std::array<std::uint8_t, kModelRamBytes> g_model_ram;
@@ -321,6 +325,61 @@ void sensor_main(void*) {
 
 // ---- network thread ----
 
+// POSTs `body` to one of the device's own resources: prefix + id + suffix.
+Result<net::Response> post_own(net::CoapClient& client, const char* prefix, const char* suffix,
+                               int content_format, std::span<const std::uint8_t> body) {
+  const NodeConfig& config = *g_state.config;
+  char path[16 + kMaxIdSize];
+  std::snprintf(path, sizeof path, "%s%.*s%s", prefix, static_cast<int>(config.device_id.size()),
+                config.device_id.data(), suffix);
+  net::Request request;
+  request.method = net::Method::kPost;
+  request.path = path;
+  request.content_format = content_format;
+  request.payload = body;
+  return client.request(request, kRequestTimeoutMs);
+}
+
+// POSTs a status report (application/cbor) to /d/{id}/status.
+Result<net::Response> post_status(net::CoapClient& client, std::span<const std::uint8_t> body) {
+  return post_own(client, "d/", "/status", 60, body);
+}
+
+// Keeps the attestation challenge a 2.xx answer carries (content-format 60), if any.
+void take_challenge(const net::Response& response) {
+  if (!response.success() || response.content_format != 60 || response.payload_size == 0) return;
+  const auto nonce = challenge::decode(response.body());
+  if (!nonce.ok()) {
+    SPINDLE_LOG_WRN(kLog, "unreadable attestation challenge: %s", nonce.status().name());
+    return;
+  }
+  std::copy(nonce->begin(), nonce->end(), g_state.nonce.begin());
+  g_state.nonce_size = nonce->size();
+}
+
+// Answers a pending challenge: a MAC over the nonce, the digest of the model actually
+// running (32 zero bytes when none is) and the firmware version.
+Status answer_challenge(net::CoapClient& client) {
+  if (g_state.nonce_size == 0) return kOk;
+  const NodeConfig& config = *g_state.config;
+  const std::span<const std::uint8_t> nonce(g_state.nonce.data(), g_state.nonce_size);
+  crypto::Digest active{};
+  (void)g_state.installer->active_digest(&active);
+  SPINDLE_TRY_ASSIGN(const crypto::Digest mac,
+                     status_report::attestation_mac(config.attestation_key, config.device_id, nonce,
+                                                    active, config.firmware_version));
+  status_report::StatusReport report;
+  report.kind = status_report::Kind::kAttestation;
+  report.attestation = {nonce, active, config.firmware_version, mac};
+  SPINDLE_TRY_ASSIGN(const auto body, status_report::encode(report, g_state.report_body));
+  SPINDLE_TRY_ASSIGN(const net::Response response, post_status(client, body));
+  if (response.code_class() == 5) return Error::kRemoteError;
+  if (!response.success()) SPINDLE_LOG_ERR(kLog, "gateway refused the attestation answer");
+  SPINDLE_LOG_INF(kLog, "attestation answered");
+  g_state.nonce_size = 0;
+  return kOk;
+}
+
 Result<std::span<const std::uint8_t>> registration_body() {
   const NodeConfig& config = *g_state.config;
   registration::Registration reg;
@@ -377,6 +436,7 @@ Status register_or_refresh(net::CoapClient& client, Registrar& r) {
   request.content_format = 60;  // application/cbor
   request.payload = body;
   SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
+  take_challenge(response);
   if (!response.success()) {
     char code[8];
     net::format_code(response.code, code);
@@ -420,15 +480,7 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
   }
   SPINDLE_TRY(encoded.status());
   const telemetry::Batch& batch = *encoded;
-  char path[8 + kMaxIdSize];
-  std::snprintf(path, sizeof path, "t/%.*s", static_cast<int>(config.device_id.size()),
-                config.device_id.data());
-  net::Request request;
-  request.method = net::Method::kPost;
-  request.path = path;
-  request.content_format = 112;  // application/senml+cbor
-  request.payload = batch.bytes;
-  const auto answer = client.request(request, kRequestTimeoutMs);
+  const auto answer = post_own(client, "t/", "", 112, batch.bytes);  // application/senml+cbor
   if (!answer.ok()) {
     SPINDLE_LOG_DBG(kLog, "batch of %zu records (seq %u..): %s", batch.entries,
                     telemetry::record_seq(g_state.batch_entries[0]).value(),
@@ -436,6 +488,7 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
     return answer.status();
   }
   const net::Response& response = *answer;
+  take_challenge(response);
   const std::uint8_t code_class = response.code_class();
   SPINDLE_LOG_DBG(kLog, "batch of %zu records (seq %u..): %u.%02u", batch.entries,
                   telemetry::record_seq(g_state.batch_entries[0]).value(), code_class,
@@ -528,10 +581,6 @@ Status take_manifest(net::CoapClient& client, const net::Response& first) {
 
 // Sends the queued install reports, oldest first.
 Status flush_reports(net::CoapClient& client) {
-  const NodeConfig& config = *g_state.config;
-  char path[16 + kMaxIdSize];
-  std::snprintf(path, sizeof path, "d/%.*s/status", static_cast<int>(config.device_id.size()),
-                config.device_id.data());
   while (!g_state.reports.empty()) {
     const QueuedReport& q = g_state.reports.front();
     status_report::StatusReport report;
@@ -548,12 +597,7 @@ Status flush_reports(net::CoapClient& client) {
       g_state.reports.pop();
       continue;
     }
-    net::Request request;
-    request.method = net::Method::kPost;
-    request.path = path;
-    request.content_format = 60;
-    request.payload = *body;
-    SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
+    SPINDLE_TRY_ASSIGN(const net::Response response, post_status(client, *body));
     if (response.code_class() == 5 || response.code == blockwise::coap_code(4, 29)) {
       return Error::kRemoteError;  // temporary: send it again later
     }
@@ -600,7 +644,8 @@ Status manifest_work(net::CoapClient& client, std::int64_t* retry_at_ms,
   }
   const Status polled = installer.poll();
   if (!polled.ok()) return polled;
-  return flush_reports(client);
+  SPINDLE_TRY(flush_reports(client));
+  return answer_challenge(client);
 }
 
 bool all_sent() {

@@ -167,6 +167,8 @@ Status Installer::load_slot(int slot) {
     return loaded;
   }
   running_ = true;
+  SPINDLE_LOG_INF(kLog, "running %.*s v%llu from slot %d", static_cast<int>(m.model_id.size()),
+                  m.model_id.data(), static_cast<unsigned long long>(m.version), slot);
   return kOk;
 }
 
@@ -392,6 +394,11 @@ Status Installer::download(int slot, const manifest::Manifest& m,
       case blockwise::ActionKind::kWriteBlock:
         SPINDLE_TRY(store_.write_payload(slot, action.offset, action.data));
         SPINDLE_TRY(store_.save_progress(action.progress));
+        SPINDLE_LOG_DBG(
+            kLog, "stored block %u: %u of %u bytes",
+            action.offset / blockwise::block_size(action.progress.szx != 0 ? action.progress.szx
+                                                                           : config_.preferred_szx),
+            action.offset + static_cast<std::uint32_t>(action.data.size()), m.payload_size);
         action = download.step(blockwise::Event::written(now()));
         break;
       case blockwise::ActionKind::kDiscardStored:

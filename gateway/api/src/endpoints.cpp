@@ -182,13 +182,10 @@ Answer HttpApi::Impl::provision_devices(const httplib::Request& request, const s
   json answer = json::array();
   for (const auto& device : devices) {
     if (device.created) listener_.device_added(device.id);
-    answer.push_back({
-        {"id", device.id},
-        {"created", device.created},
-        {"psk", api::to_hex(device.keys.psk)},
-        {"model_kek", api::to_hex(device.keys.model_kek)},
-        {"attestation_key", api::to_hex(device.keys.attestation)},
-    });
+    json entry = api::keys_view(device.keys);
+    entry["id"] = device.id;
+    entry["created"] = device.created;
+    answer.push_back(std::move(entry));
   }
   return json_answer(api::kHttpOk, {{"devices", std::move(answer)}});
 }
@@ -250,6 +247,50 @@ Answer HttpApi::Impl::list_device_deployments(const httplib::Request& request, c
   for (const auto& deployment : *history)
     items.push_back(api::deployment_view(deployment));
   return json_answer(api::kHttpOk, {{"deployments", std::move(items)}});
+}
+
+std::optional<Answer> HttpApi::Impl::find_device(const httplib::Request& request, std::string& id) {
+  id = request.matches[1].str();
+  if (!check_id(id).ok()) return bad_path_id("device id", id);
+  Status status;
+  {
+    const std::lock_guard lock(reader_mutex_);
+    status = reader_->get_device(id).status();
+  }
+  if (status == Status(Error::kNotFound)) return unknown_device(id);
+  if (!status.ok()) return read_failed(status);
+  return std::nullopt;
+}
+
+// Never provisions: the keys of a device that was not provisioned are not handed out.
+Answer HttpApi::Impl::get_device_keys(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  std::string id;
+  if (auto bad = find_device(request, id)) return *bad;
+  const auto keys = keys_.device_keys(id);
+  if (!keys.ok()) return read_failed(keys.status());  // cannot happen for a valid id
+  json view = api::keys_view(*keys);
+  view["device"] = id;
+  return json_answer(api::kHttpOk, std::move(view));
+}
+
+// The challenge lives in memory only (the CoAP side keeps it): a gateway restart forgets it,
+// and the operator asks again.
+Answer HttpApi::Impl::attest_device(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  std::string id;
+  if (auto bad = find_device(request, id)) return *bad;
+  const auto challenge = draw_challenge(now_ms());
+  if (!challenge.ok()) {
+    return error_answer(api::kHttpInternalError,
+                        "no randomness for a challenge: see the gateway log");
+  }
+  listener_.challenge_issued(id, *challenge);
+  return json_answer(api::kHttpCreated, {
+                                            {"device", id},
+                                            {"nonce", api::to_hex(challenge->nonce)},
+                                            {"expires_ms", challenge->expires_ms},
+                                        });
 }
 
 // ---- Models ----

@@ -155,6 +155,8 @@ HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Stor
   route_get("/api/v1/devices", &Impl::list_devices, true);
   route_get(R"(/api/v1/devices/([^/]+))", &Impl::get_device, true);
   route_get(R"(/api/v1/devices/([^/]+)/deployments)", &Impl::list_device_deployments, true);
+  route_get(R"(/api/v1/devices/([^/]+)/keys)", &Impl::get_device_keys, true);
+  route_post(R"(/api/v1/devices/([^/]+)/attest)", &Impl::attest_device);
   route_post("/api/v1/models", &Impl::upload_model);
   route_get("/api/v1/models", &Impl::list_models, true);
   route_post("/api/v1/deployments", &Impl::add_deployments);

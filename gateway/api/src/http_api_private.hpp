@@ -76,6 +76,8 @@ class HttpApi::Impl {
   api::Answer list_devices(const httplib::Request& request, const std::string& body);
   api::Answer get_device(const httplib::Request& request, const std::string& body);
   api::Answer list_device_deployments(const httplib::Request& request, const std::string& body);
+  api::Answer get_device_keys(const httplib::Request& request, const std::string& body);
+  api::Answer attest_device(const httplib::Request& request, const std::string& body);
   api::Answer upload_model(const httplib::Request& request, const std::string& body);
   api::Answer list_models(const httplib::Request& request, const std::string& body);
   api::Answer add_deployments(const httplib::Request& request, const std::string& body);
@@ -83,6 +85,8 @@ class HttpApi::Impl {
   api::Answer query_telemetry(const httplib::Request& request, const std::string& body);
   api::Answer query_events(const httplib::Request& request, const std::string& body);
 
+  // The device named by the path: 400 for an invalid id, 404 when not provisioned.
+  std::optional<api::Answer> find_device(const httplib::Request& request, std::string& id);
   std::optional<api::Answer> decode_deployment(const nlohmann::json& entry, std::size_t index,
                                                std::int64_t now, api::NewDeployment& out) const;
   std::optional<api::Answer> check_deployments(Store& store,

@@ -54,6 +54,18 @@ json registration_view(const registration::Registration& reg) {
   };
 }
 
+json attestation_view(const StoredAttestation& attestation) {
+  return {
+      {"verdict", attestation.verdict},
+      {"time_ms", attestation.time_ms},
+      {"nonce", attestation.nonce},
+      {"active_digest", attestation.active_digest},
+      {"firmware", attestation.firmware},
+      {"expected_digest",
+       attestation.expected_digest.empty() ? json(nullptr) : json(attestation.expected_digest)},
+  };
+}
+
 }  // namespace
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
@@ -71,6 +83,7 @@ json device_view(const StoredDevice& device) {
       {"lifetime_s", device.lifetime_s},
       {"location", device.location},
       {"registration", nullptr},
+      {"attestation", device.attestation ? attestation_view(*device.attestation) : json(nullptr)},
   };
   if (!device.registration.empty()) {
     const auto decoded = registration::decode(device.registration);
@@ -82,6 +95,14 @@ json device_view(const StoredDevice& device) {
     }
   }
   return view;
+}
+
+json keys_view(const DeviceKeys& keys) {
+  return {
+      {"psk", to_hex(keys.psk)},
+      {"model_kek", to_hex(keys.model_kek)},
+      {"attestation_key", to_hex(keys.attestation)},
+  };
 }
 
 json model_view(const StoredModel& model) {

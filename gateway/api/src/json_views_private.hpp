@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "spindle/gateway/site_keys.hpp"
 #include "spindle/gateway/store.hpp"
 
 namespace spindle::gateway::api {
@@ -15,8 +16,11 @@ namespace spindle::gateway::api {
 std::string to_hex(std::span<const std::uint8_t> bytes);
 
 // <device>: the registry entry, with its last registration body decoded (null before the
-// first registration; null plus "registration_error" when the stored body no longer decodes).
+// first registration; null plus "registration_error" when the stored body no longer decodes)
+// and its latest attestation verdict (null before the first).
 nlohmann::json device_view(const StoredDevice& device);
+// {"psk", "model_kek", "attestation_key"}: a device's derived keys, hex.
+nlohmann::json keys_view(const DeviceKeys& keys);
 nlohmann::json model_view(const StoredModel& model);
 nlohmann::json deployment_view(const StoredDeployment& deployment);
 // "value" is a number, string, bool, {"hex": ...} for data, or null.

@@ -16,6 +16,7 @@
 #include "spindle/gateway/clock.hpp"
 #include "spindle/gateway/telemetry_ingest.hpp"
 #include "spindle/protocol/blockwise.hpp"
+#include "spindle/protocol/challenge.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/hex.hpp"
 #include "spindle/protocol/limits.hpp"
@@ -55,6 +56,7 @@ struct CoapServer::Device {
   Bytes manifest;
   std::array<std::uint8_t, 8> manifest_etag{};
   coap_resource_t* manifest_resource = nullptr;
+  std::optional<Challenge> challenge;  // outstanding attestation challenge
 };
 
 struct CoapServer::Model {
@@ -72,7 +74,8 @@ struct CoapServer::PendingReply {
   coap_pdu_code_t code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
   std::string location;  // Location-Path, segments joined by '/'
   std::string diagnostic;
-  std::string exchange;          // peer and message id of the original request
+  Bytes challenge;       // an encoded attestation challenge to send as the payload (format 60)
+  std::string exchange;  // peer and message id of the original request
   std::int64_t answered_ms = 0;  // when kept in answered_
 };
 
@@ -173,33 +176,6 @@ std::array<std::uint8_t, 8> etag_of(std::span<const std::uint8_t> bytes) {
   return etag;
 }
 
-const char* install_state_name(status_report::InstallState state) {
-  using status_report::InstallState;
-  switch (state) {
-    case InstallState::kManifestAccepted:
-      return "manifest-accepted";
-    case InstallState::kManifestRejected:
-      return "manifest-rejected";
-    case InstallState::kDownloading:
-      return "downloading";
-    case InstallState::kDownloaded:
-      return "downloaded";
-    case InstallState::kVerified:
-      return "verified";
-    case InstallState::kSelfTestPassed:
-      return "self-test-passed";
-    case InstallState::kActivated:
-      return "activated";
-    case InstallState::kConfirmed:
-      return "confirmed";
-    case InstallState::kRolledBack:
-      return "rolled-back";
-    case InstallState::kFailed:
-      return "failed";
-  }
-  return "unknown";
-}
-
 std::string hex_of(std::span<const std::uint8_t> bytes) {
   std::string text(bytes.size() * 2, '\0');
   (void)hex::encode(bytes, text);
@@ -225,6 +201,7 @@ CoapServer::CoapServer(CoapServerOptions options, Writer& writer, std::unique_pt
       keys_(keys),
       metrics_(metrics),
       limiter_(options_.peer_rate, options_.peer_burst, options_.max_peers),
+      block_limiter_(options_.peer_block_rate, options_.peer_block_burst, options_.max_peers),
       senml_scratch_(kMaxRecordsPerBatch),
       psk_answer_(std::make_unique<coap_bin_const_t>()) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -426,6 +403,17 @@ void CoapServer::deployment_added(StoredDeployment deployment) {
   post([this, deployment = std::move(deployment)] { apply_deployment(deployment); });
 }
 
+void CoapServer::challenge_issued(std::string device_id, Challenge challenge) {
+  post([this, id = std::move(device_id), challenge] {
+    const auto it = devices_.find(id);
+    if (it == devices_.end()) {
+      spdlog::warn("coap: challenge for unknown device {}", id);
+      return;
+    }
+    it->second->challenge = challenge;
+  });
+}
+
 // ---- Registry ----
 
 CoapServer::Device& CoapServer::add_device_entry(const std::string& id) {
@@ -521,6 +509,7 @@ void CoapServer::housekeeping(std::int64_t now) {
   last_housekeeping_ms_ = now;
   for (auto& [id, owned] : devices_) {
     Device& device = *owned;
+    if (device.challenge && device.challenge->expired(now)) device.challenge.reset();
     if (!device.online || device.expiring) continue;
     if (now - device.last_seen_ms <= std::int64_t{device.lifetime_s} * 1000) continue;
     device.expiring = true;
@@ -558,6 +547,7 @@ void CoapServer::housekeeping(std::int64_t now) {
     return now - entry.second.answered_ms > kExchangeLifetimeMs;
   });
   limiter_.prune(now);
+  block_limiter_.prune(now);
 }
 
 // ---- Request plumbing ----
@@ -623,7 +613,8 @@ bool CoapServer::admit(CoapResource resource, coap_session_t* session, const coa
   // cancel the device's subscription, so observations are not rate limited (a session
   // holds at most one per resource; queries, which would make more, are refused).
   const bool observe = coap_check_option(request, COAP_OPTION_OBSERVE, &it) != nullptr;
-  if (!observe && !limiter_.allow(peer_key(session), now_ms())) {
+  RateLimiter& limiter = resource == CoapResource::kModel ? block_limiter_ : limiter_;
+  if (!observe && !limiter.allow(peer_key(session), now_ms())) {
     metrics_.count_rate_limited();
     add_uint_option(response, COAP_OPTION_MAXAGE, 1);
     respond(resource, response, COAP_RESPONSE_CODE_TOO_MANY_REQUESTS, "rate limit");
@@ -688,10 +679,14 @@ void CoapServer::answer_with(CoapResource resource, coap_pdu_t* response,
                     reinterpret_cast<const std::uint8_t*>(segment.data()));
     location = slash == std::string_view::npos ? std::string_view() : location.substr(slash + 1);
   }
+  if (!reply.challenge.empty()) add_uint_option(response, COAP_OPTION_CONTENT_FORMAT, kFormatCbor);
   if (reply.code == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) {
     add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
   }
   respond(resource, response, reply.code, reply.diagnostic);
+  if (!reply.challenge.empty()) {
+    coap_add_data(response, reply.challenge.size(), reply.challenge.data());
+  }
 }
 
 void CoapServer::forget_reply(PendingReply* reply) {
@@ -699,14 +694,29 @@ void CoapServer::forget_reply(PendingReply* reply) {
   delete reply;
 }
 
-void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session,
+void CoapServer::attach_challenge(Device& device, PendingReply& reply, std::int64_t now) {
+  if (!device.challenge) return;
+  if (device.challenge->expired(now)) {
+    device.challenge.reset();
+    return;
+  }
+  std::array<std::uint8_t, challenge::kMaxEncodedSize> buffer{};
+  const auto encoded = challenge::encode(device.challenge->nonce, buffer);
+  if (!encoded.ok()) {
+    spdlog::error("coap: challenge for {} not encoded: {}", device.id, encoded.status().name());
+    return;
+  }
+  reply.challenge.assign(encoded->begin(), encoded->end());
+}
+
+bool CoapServer::write_then_reply(CoapResource resource, coap_session_t* session,
                                   const coap_pdu_t* request, coap_pdu_t* response,
                                   Writer::Work work,
                                   std::function<void(Status, PendingReply&)> finish) {
   coap_async_t* async = coap_register_async(session, request, 0);
   if (async == nullptr) {
     respond(resource, response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE, "no async slot");
-    return;
+    return false;
   }
   auto* reply = new PendingReply{};
   reply->resource = resource;
@@ -741,7 +751,9 @@ void CoapServer::write_then_reply(CoapResource resource, coap_session_t* session
     add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
     respond(resource, response, COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE,
             "storage busy, retry later");
+    return false;
   }
+  return true;
 }
 
 void CoapServer::serve_blocks(CoapResource resource, coap_session_t*, const coap_pdu_t* request,
@@ -968,6 +980,7 @@ void CoapServer::handle_register(coap_session_t* session, const coap_pdu_t* requ
         publish_device_counts();
         reply.code = COAP_RESPONSE_CODE_CREATED;
         reply.location = "rd/" + id;
+        attach_challenge(device, reply, now_ms());
       });
 }
 
@@ -1005,6 +1018,7 @@ void CoapServer::handle_refresh(Device& device, coap_session_t* session, const c
         entry.last_seen_ms = std::max(entry.last_seen_ms, now);
         publish_device_counts();
         reply.code = COAP_RESPONSE_CODE_CHANGED;
+        attach_challenge(entry, reply, now_ms());
       });
 }
 
@@ -1039,15 +1053,19 @@ void CoapServer::handle_status(Device& device, coap_session_t* session, const co
             std::string("status report: ") + report.status().name());
     return;
   }
+  const std::int64_t now = now_ms();
   std::string kind;
   std::string detail;
   std::int64_t deployment_id = 0;
   std::string state;
   std::string reason;
+  std::optional<StoredAttestation> attestation;
+  std::optional<Verdict> verdict;
+  std::optional<Challenge> consumed;  // given back when the verdict cannot be stored
   if (report->kind == status_report::Kind::kUpdate) {
     const auto& update = report->update;
     kind = "install";
-    state = install_state_name(update.state);
+    state = status_report::install_state_name(update.state);
     reason = error_name(update.reason);
     detail = std::string(update.model_id) + " v" + std::to_string(update.version) + ": " + state +
              " (" + reason + ")";
@@ -1057,36 +1075,56 @@ void CoapServer::handle_status(Device& device, coap_session_t* session, const co
       deployment_id = device.deployment_id;
     }
   } else {
-    // The MAC proves the answer comes from the device's key; nonces and the comparison
-    // with what was deployed are the attestation workflow's (issue "secure delivery").
     const auto& answer = report->attestation;
     const auto keys = keys_.device_keys(device.id);
-    const auto expected =
-        keys.ok() ? status_report::attestation_mac(keys->attestation, device.id, answer.nonce,
-                                                   answer.active_digest, answer.firmware_version)
-                  : Result<crypto::Digest>(keys.status());
-    const bool mac_ok = expected.ok() && crypto::equal_constant_time(*expected, answer.mac);
-    const std::string active = hex_of(answer.active_digest);
-    kind = mac_ok ? "attestation" : "attestation-failed";
-    detail = std::string(mac_ok ? "mac valid" : "mac INVALID") + ", firmware " +
-             std::string(answer.firmware_version) + ", active " + active +
-             (device.model_digest.empty()     ? ", nothing deployed"
-              : active == device.model_digest ? ", matches the deployment"
-                                              : ", DIFFERS from the deployment");
+    verdict = keys.ok() ? judge_attestation(keys->attestation, device.id, answer,
+                                            device.challenge ? &*device.challenge : nullptr, now,
+                                            device.model_digest)
+                        : Verdict::kMacInvalid;
+    if (*verdict == Verdict::kMatch || *verdict == Verdict::kMismatch) {
+      // Consumed now, not after the commit: a second answer to the same nonce is stale.
+      consumed = device.challenge;
+      device.challenge.reset();
+    }
+    attestation = StoredAttestation{
+        .verdict = verdict_name(*verdict),
+        .time_ms = now,
+        .nonce = hex_of(answer.nonce),
+        .active_digest = hex_of(answer.active_digest),
+        .firmware = std::string(answer.firmware_version),
+        .expected_digest = device.model_digest,
+    };
+    kind = verdict_event_kind(*verdict);
+    detail = attestation->verdict + ": nonce " + attestation->nonce + ", firmware " +
+             attestation->firmware + ", active " + attestation->active_digest + ", deployed " +
+             (device.model_digest.empty() ? std::string("nothing") : device.model_digest);
   }
-  const std::int64_t now = now_ms();
-  write_then_reply(
+  // A verdict that could not be stored was not given: the node answers again, and that
+  // answer must find the challenge it used, unless the operator issued a new one meanwhile.
+  const auto give_back = [this, id = device.id, consumed] {
+    Device& entry = *devices_.at(id);
+    if (consumed && !entry.challenge) entry.challenge = consumed;
+  };
+  const bool queued = write_then_reply(
       kResource, session, request, response,
-      [id = device.id, kind, detail, deployment_id, state, reason, now](Store& store) {
+      [id = device.id, kind, detail, deployment_id, state, reason, attestation, now](Store& store) {
         if (deployment_id != 0) {
           SPINDLE_TRY(store.set_deployment_state(deployment_id, state, reason, now));
         }
+        if (attestation) SPINDLE_TRY(store.save_attestation(id, *attestation));
         return store.append_event(id, kind, detail, now);
       },
-      [](Status status, PendingReply& reply) {
-        reply.code = status.ok() ? COAP_RESPONSE_CODE_CHANGED : COAP_RESPONSE_CODE_INTERNAL_ERROR;
-        if (!status.ok()) reply.diagnostic = status.name();
+      [this, verdict, give_back](Status status, PendingReply& reply) {
+        if (!status.ok()) {
+          give_back();
+          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+          reply.diagnostic = status.name();
+          return;
+        }
+        if (verdict) metrics_.count_attestation(*verdict);
+        reply.code = COAP_RESPONSE_CODE_CHANGED;
       });
+  if (!queued) give_back();
 }
 
 void CoapServer::handle_telemetry(Device& device, coap_session_t* session,
@@ -1120,7 +1158,7 @@ void CoapServer::handle_telemetry(Device& device, coap_session_t* session,
         SPINDLE_TRY_ASSIGN(*fresh, store.append_telemetry(records));
         return Status(kOk);
       },
-      [this, fresh, total](Status status, PendingReply& reply) {
+      [this, id = device.id, fresh, total](Status status, PendingReply& reply) {
         if (!status.ok()) {
           reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
           reply.diagnostic = status.name();
@@ -1128,6 +1166,7 @@ void CoapServer::handle_telemetry(Device& device, coap_session_t* session,
         }
         metrics_.count_telemetry(*fresh, total - *fresh);
         reply.code = COAP_RESPONSE_CODE_CHANGED;
+        attach_challenge(*devices_.at(id), reply, now_ms());
       });
 }
 

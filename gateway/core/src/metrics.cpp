@@ -137,6 +137,13 @@ std::string Metrics::render() const {
     sample(out, "spindle_http_requests_total", "class=\"" + std::to_string(c + 1) + "xx\"",
            load(http_requests_[c]));
   }
+  family(out, "spindle_attestations_total", "counter",
+         "Attestation answers judged (and the verdict stored), by verdict.");
+  for (std::size_t v = 0; v < kVerdictCount; ++v) {
+    sample(out, "spindle_attestations_total",
+           std::string("verdict=\"") + verdict_name(static_cast<Verdict>(v)) + "\"",
+           load(attestations_[v]));
+  }
   return out;
 }
 

@@ -41,7 +41,7 @@ constexpr std::size_t kDigestHexSize = 2 * crypto::kSha256Size;
 
 // Ordered schema migrations: step i takes the database from user_version i to i + 1. Append,
 // never edit a released step: databases in the field have already run it.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   id TEXT PRIMARY KEY NOT NULL,
@@ -100,7 +100,26 @@ CREATE INDEX events_by_device ON events(device_id, id);
 CREATE INDEX events_by_kind ON events(kind, id);
 CREATE INDEX events_by_time ON events(time_ms);
 )sql",
+    // 2: the latest attestation verdict of each device.
+    R"sql(
+CREATE TABLE attestations (
+  device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices(id),
+  verdict TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  nonce TEXT NOT NULL,
+  active_digest TEXT NOT NULL,
+  firmware TEXT NOT NULL,
+  expected_digest TEXT NOT NULL
+);
+)sql",
 };
+
+// The device columns every device query selects, with the latest attestation verdict (a
+// NULL verdict: none yet); device_from_row reads them in this order.
+constexpr const char* kSelectDevices =
+    "SELECT d.id, d.created_ms, d.registration, d.location, d.lifetime_s, d.last_seen_ms, "
+    "d.online, a.verdict, a.time_ms, a.nonce, a.active_digest, a.firmware, a.expected_digest "
+    "FROM devices d LEFT JOIN attestations a ON a.device_id = d.id";
 
 // ---- Error translation ----
 
@@ -211,6 +230,9 @@ class Statement {
     return static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, column));
   }
   bool column_bool(int column) const { return sqlite3_column_int(stmt_, column) != 0; }
+  bool column_is_null(int column) const {
+    return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+  }
   double column_double(int column) const {
     if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) {
       return std::numeric_limits<double>::quiet_NaN();
@@ -372,6 +394,16 @@ StoredDevice device_from_row(const Statement& row) {
   device.lifetime_s = static_cast<std::uint32_t>(row.column_int64(4));
   device.last_seen_ms = row.column_int64(5);
   device.online = row.column_bool(6);
+  if (!row.column_is_null(7)) {
+    device.attestation = StoredAttestation{
+        .verdict = row.column_text(7),
+        .time_ms = row.column_int64(8),
+        .nonce = row.column_text(9),
+        .active_digest = row.column_text(10),
+        .firmware = row.column_text(11),
+        .expected_digest = row.column_text(12),
+    };
+  }
   return device;
 }
 
@@ -539,9 +571,7 @@ class SqliteStore final : public Store {
   }
 
   Result<StoredDevice> get_device(std::string_view id) override {
-    constexpr const char* kSql =
-        "SELECT id, created_ms, registration, location, lifetime_s, last_seen_ms, online "
-        "FROM devices WHERE id = ?1";
+    static const std::string kSql = std::string(kSelectDevices) + " WHERE d.id = ?1";
     SPINDLE_TRY_ASSIGN(Statement select, statement(kSql, "get device"));
     SPINDLE_TRY(select.bind(id));
     SPINDLE_TRY_ASSIGN(const bool row, select.step());
@@ -550,9 +580,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<StoredDevice>> list_devices() override {
-    constexpr const char* kSql =
-        "SELECT id, created_ms, registration, location, lifetime_s, last_seen_ms, online "
-        "FROM devices ORDER BY id";
+    static const std::string kSql = std::string(kSelectDevices) + " ORDER BY d.id";
     SPINDLE_TRY_ASSIGN(Statement select, statement(kSql, "list devices"));
     return collect(select, device_from_row);
   }
@@ -582,6 +610,22 @@ class SqliteStore final : public Store {
                                                    "set device online"));
     SPINDLE_TRY(update.bind(id, online));
     return run_on_existing_row(update);
+  }
+
+  Status save_attestation(std::string_view device_id,
+                          const StoredAttestation& attestation) override {
+    // An unknown device fails the foreign key, which sqlite_status reports as kNotFound.
+    constexpr const char* kSql =
+        "INSERT INTO attestations(device_id, verdict, time_ms, nonce, active_digest, firmware, "
+        "expected_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(device_id) DO UPDATE "
+        "SET verdict = excluded.verdict, time_ms = excluded.time_ms, nonce = excluded.nonce, "
+        "active_digest = excluded.active_digest, firmware = excluded.firmware, "
+        "expected_digest = excluded.expected_digest";
+    SPINDLE_TRY_ASSIGN(Statement upsert, statement(kSql, "save attestation"));
+    SPINDLE_TRY(upsert.bind(device_id, attestation.verdict, attestation.time_ms, attestation.nonce,
+                            attestation.active_digest, attestation.firmware,
+                            attestation.expected_digest));
+    return upsert.run();
   }
 
   // ---- Models ----

@@ -48,6 +48,10 @@ class RecordingListener : public FleetListener {
     const std::lock_guard lock(mutex_);
     deployments_.push_back(std::move(deployment));
   }
+  void challenge_issued(std::string device_id, Challenge challenge) override {
+    const std::lock_guard lock(mutex_);
+    challenges_.emplace_back(std::move(device_id), challenge);
+  }
 
   std::vector<std::string> devices() const {
     const std::lock_guard lock(mutex_);
@@ -61,12 +65,17 @@ class RecordingListener : public FleetListener {
     const std::lock_guard lock(mutex_);
     return deployments_;
   }
+  std::vector<std::pair<std::string, Challenge>> challenges() const {
+    const std::lock_guard lock(mutex_);
+    return challenges_;
+  }
 
  private:
   mutable std::mutex mutex_;
   std::vector<std::string> devices_;
   std::vector<StoredModel> models_;
   std::vector<StoredDeployment> deployments_;
+  std::vector<std::pair<std::string, Challenge>> challenges_;
 };
 
 struct Reply {
@@ -438,6 +447,86 @@ TEST_F(HttpApiTest, DeviceShowsItsRegistrationDecoded) {
   EXPECT_EQ(get("/api/v1/devices/node-9").status, 404);
   EXPECT_EQ(get("/api/v1/devices/node-9/deployments").status, 404);
   EXPECT_EQ(get("/api/v1/devices/bad!id").status, 400);
+}
+
+TEST_F(HttpApiTest, KeysOfAProvisionedDeviceAreTheDerivedOnesAndNothingIsProvisioned) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  const auto keys = keys_.device_keys("node-1");
+  ASSERT_TRUE(keys.ok());
+  const auto reply = get("/api/v1/devices/node-1/keys");
+  ASSERT_EQ(reply.status, 200) << reply.raw;
+  EXPECT_EQ(reply.body, json({{"device", "node-1"},
+                              {"psk", test::to_hex(keys->psk)},
+                              {"model_kek", test::to_hex(keys->model_kek)},
+                              {"attestation_key", test::to_hex(keys->attestation)}}));
+  EXPECT_EQ(reply.body["psk"], provision({"node-1"}).body["devices"][0]["psk"]);
+
+  EXPECT_EQ(get("/api/v1/devices/node-9/keys").status, 404);
+  EXPECT_EQ(get("/api/v1/devices/bad!id/keys").status, 400);
+  EXPECT_EQ(get("/api/v1/devices/node-1/keys", std::nullopt).status, 401);
+  EXPECT_EQ(get("/api/v1/devices/node-1/keys?x=1").status, 400);
+  EXPECT_EQ(get("/api/v1/devices").body["devices"].size(), 1U) << "node-9 not provisioned";
+}
+
+TEST_F(HttpApiTest, AttestDrawsAFreshChallengeAndHandsItToTheCoapSide) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  const std::int64_t before = now_ms();
+  const auto first = post("/api/v1/devices/node-1/attest", "");
+  ASSERT_EQ(first.status, 201) << first.raw;
+  EXPECT_EQ(first.body["device"], "node-1");
+  const std::string nonce = first.body["nonce"].get<std::string>();
+  EXPECT_EQ(nonce.size(), 2 * kChallengeNonceSize);
+  const std::int64_t expires = first.body["expires_ms"].get<std::int64_t>();
+  EXPECT_GE(expires, before + kChallengeLifetimeMs);
+  EXPECT_LE(expires, now_ms() + kChallengeLifetimeMs);
+
+  const auto second = post("/api/v1/devices/node-1/attest", "");
+  ASSERT_EQ(second.status, 201) << second.raw;
+  EXPECT_NE(second.body["nonce"], first.body["nonce"]);
+
+  const auto issued = listener_.challenges();
+  ASSERT_EQ(issued.size(), 2U);
+  EXPECT_EQ(issued[0].first, "node-1");
+  EXPECT_EQ(test::to_hex(issued[0].second.nonce), nonce);
+  EXPECT_EQ(issued[0].second.expires_ms, expires);
+
+  EXPECT_EQ(post("/api/v1/devices/node-9/attest", "").status, 404);
+  EXPECT_EQ(post("/api/v1/devices/bad!id/attest", "").status, 400);
+  EXPECT_EQ(post("/api/v1/devices/node-1/attest", "", "application/json", std::nullopt).status,
+            401);
+  EXPECT_EQ(get("/api/v1/devices/node-1/attest").status, 405);
+  EXPECT_EQ(listener_.challenges().size(), 2U);
+}
+
+TEST_F(HttpApiTest, DeviceShowsItsLatestAttestationVerdict) {
+  ASSERT_EQ(provision({"node-1", "node-2"}).status, 200);
+  EXPECT_TRUE(get("/api/v1/devices/node-1").body["attestation"].is_null());
+  const std::string active(64, 'a');
+  write([&](Store& store) {
+    return store.save_attestation("node-1", {.verdict = "mismatch",
+                                             .time_ms = 1234,
+                                             .nonce = std::string(32, '0'),
+                                             .active_digest = active,
+                                             .firmware = "0.1.0",
+                                             .expected_digest = std::string(64, 'b')});
+  });
+  write([&](Store& store) {
+    return store.save_attestation("node-2", {.verdict = "match",
+                                             .time_ms = 1235,
+                                             .nonce = std::string(32, '1'),
+                                             .active_digest = std::string(64, '0'),
+                                             .firmware = "0.1.0",
+                                             .expected_digest = ""});
+  });
+  const json expected = {
+      {"verdict", "mismatch"},   {"time_ms", 1234},     {"nonce", std::string(32, '0')},
+      {"active_digest", active}, {"firmware", "0.1.0"}, {"expected_digest", std::string(64, 'b')}};
+  EXPECT_EQ(get("/api/v1/devices/node-1").body["attestation"], expected);
+  const auto listed = get("/api/v1/devices").body["devices"];
+  ASSERT_EQ(listed.size(), 2U);
+  EXPECT_EQ(listed[0]["attestation"], expected);
+  EXPECT_EQ(listed[1]["attestation"]["verdict"], "match");
+  EXPECT_TRUE(listed[1]["attestation"]["expected_digest"].is_null()) << "nothing deployed";
 }
 
 // ---- Models ----

@@ -37,5 +37,19 @@ TEST(Metrics, HttpRequestsAreCountedByStatusClass) {
   EXPECT_NE(text.find("spindle_http_requests_total{class=\"4xx\"} 1\n"), std::string::npos);
 }
 
+TEST(Metrics, AttestationsAreCountedByVerdict) {
+  Metrics metrics;
+  metrics.count_attestation(Verdict::kMatch);
+  metrics.count_attestation(Verdict::kMatch);
+  metrics.count_attestation(Verdict::kStale);
+  const std::string text = metrics.render();
+  EXPECT_NE(text.find("# TYPE spindle_attestations_total counter"), std::string::npos);
+  EXPECT_NE(text.find("spindle_attestations_total{verdict=\"match\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_attestations_total{verdict=\"mismatch\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_attestations_total{verdict=\"mac-invalid\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("spindle_attestations_total{verdict=\"stale\"} 1\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace spindle::gateway

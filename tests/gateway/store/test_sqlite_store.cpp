@@ -155,6 +155,38 @@ TEST_F(SqliteStoreTest, DatabaseWithNewerSchemaIsRefused) {
   EXPECT_EQ(store.status(), Status(Error::kUnsupportedVersion));
 }
 
+TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
+  // A version-1 database as the previous build left it: migration 1 is never edited, so
+  // this build's database minus what the later migrations added is exactly that.
+  std::string digest;
+  {
+    auto store = open();
+    digest = add_device_and_model(*store, "node-1");
+    ASSERT_TRUE(store->add_deployment(deployment("node-1", digest, 3, 10)).ok());
+    ASSERT_TRUE(store->append_telemetry(std::vector{reading("node-1", 1, "rms", 5.0, 0.5)}).ok());
+    ASSERT_TRUE(store->append_event("node-1", "registered", "native_sim", 11).ok());
+  }
+  execute_sql(db_path(), "DROP TABLE attestations; PRAGMA user_version = 1");
+
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query_sql(db_path(), "PRAGMA user_version"), std::to_string(sqlite_schema_version()));
+  const auto device = store->get_device("node-1");
+  ASSERT_TRUE(device.ok()) << device.status().name();
+  EXPECT_EQ(device->created_ms, 1);
+  EXPECT_FALSE(device->attestation.has_value());
+  EXPECT_EQ(store->get_model(digest)->model_id, "anomaly");
+  EXPECT_EQ(store->device_deployments("node-1")->front().version, 3U);
+  EXPECT_EQ(*store->count_telemetry("node-1"), 1U);
+  EXPECT_EQ(store->query_events({})->size(), 1U);
+  // And the new table works.
+  StoredAttestation verdict;
+  verdict.verdict = "match";
+  verdict.time_ms = 12;
+  EXPECT_TRUE(store->save_attestation("node-1", verdict).ok());
+  EXPECT_EQ(store->get_device("node-1")->attestation->verdict, "match");
+}
+
 TEST_F(SqliteStoreTest, CommittedDataSurvivesDestructionWithoutCloseButOpenTransactionDoesNot) {
   {
     auto store = open();
@@ -399,6 +431,48 @@ TEST_F(SqliteStoreTest, SetDeploymentStateRecordsTheReport) {
   EXPECT_EQ((*current)[0].created_ms, 10);
   EXPECT_EQ(store->set_deployment_state(*id + 100, "failed", "timeout", 30),
             Status(Error::kNotFound));
+}
+
+// ---- Attestation ----
+
+TEST_F(SqliteStoreTest, TheLatestAttestationVerdictIsKeptPerDevice) {
+  auto store = open();
+  ASSERT_TRUE(store->add_device("node-1", 1).ok());
+  ASSERT_TRUE(store->add_device("node-2", 1).ok());
+  EXPECT_FALSE(store->get_device("node-1")->attestation.has_value());
+
+  const StoredAttestation first{.verdict = "mismatch",
+                                .time_ms = 20,
+                                .nonce = "00112233445566778899aabbccddeeff",
+                                .active_digest = std::string(64, 'a'),
+                                .firmware = "0.1.0",
+                                .expected_digest = std::string(64, 'b')};
+  ASSERT_TRUE(store->save_attestation("node-1", first).ok());
+  const StoredAttestation second{.verdict = "match",
+                                 .time_ms = 30,
+                                 .nonce = "ffeeddccbbaa99887766554433221100",
+                                 .active_digest = std::string(64, 'b'),
+                                 .firmware = "0.2.0",
+                                 .expected_digest = ""};
+  ASSERT_TRUE(store->save_attestation("node-1", second).ok());
+
+  const auto device = store->get_device("node-1");
+  ASSERT_TRUE(device.ok());
+  ASSERT_TRUE(device->attestation.has_value());
+  EXPECT_EQ(device->attestation->verdict, "match");
+  EXPECT_EQ(device->attestation->time_ms, 30);
+  EXPECT_EQ(device->attestation->nonce, second.nonce);
+  EXPECT_EQ(device->attestation->active_digest, second.active_digest);
+  EXPECT_EQ(device->attestation->firmware, "0.2.0");
+  EXPECT_EQ(device->attestation->expected_digest, "");
+
+  const auto devices = store->list_devices();
+  ASSERT_TRUE(devices.ok());
+  ASSERT_EQ(devices->size(), 2U);
+  EXPECT_EQ((*devices)[0].attestation->verdict, "match");
+  EXPECT_FALSE((*devices)[1].attestation.has_value());
+
+  EXPECT_EQ(store->save_attestation("node-9", first), Status(Error::kNotFound));
 }
 
 // ---- Telemetry ----

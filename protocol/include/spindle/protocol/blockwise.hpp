@@ -111,7 +111,7 @@ static_assert(std::has_unique_object_representations_v<Progress>);
 struct Config {
   std::uint8_t preferred_szx = kMaxSzx;     // what the client asks for; the server may shrink it
   std::uint32_t expected_size = 0;          // payload size from the signed manifest; 0: unknown
-  std::uint8_t max_retries = 4;             // per block; timeouts and 5.xx answers spend it
+  std::uint8_t max_retries = 4;             // per block; timeouts, 5.xx and 4.29 answers spend it
   std::uint8_t max_restarts = 3;            // ETag changes tolerated in one download
   std::uint32_t initial_timeout_ms = 2000;  // RFC 7252 ACK_TIMEOUT; doubles per retry
   std::uint32_t max_timeout_ms = 60000;     // the doubling stops here
@@ -238,7 +238,7 @@ class Download {
   //                       than expected; the last block ends short of the expected size;
   //                       a block's payload length does not match its Block2 option; a
   //                       resumed Progress lies beyond the expected size
-  //   kRemoteError        the server answered anything but 2.05 or 5.xx
+  //   kRemoteError        the server answered anything but 2.05, 5.xx or 4.29
   //   kRetriesExhausted   max_retries timeouts/5.xx in a row for one block, or an ETag
   //                       change after max_restarts restarts
   //   kInvalidState       the event is not valid in the current state (a caller bug)

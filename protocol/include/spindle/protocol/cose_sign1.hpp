@@ -44,11 +44,15 @@ crypto::Digest sig_structure_digest(std::span<const std::uint8_t> protected_head
                                     std::span<const std::uint8_t> payload);
 
 // Signs `payload` with ES256 under `kid` and encodes the tagged COSE_Sign1 into `out`.
+// `external_aad` (RFC 9052 section 4.3) is signed but not sent: it binds the signature to
+// a context, so that a message signed for one purpose (a package, "spindle-package-v1")
+// never verifies for another (a manifest, empty external AAD).
 // Errors: kOversize (kid longer than kMaxKidSize), kBufferTooSmall, kBadKey.
 Result<std::span<const std::uint8_t>> sign(const crypto::EcPrivateKey& key,
                                            std::span<const std::uint8_t> kid,
                                            std::span<const std::uint8_t> payload,
-                                           std::span<std::uint8_t> out);
+                                           std::span<std::uint8_t> out,
+                                           std::span<const std::uint8_t> external_aad = {});
 
 // Decodes the structure without checking the signature. Errors: the CBOR reader's
 // (kTruncated, kMalformed, kIndefiniteLength, kWrongType, kTrailingBytes, ...),
@@ -57,10 +61,13 @@ Result<std::span<const std::uint8_t>> sign(const crypto::EcPrivateKey& key,
 // kOversize (kid or protected header too long).
 Result<Sign1> decode(std::span<const std::uint8_t> message);
 
-// Decodes and verifies against the trusted keys; on success the payload is authentic.
+// Decodes and verifies against the trusted keys, with the `external_aad` the signer used;
+// on success the payload is authentic.
 // Errors: decode()'s, kUnsupportedAlgorithm (alg other than ES256), kUnknownKey (kid not
-// trusted), kInvalidValue (signature not 64 bytes), kBadSignature.
+// trusted), kInvalidValue (signature not 64 bytes), kBadSignature (also when the external
+// AAD differs from the signer's).
 Result<Sign1> verify(std::span<const std::uint8_t> message,
-                     std::span<const TrustedKey> trusted_keys);
+                     std::span<const TrustedKey> trusted_keys,
+                     std::span<const std::uint8_t> external_aad = {});
 
 }  // namespace spindle::cose

@@ -3,6 +3,10 @@
 // /m/{sha256}, over DTLS 1.2 PSK (the PSK identity is the device id) or, only when asked,
 // plain UDP.
 //
+// While an attestation challenge is outstanding for a device (challenge_issued), the 2.xx
+// answers to its registration, refresh and telemetry carry it (content-format 60,
+// protocol/challenge.hpp), and its attestation status report is judged against it.
+//
 // Requests that write (registration, refresh, status, telemetry) are answered only after
 // the Writer has committed what they carry: the handler registers the request as
 // asynchronous (an empty ACK stops the client retransmitting), the writer's completion is
@@ -48,11 +52,15 @@ struct CoapServerOptions {
   std::size_t max_request_payload = 1024;  // larger bodies get 4.13
   double peer_rate = 50.0;                 // requests per second per peer ...
   double peer_burst = 100.0;               // ... with bursts up to this
-  std::size_t max_peers = 200000;          // rate-limiter table bound
-  unsigned max_sessions = 100000;          // idle (D)TLS/UDP sessions kept
-  unsigned max_handshakes = 1000;          // DTLS handshakes in progress
-  unsigned session_timeout_s = 300;        // an idle session is freed after this
-  std::uint8_t max_block_szx = 6;          // 1024-byte Block2 blocks at most
+  // Model payload blocks (GET /m/...) have their own budget: a download is a legitimate
+  // burst of hundreds of requests, bounded by the size of what is deployed to the device.
+  double peer_block_rate = 1000.0;   // Block2 requests per second per peer ...
+  double peer_block_burst = 200.0;   // ... with bursts up to this
+  std::size_t max_peers = 200000;    // rate-limiter table bound
+  unsigned max_sessions = 100000;    // idle (D)TLS/UDP sessions kept
+  unsigned max_handshakes = 1000;    // DTLS handshakes in progress
+  unsigned session_timeout_s = 300;  // an idle session is freed after this
+  std::uint8_t max_block_szx = 6;    // 1024-byte Block2 blocks at most
   std::uint32_t max_lifetime_s = 7 * 24 * 3600;
   std::size_t max_cached_models = 32;  // model payloads held in memory for Block2
 };
@@ -86,6 +94,7 @@ class CoapServer final : public FleetListener {
   void device_added(std::string device_id) override;
   void model_added(StoredModel model) override;
   void deployment_added(StoredDeployment deployment) override;
+  void challenge_issued(std::string device_id, Challenge challenge) override;
 
   // The bound port (after start(); useful with port 0).
   std::uint16_t port() const { return bound_port_; }
@@ -128,11 +137,14 @@ class CoapServer final : public FleetListener {
   bool answer_if_completed(CoapResource resource, coap_session_t*, const coap_pdu_t*,
                            coap_pdu_t* response);
   // Hands `work` to the writer and makes the request asynchronous; `finish` runs on this
-  // thread after the commit and says how to answer.
-  void write_then_reply(CoapResource resource, coap_session_t*, const coap_pdu_t*,
+  // thread after the commit and says how to answer. False when the writer could not take
+  // the work (`response` is then a 5.03 and `finish` never runs).
+  bool write_then_reply(CoapResource resource, coap_session_t*, const coap_pdu_t*,
                         coap_pdu_t* response, Writer::Work work,
                         std::function<void(Status, PendingReply&)> finish);
   void forget_reply(PendingReply* reply);
+  // Puts the device's outstanding challenge, if any, into a 2.xx answer.
+  void attach_challenge(Device& device, PendingReply& reply, std::int64_t now);
   void answer_with(CoapResource resource, coap_pdu_t* response, const PendingReply& reply);
   std::string exchange_key(coap_session_t*, const coap_pdu_t* request) const;
   // The lt query parameter, `absent` without one; nullopt after answering 4.00.
@@ -169,6 +181,7 @@ class CoapServer final : public FleetListener {
   const SiteKeys& keys_;
   Metrics& metrics_;
   RateLimiter limiter_;
+  RateLimiter block_limiter_;  // GET /m/...: model downloads
 
   coap_context_t* context_ = nullptr;
   std::uint16_t bound_port_ = 0;

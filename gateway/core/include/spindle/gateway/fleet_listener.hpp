@@ -1,11 +1,13 @@
 // How the operator API tells the CoAP side about changes it has committed: a new device
 // (resources to create, a PSK identity to accept), a new model (a payload to serve), a new
-// deployment (a manifest to serve and notify observers of). Implemented by CoapServer.
-// Called from API threads after the write is durable; implementations must be thread-safe.
+// deployment (a manifest to serve and notify observers of); and about a new attestation
+// challenge, which lives in memory only. Implemented by CoapServer. Called from API threads
+// after the write is durable; implementations must be thread-safe.
 #pragma once
 
 #include <string>
 
+#include "spindle/gateway/attestation.hpp"
 #include "spindle/gateway/store.hpp"
 
 namespace spindle::gateway {
@@ -16,6 +18,8 @@ class FleetListener {
   virtual void device_added(std::string device_id) = 0;
   virtual void model_added(StoredModel model) = 0;
   virtual void deployment_added(StoredDeployment deployment) = 0;
+  // Replaces any earlier challenge of the device.
+  virtual void challenge_issued(std::string device_id, Challenge challenge) = 0;
 };
 
 }  // namespace spindle::gateway

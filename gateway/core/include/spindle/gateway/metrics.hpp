@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "spindle/gateway/attestation.hpp"
+
 namespace spindle::gateway {
 
 // The CoAP resources requests are counted by (a fixed set keeps label cardinality bounded).
@@ -38,6 +40,9 @@ class Metrics {
   void count_block_served(std::uint64_t bytes);
   void count_commit(std::uint64_t jobs);
   void count_http_request(int status);
+  void count_attestation(Verdict verdict) {
+    increment(attestations_[static_cast<std::size_t>(verdict)]);
+  }
 
   void set_devices(std::uint64_t registered, std::uint64_t online);
   void set_block_transfers_in_flight(std::uint64_t transfers) {
@@ -74,6 +79,7 @@ class Metrics {
   Counter commits_{0};
   Counter committed_jobs_{0};
   std::array<Counter, 5> http_requests_{};  // by status class 1xx..5xx
+  std::array<Counter, kVerdictCount> attestations_{};
   std::atomic<std::uint64_t> devices_registered_{0};
   std::atomic<std::uint64_t> devices_online_{0};
   std::atomic<std::uint64_t> block_transfers_in_flight_{0};

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +31,16 @@ namespace spindle::gateway {
 
 using Bytes = std::vector<std::uint8_t>;
 
+// A device's latest attestation verdict (docs/delivery.md "Attestation").
+struct StoredAttestation {
+  std::string verdict;  // "match", "mismatch", "mac-invalid", "stale"
+  std::int64_t time_ms = 0;
+  std::string nonce;            // hex of the nonce the answer echoed
+  std::string active_digest;    // hex, as the node reported it
+  std::string firmware;         // firmware version, as the node reported it
+  std::string expected_digest;  // hex of the current deployment's payload; "" when none
+};
+
 struct StoredDevice {
   std::string id;
   std::int64_t created_ms = 0;
@@ -38,6 +49,7 @@ struct StoredDevice {
   std::uint32_t lifetime_s = 0;
   std::int64_t last_seen_ms = 0;  // last registration or refresh
   bool online = false;
+  std::optional<StoredAttestation> attestation;  // none before the first verdict
 };
 
 struct StoredModel {
@@ -134,6 +146,10 @@ class Store {
                               std::int64_t now_ms) = 0;
   // Errors: kNotFound, kIoError.
   virtual Status set_online(std::string_view id, bool online) = 0;
+  // Keeps `attestation` as the device's latest verdict, replacing the previous one.
+  // Errors: kNotFound (no such device), kIoError.
+  virtual Status save_attestation(std::string_view device_id,
+                                  const StoredAttestation& attestation) = 0;
 
   // ---- Models (payloads content-addressed on disk, beside the database) ----
   // Stores the payload under its SHA-256 (written to a temporary file, synced, renamed) and

@@ -1,0 +1,295 @@
+// spindlectl status and attest: what the devices run, and whether they can prove it.
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "command_line_private.hpp"
+#include "spindle/cli/guarded_main.hpp"
+#include "spindle/protocol/status_report.hpp"
+
+namespace spindle::ctl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kPollInterval = std::chrono::milliseconds(500);
+
+// Deployment states that end a wait in failure (status_report's install states).
+const std::set<std::string>& failure_states() {
+  static const std::set<std::string> states = {
+      status_report::install_state_name(status_report::InstallState::kManifestRejected),
+      status_report::install_state_name(status_report::InstallState::kFailed),
+      status_report::install_state_name(status_report::InstallState::kRolledBack)};
+  return states;
+}
+
+// Reasons of a "failed" report after which the node fetches the payload again by itself.
+const std::set<std::string>& retried_reasons() {
+  static const std::set<std::string> reasons = {
+      error_name(Error::kDigestMismatch), error_name(Error::kTimeout),
+      error_name(Error::kRetriesExhausted), error_name(Error::kUnavailable)};
+  return reasons;
+}
+
+// The states a deployment can be in: "pending" (created), then what the node reported.
+void check_state_name(const std::string& state) {
+  std::string known = "pending";
+  if (state == known) return;
+  for (std::uint8_t i = 0; i <= status_report::kMaxInstallState; ++i) {
+    const std::string name =
+        status_report::install_state_name(static_cast<status_report::InstallState>(i));
+    if (state == name) return;
+    known += ", " + name;
+  }
+  throw cli::UsageError("--wait-state '" + state + "' is not a deployment state (" + known + ")");
+}
+
+std::string text_or_dash(const nlohmann::json& object, const char* field) {
+  if (!object.is_object() || !object.contains(field) || object[field].is_null()) return "-";
+  const auto& value = object[field];
+  const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  return text.empty() ? "-" : text;
+}
+
+std::string seconds_text(double seconds) {
+  std::ostringstream out;
+  out << seconds << " s";
+  return out.str();
+}
+
+std::string utc_time(const nlohmann::json& object, const char* field) {
+  if (!object.is_object() || !object.contains(field) || !object[field].is_number()) return "-";
+  const std::time_t seconds = static_cast<std::time_t>(object[field].get<std::int64_t>() / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  std::ostringstream out;
+  out << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+  return out.str();
+}
+
+// The verdict of a device view's "attestation": a string, or an object with "verdict".
+std::string attestation_verdict(const nlohmann::json& device) {
+  if (!device.contains("attestation")) return "-";
+  const auto& attestation = device["attestation"];
+  if (attestation.is_string()) return attestation.get<std::string>();
+  return text_or_dash(attestation, "verdict");
+}
+
+// Every listed device's view with its "deployment"; all devices when none is listed.
+nlohmann::json device_views(GatewayClient& gateway, const std::vector<std::string>& ids) {
+  nlohmann::json views = nlohmann::json::array();
+  if (!ids.empty()) {
+    for (const std::string& id : ids) {
+      const ApiAnswer answer = gateway.get(device_path(id));
+      if (answer.status == 404) not_provisioned(id);
+      views.push_back(gateway.expect(answer, {200}, "reading device " + id));
+    }
+    return views;
+  }
+  const nlohmann::json devices =
+      gateway.expect(gateway.get("/api/v1/devices"), {200}, "listing devices");
+  const nlohmann::json deployments =
+      gateway.expect(gateway.get("/api/v1/deployments"), {200}, "listing deployments");
+  for (auto device : devices.value("devices", nlohmann::json::array())) {
+    device["deployment"] = nullptr;
+    for (const auto& deployment : deployments.value("deployments", nlohmann::json::array())) {
+      if (deployment.value("device", std::string()) == device.value("id", std::string())) {
+        device["deployment"] = deployment;
+      }
+    }
+    views.push_back(device);
+  }
+  return views;
+}
+
+void print_table(const nlohmann::json& views) {
+  const std::vector<std::string> header = {"DEVICE", "ONLINE", "MODEL",   "VERSION",
+                                           "STATE",  "REASON", "UPDATED", "ATTESTATION"};
+  std::vector<std::vector<std::string>> rows = {header};
+  for (const auto& view : views) {
+    const nlohmann::json deployment = view.value("deployment", nlohmann::json());
+    rows.push_back({text_or_dash(view, "id"), view.value("online", false) ? "yes" : "no",
+                    text_or_dash(deployment, "model_id"), text_or_dash(deployment, "version"),
+                    text_or_dash(deployment, "state"), text_or_dash(deployment, "reason"),
+                    utc_time(deployment, "updated_ms"), attestation_verdict(view)});
+  }
+  std::vector<std::size_t> widths(header.size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i] + (i + 1 < row.size() ? std::string(widths[i] - row[i].size() + 2, ' ') : "");
+    }
+    std::cout << line << "\n";
+  }
+}
+
+// What the wait still waits for: "" when every device reached `state`; throws on a
+// failure state.
+std::string waiting_for(const nlohmann::json& views, const std::string& state) {
+  std::string pending;
+  for (const auto& view : views) {
+    const std::string id = text_or_dash(view, "id");
+    const std::string current = text_or_dash(view.value("deployment", nlohmann::json()), "state");
+    if (current == state) continue;
+    const std::string reason = text_or_dash(view.value("deployment", nlohmann::json()), "reason");
+    // A transfer that failed (corrupted, timed out) is fetched again by the node: not final.
+    const bool retried = current == "failed" && retried_reasons().count(reason) != 0;
+    if (failure_states().count(current) != 0 && !retried) {
+      print_table(views);
+      throw std::runtime_error(id + "'s deployment is " + current + " (" +
+                               text_or_dash(view["deployment"], "reason") + ")");
+    }
+    pending += (pending.empty() ? "" : ", ") + id + " is " + current;
+  }
+  return pending;
+}
+
+}  // namespace
+
+int cmd_status(const Args& args) {
+  GatewayOptions gateway_options;
+  std::vector<std::string> devices;
+  std::string wait_state;
+  double timeout_s = 60;
+  bool json = false;
+  po::options_description options("options");
+  options.add_options()("help,h", "this help")("device", po::value(&devices)->composing(),
+                                               "only this device (repeatable); default: all")(
+      "json", po::bool_switch(&json), "print the gateway's device views as JSON")(
+      "wait-state", po::value(&wait_state),
+      "wait until every device's current deployment is in STATE (e.g. confirmed); a failure "
+      "state (manifest-rejected, failed, rolled-back) ends the wait with exit status 1, except a "
+      "failed transfer the node retries (digest-mismatch, timeout)")(
+      "timeout", po::value(&timeout_s)->default_value(timeout_s), "seconds --wait-state waits");
+  options.add(gateway_options.describe());
+  po::variables_map vm;
+  if (!parse_command(args,
+                     "usage: spindlectl status [--device ID ...] [--json] "
+                     "[--wait-state STATE --timeout S] --token-file FILE\n\n"
+                     "Shows each device: online, current deployment (model, version, state, "
+                     "reason, last update)\nand attestation verdict.",
+                     options, &vm)) {
+    return 0;
+  }
+  const std::vector<std::string> ids = checked_device_ids(devices);
+  if (!wait_state.empty()) check_state_name(wait_state);
+  if (!(timeout_s >= 0)) throw cli::UsageError("--timeout must be >= 0 seconds");
+  GatewayClient gateway = gateway_options.connect();
+
+  nlohmann::json views = device_views(gateway, ids);
+  if (!wait_state.empty()) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+    for (;;) {
+      const std::string pending = waiting_for(views, wait_state);
+      if (pending.empty()) break;
+      if (Clock::now() >= deadline) {
+        print_table(views);
+        throw std::runtime_error("timed out after " + seconds_text(timeout_s) + " waiting for " +
+                                 wait_state + ": " + pending);
+      }
+      std::this_thread::sleep_for(kPollInterval);
+      views = device_views(gateway, ids);
+    }
+  }
+  if (json) {
+    std::cout << nlohmann::json{{"devices", views}}.dump(2) << "\n";
+  } else {
+    print_table(views);
+  }
+  return 0;
+}
+
+int cmd_attest(const Args& args) {
+  GatewayOptions gateway_options;
+  std::vector<std::string> devices;
+  double wait_s = 0;
+  po::options_description options("options");
+  options.add_options()("help,h", "this help")(
+      "device", po::value(&devices)->required()->composing(), "device id (repeatable)")(
+      "wait", po::value(&wait_s)->default_value(wait_s),
+      "seconds to wait for the verdicts (0: only request)");
+  options.add(gateway_options.describe());
+  po::variables_map vm;
+  if (!parse_command(
+          args,
+          "usage: spindlectl attest --device ID [--device ID ...] [--wait S] --token-file FILE\n\n"
+          "Asks each device to prove what it runs: the gateway sends it a nonce with its next\n"
+          "answer, and checks the MAC of its reply against what it deployed. With --wait, waits\n"
+          "for the verdicts: exit status 0 when every one is match.",
+          options, &vm)) {
+    return 0;
+  }
+  const std::vector<std::string> ids = checked_device_ids(devices);
+  if (!(wait_s >= 0)) throw cli::UsageError("--wait must be >= 0 seconds");
+  GatewayClient gateway = gateway_options.connect();
+
+  std::vector<std::string> nonces;
+  std::vector<std::int64_t> requested_ms;
+  for (const std::string& id : ids) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    requested_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+    const ApiAnswer answer =
+        gateway.post_json(device_path(id) + "/attest", nlohmann::json::object());
+    if (answer.status == 404 && gateway.get(device_path(id)).status == 404) not_provisioned(id);
+    const nlohmann::json challenge =
+        gateway.expect(answer, {200, 201}, "requesting attestation of " + id);
+    nonces.push_back(challenge.value("nonce", std::string()));
+    if (challenge.contains("created_ms") && challenge["created_ms"].is_number_integer()) {
+      requested_ms.back() = challenge["created_ms"].get<std::int64_t>();  // the gateway's clock
+    }
+    std::cout << id << ": attestation requested, nonce " << nonces.back() << "\n";
+  }
+  if (wait_s == 0) return 0;
+
+  // A verdict answers our request when it carries our nonce or, without a nonce, is
+  // stamped at or after the request.
+  const auto answers = [&](const nlohmann::json& attestation, std::size_t i) {
+    if (!attestation.is_object()) return false;
+    if (attestation.contains("nonce"))
+      return attestation.value("nonce", std::string()) == nonces[i];
+    return attestation.contains("time_ms") && attestation["time_ms"].is_number_integer() &&
+           attestation["time_ms"].get<std::int64_t>() >= requested_ms[i];
+  };
+  const auto deadline = Clock::now() + std::chrono::duration<double>(wait_s);
+  std::vector<std::string> verdicts(ids.size());
+  for (;;) {
+    std::size_t missing = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (!verdicts[i].empty()) continue;
+      const nlohmann::json view =
+          gateway.expect(gateway.get(device_path(ids[i])), {200}, "reading device " + ids[i]);
+      const nlohmann::json attestation = view.value("attestation", nlohmann::json());
+      if (answers(attestation, i)) {
+        verdicts[i] = text_or_dash(attestation, "verdict");
+        std::cout << ids[i] << ": " << verdicts[i] << "\n";
+      } else {
+        ++missing;
+      }
+    }
+    if (missing == 0) break;
+    if (Clock::now() >= deadline) {
+      std::string late;
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (verdicts[i].empty()) late += (late.empty() ? "" : ", ") + ids[i];
+      }
+      throw std::runtime_error("timed out after " + seconds_text(wait_s) +
+                               " waiting for the attestation of " + late +
+                               " (a node answers with its next registration refresh or telemetry)");
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  const bool all_match = std::all_of(verdicts.begin(), verdicts.end(),
+                                     [](const std::string& v) { return v == "match"; });
+  return all_match ? 0 : 1;
+}
+
+}  // namespace spindle::ctl
