@@ -255,25 +255,31 @@ class DeliveryTest(unittest.TestCase):
 
     def test_a_node_killed_mid_download_resumes_where_it_stopped(self):
         site = self.site()
-        site.provision("resume-1")
-        # ~40 KB of weights in 64-byte blocks: hundreds of blocks to interrupt.
-        package = site.pack(site.model("big", "45,256,96,256,45", 2), "vib-big", 1)
+        # ~9 KB in 64-byte blocks over a link with a 10 ms round trip: ~150 blocks, each
+        # slow enough that the kill lands on the block that was aimed at.
+        relay, uri = self.relay(site, "--delay-ms", "5", "--seed", "11")
+        site.provision("resume-1", coap_uri=uri)
+        package = site.pack(site.model("big", "45,64,16,64,45", 2), "vib-big", 1)
         node = site.start_node("resume-1", "--block-size", "64")
         node.wait_output(rb"registered at", 30)
         site.deploy(package, "resume-1")
-        total = None
         resumed_at = []
-        for fraction in (0.0, 0.5, 0.97):
+        # Killed after the first block, in the middle, and while fetching the last block.
+        for where in ("first", "middle", "last"):
             match = node.wait_output(rb"stored block (\d+): (\d+) of (\d+) bytes", 60)
-            total = int(match.group(3)) // 64 + (1 if int(match.group(3)) % 64 else 0)
-            target = max(int(total * fraction) - 1, 0)
-            node.wait_output(rb"stored block %d:" % target, 60)
+            size = int(match.group(3))
+            total = (size + 63) // 64
+            target = {"first": 0, "middle": total // 2, "last": total - 2}[where]
+            stored = [int(b) for b in re.findall(rb"stored block (\d+):", node.output)]
+            if max(stored) < target:
+                node.wait_output(rb"stored block %d:" % target, 60)
             node.kill()
             node = site.start_node("resume-1", "--block-size", "64")
             match = node.wait_output(rb"resuming the download at block (\d+)", 60)
             resumed_at.append(int(match.group(1)))
             self.assertGreater(int(match.group(1)), target,
-                               "the download started over instead of resuming")
+                               f"killed after block {target} ({where}): the download "
+                               f"started over instead of resuming")
         site.wait_state("confirmed", "resume-1")
         self.assertEqual(len(resumed_at), 3)
         attested = site.ctl("attest", "--device", "resume-1", "--wait", "30")

@@ -201,6 +201,12 @@ int cmd_deploy(const Args& args) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const ByteVector kek = device_kek(gateway, ids[i]);
     const auto manifest = device_manifest(info, *content_key, ids[i], kek, signing_key, kid);
+    if (manifest.status() == Status(Error::kOversize)) {
+      throw std::runtime_error("the manifest for " + ids[i] + " would be larger than the " +
+                               std::to_string(kMaxSignedManifestSize) +
+                               " bytes a node keeps: pack with fewer --self-tests or no "
+                               "--baseline");
+    }
     if (!manifest.ok()) {
       throw std::runtime_error("building the manifest for " + ids[i] + ": " +
                                manifest.status().name());

@@ -266,6 +266,8 @@ Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::Conten
   SPINDLE_TRY_ASSIGN(const auto signed_manifest,
                      cose::sign(signing_key, crypto::as_bytes(kid), encoded, out));
   out.resize(signed_manifest.size());
+  // A node keeps the signed manifest in its slot header and refuses larger ones.
+  if (out.size() > kMaxSignedManifestSize) return Error::kOversize;
   return out;
 }
 

@@ -18,6 +18,9 @@ inline constexpr std::size_t kMaxSelfTests = 4;         // self-test vectors per
 inline constexpr std::size_t kMaxSelfTestBytes = 256;   // bytes per self-test tensor
 inline constexpr std::size_t kDigestSize = 32;          // SHA-256
 inline constexpr std::size_t kModelSlots = 2;
+// The largest signed manifest (COSE_Sign1 bytes) a node accepts: it keeps the manifest in
+// its slot header (docs/delivery.md), so spindlectl refuses to sign a larger one.
+inline constexpr std::size_t kMaxSignedManifestSize = 3072;
 
 // Ids (device and model) are 1..kMaxIdSize characters of [A-Za-z0-9._-], so they are safe
 // in CoAP URI paths, file names and log lines without escaping.

@@ -122,7 +122,8 @@ Result<ByteVector> decrypt_payload(const Package& package, const crypto::Content
 // The signed manifest (COSE_Sign1, no external AAD) that deploys `info` to one device:
 // its fields, `device_id`, and the content key wrapped with the device's model KEK.
 // Errors: manifest_view()'s and manifest::encode()'s, aes_key_wrap's (kInvalidValue for
-// a KEK that is not 16, 24 or 32 bytes), cose::sign's.
+// a KEK that is not 16, 24 or 32 bytes), cose::sign's; kOversize when the signed manifest
+// is larger than kMaxSignedManifestSize (a node could not keep it).
 Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::ContentKey& content_key,
                                    std::string_view device_id,
                                    std::span<const std::uint8_t> device_kek,

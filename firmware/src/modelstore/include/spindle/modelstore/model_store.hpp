@@ -33,7 +33,7 @@ namespace spindle::modelstore {
 
 inline constexpr int kNoSlot = -1;
 // The largest signed manifest a slot header keeps (the header is one sector).
-inline constexpr std::size_t kMaxManifestBytes = 3072;
+inline constexpr std::size_t kMaxManifestBytes = kMaxSignedManifestSize;
 
 struct SlotInfo {
   registration::SlotState state = registration::SlotState::kEmpty;
