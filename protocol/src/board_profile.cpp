@@ -14,6 +14,7 @@ enum class Field : std::uint8_t {
   kWriteBlock,
   kPartitionFirst,  // offset, size per partition follow in PartitionId order
   kArena = kPartitionFirst + 2 * kPartitionCount,
+  kModelRam,
   kSensorRate,
   kSensorAxes,
   kWindowLength,
@@ -39,6 +40,7 @@ constexpr std::array<std::string_view, kFieldCount> kKeys = {
     "CONFIG_PARTITION_SETTINGS_OFFSET",
     "CONFIG_PARTITION_SETTINGS_SIZE",
     "CONFIG_MODEL_ARENA_SIZE",
+    "CONFIG_MODEL_RAM_SIZE",
     "CONFIG_SENSOR_RATE_HZ",
     "CONFIG_SENSOR_AXES",
     "CONFIG_SENSOR_WINDOW_LENGTH",
@@ -118,6 +120,9 @@ Status validate(const BoardProfile& b, ParseError* error) {
     }
   }
   if (b.model_arena_bytes == 0 || b.model_arena_bytes > b.sram_bytes) return fail(Field::kArena);
+  if (b.model_ram_bytes == 0 || b.model_ram_bytes > b.sram_bytes - b.model_arena_bytes) {
+    return fail(Field::kModelRam);
+  }
   if (b.sensor_rate_hz == 0) return fail(Field::kSensorRate);
   if (b.sensor_axes < 1 || b.sensor_axes > 3) return fail(Field::kSensorAxes);
   if (!power_of_two(b.window_length) || b.window_length < 64 || b.window_length > 4096) {
@@ -195,6 +200,9 @@ Result<BoardProfile> parse(std::string_view text, ParseError* error) {
         break;
       case Field::kArena:
         b.model_arena_bytes = v;
+        break;
+      case Field::kModelRam:
+        b.model_ram_bytes = v;
         break;
       case Field::kSensorRate:
         b.sensor_rate_hz = v;

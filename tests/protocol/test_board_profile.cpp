@@ -107,6 +107,18 @@ TEST(BoardProfile, ArenaLargerThanSramIsInvalid) {
   EXPECT_EQ(parse(text).status(), Status(Error::kInvalidValue));
 }
 
+TEST(BoardProfile, ModelRamMustFitBesideTheArena) {
+  // nucleo_l476rg: 128 KiB of SRAM, 8 KiB arena.
+  const auto too_big =
+      replace_line(valid_text(), "CONFIG_MODEL_RAM_SIZE", "CONFIG_MODEL_RAM_SIZE=126977");
+  EXPECT_EQ(parse(too_big).status(), Status(Error::kInvalidValue));
+  const auto fits =
+      replace_line(valid_text(), "CONFIG_MODEL_RAM_SIZE", "CONFIG_MODEL_RAM_SIZE=16384");
+  const auto profile = parse(fits);
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(profile->model_capacity(), 16384U);  // below the slot's 62 KiB
+}
+
 TEST(BoardProfile, WindowLengthMustBeAPowerOfTwo) {
   const auto text =
       replace_line(valid_text(), "CONFIG_SENSOR_WINDOW_LENGTH", "CONFIG_SENSOR_WINDOW_LENGTH=1000");

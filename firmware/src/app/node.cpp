@@ -44,8 +44,8 @@ constexpr std::size_t kSensorStackBytes = 4 * 1024;
 constexpr std::size_t kWorkStackBytes = 8 * 1024;
 constexpr std::size_t kNetworkStackBytes = 24 * 1024;
 constexpr const char* kLog = "node";
-// The decrypted model lives here while it runs: as large as a slot's payload.
-constexpr std::size_t kModelRamBytes = CONFIG_PARTITION_SLOT0_SIZE - CONFIG_FLASH_SECTOR_SIZE;
+// The decrypted model lives here while it runs (CONFIG_MODEL_RAM_SIZE of the build board).
+constexpr std::size_t kModelRamBytes = CONFIG_MODEL_RAM_SIZE;
 constexpr std::size_t kReportQueue = 16;
 constexpr std::int64_t kManifestRetryMs = 2000;
 constexpr std::int64_t kMaxManifestRetryMs = 30000;
@@ -798,8 +798,10 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   installer_config.feature_count = features::feature_count(config.board.sensor_axes);
   installer_config.preferred_szx = config.block_szx;
   installer_config.health_windows = config.health_windows;
-  g_state.installer.emplace(installer_config, g_state.store, g_state.block_source, g_state.pipeline,
-                            g_state.reports, std::span<std::uint8_t>(g_model_ram));
+  g_state.installer.emplace(
+      installer_config, g_state.store, g_state.block_source, g_state.pipeline, g_state.reports,
+      std::span<std::uint8_t>(g_model_ram)
+          .first(std::min<std::size_t>(g_model_ram.size(), config.board.model_ram_bytes)));
   SPINDLE_TRY(g_state.installer->boot());
   for (std::uint8_t i = 0; i < 2; ++i)
     SPINDLE_TRY(g_state.free_windows.put(i, os::kNoWait));

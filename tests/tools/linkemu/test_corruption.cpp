@@ -59,13 +59,13 @@ TEST(Corruption, FlipsExactlyOneBitAndKeepsTheSize) {
 
 TEST(Corruption, EveryBitOfThePayloadCanBeTheOneFlipped) {
   Corruption corruption(always(), kSeed);
-  std::set<int> flipped;
+  std::set<unsigned> flipped;
   for (int i = 0; i < 2000; ++i) {
     const std::vector<std::uint8_t> sent = payload_of(4, 0);
     std::vector<std::uint8_t> payload = sent;
     ASSERT_TRUE(corruption.apply(Direction::kToUpstream, payload));
-    for (int bit = 0; bit < 32; ++bit) {
-      if ((payload[static_cast<std::size_t>(bit / 8)] >> (bit % 8)) & 1U) flipped.insert(bit);
+    for (unsigned bit = 0; bit < 32; ++bit) {
+      if ((static_cast<unsigned>(payload[bit / 8]) >> (bit % 8)) & 1U) flipped.insert(bit);
     }
   }
   EXPECT_EQ(flipped.size(), 32U);

@@ -121,7 +121,7 @@ int cmd_pack(const Args& args) {
   const PackageInfo& info = package.info;
   std::cout << "packed " << info.model_id << " v" << info.version << " for " << info.board << " -> "
             << out_path << "\n  payload " << info.payload_size << " bytes of "
-            << request.board.model_payload_capacity() << ", arena " << info.requirements.arena_bytes
+            << request.board.model_capacity() << ", arena " << info.requirements.arena_bytes
             << " of " << request.board.model_arena_bytes << " bytes, " << info.input.feature_count
             << " features, " << info.self_tests.size() << " self-tests, " << info.baseline.size()
             << " baseline rows\n  digest " << cli::to_hex(info.payload_digest) << ", signed by "

@@ -61,6 +61,11 @@ void check_budgets(const PackRequest& request, const container::ContainerView& v
            " (the smaller slot less its " + std::to_string(board.flash_sector_bytes) +
            "-byte header sector): make the model smaller");
   }
+  if (payload > board.model_ram_bytes) {
+    refuse("the payload is " + std::to_string(payload) + " bytes; board " + name +
+           " decrypts a model into " + std::to_string(board.model_ram_bytes) +
+           " bytes of model RAM (CONFIG_MODEL_RAM_SIZE): make the model smaller");
+  }
 }
 
 std::vector<SelfTestVector> self_tests(const PackRequest& request,

@@ -33,6 +33,8 @@ struct BoardProfile {
   std::uint32_t flash_write_block_bytes = 0;
   std::array<Partition, kPartitionCount> partitions{};
   std::uint32_t model_arena_bytes = 0;
+  // RAM for the decrypted model container while it runs (weights are read in place).
+  std::uint32_t model_ram_bytes = 0;
   std::uint32_t sensor_rate_hz = 0;
   std::uint8_t sensor_axes = 0;
   std::uint32_t window_length = 0;
@@ -50,6 +52,12 @@ struct BoardProfile {
             : partition(PartitionId::kSlot1).size;
     return slot > flash_sector_bytes ? slot - flash_sector_bytes : 0;
   }
+  // The largest model payload (ciphertext and tag) this board can install and run: it must
+  // fit a slot and, decrypted in place, the model RAM.
+  std::uint32_t model_capacity() const {
+    const std::uint32_t slot = model_payload_capacity();
+    return model_ram_bytes < slot ? model_ram_bytes : slot;
+  }
 };
 
 // Where parsing stopped, for an error message an operator can act on.
@@ -63,8 +71,8 @@ struct ParseError {
 // Errors: kMalformed (a line that is not KEY=VALUE, a bad number), kUnknownCriticalField
 // (a CONFIG_ key this version does not know), kDuplicateKey, kMissingField,
 // kInvalidValue (zero sizes, partitions not sector-aligned, overlapping or beyond flash,
-// arena larger than SRAM, window length not a power of two, axes not 1..3),
-// kOversize (text or name too long). `error` (optional) says where.
+// arena larger than SRAM, model RAM larger than what the arena leaves of it, window length not a
+// power of two, axes not 1..3), kOversize (text or name too long). `error` (optional) says where.
 Result<BoardProfile> parse(std::string_view text, ParseError* error = nullptr);
 
 }  // namespace spindle::board
