@@ -122,7 +122,7 @@ std::string parse_provisioning(const std::string& text, Provisioning* p) {
 int main(int argc, char** argv) {
   std::string id, gateway, psk_file, board_arg, flash_path, sensor, fault_name, log_level;
   std::string model_path, model_id, provision_path;
-  std::uint32_t health_windows = 16, block_size = 1024;
+  std::uint32_t health_windows = 16, block_size = 1024, manifest_check_s = 60;
   double severity = 0.0, severity_end = -1.0, ramp_s = 0.0, shaft_hz = 0.0, speed = 1.0;
   double threshold = 0.0;
   std::uint64_t seed = 1, windows = 0, model_version = 1;
@@ -173,6 +173,9 @@ int main(int argc, char** argv) {
       "threshold", po::value(&threshold)->default_value(1.0), "anomaly threshold for --model")(
       "health-windows", po::value(&health_windows)->default_value(16),
       "windows a new model must score without error before it is confirmed")(
+      "manifest-check-s", po::value(&manifest_check_s)->default_value(60),
+      "seconds between reads of the manifest besides its observation (a lost notification "
+      "is noticed within this time)")(
       "block-size", po::value(&block_size)->default_value(1024),
       "Block2 size asked for when downloading a model: 64, 128, 256, 512 or 1024")(
       "log-level", po::value(&log_level)->default_value("info"), "error, warning, info or debug");
@@ -325,6 +328,7 @@ int main(int argc, char** argv) {
   config.attestation_key = provisioning.attestation_key;
   config.health_windows = health_windows;
   config.block_szx = block_szx;
+  config.manifest_check_s = manifest_check_s;
   if (trusted.empty() || provisioning.model_kek.empty()) {
     SPINDLE_LOG_WRN("main",
                     "no --provision trust keys or model key: every manifest will be "

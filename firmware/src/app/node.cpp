@@ -183,7 +183,9 @@ struct NodeState {
   net::CoapClient client;
   std::array<std::uint8_t, modelstore::kMaxManifestBytes> manifest{};
   std::size_t manifest_size = 0;
-  bool manifest_pending = false;  // received and not yet fully handled
+  bool manifest_pending = false;      // received and not yet fully handled
+  crypto::Digest handled_manifest{};  // the last manifest handled to the end
+  std::int64_t next_manifest_check_ms = 0;
   std::array<std::uint8_t, 256> report_body{};
   // An attestation challenge from the gateway, to answer.
   std::array<std::uint8_t, status_report::kMaxNonceSize> nonce{};
@@ -575,6 +577,9 @@ Status take_manifest(net::CoapClient& client, const net::Response& first) {
     }
   }
   g_state.manifest_size = size;
+  // The same manifest again (a periodic check, a repeated notification): nothing to do.
+  const crypto::Digest digest = crypto::Sha256::of({g_state.manifest.data(), size});
+  if (!g_state.manifest_pending && digest == g_state.handled_manifest) return kOk;
   g_state.manifest_pending = true;
   return kOk;
 }
@@ -616,8 +621,14 @@ Status flush_reports(net::CoapClient& client) {
 Status manifest_work(net::CoapClient& client, std::int64_t* retry_at_ms,
                      std::int64_t* retry_delay_ms) {
   modelstore::Installer& installer = *g_state.installer;
-  if (!client.observing()) {
-    SPINDLE_TRY_ASSIGN(const net::Response first, get_manifest_block(client, nullptr, true));
+  const NodeConfig& config = *g_state.config;
+  const bool observing = client.observing();
+  if (!observing || os::uptime_ms() >= g_state.next_manifest_check_ms) {
+    // (Re-)register the observation, or read the manifest again in case a notification
+    // was lost.
+    SPINDLE_TRY_ASSIGN(const net::Response first, get_manifest_block(client, nullptr, !observing));
+    g_state.next_manifest_check_ms =
+        os::uptime_ms() + static_cast<std::int64_t>(config.manifest_check_s) * 1000;
     const Status taken = take_manifest(client, first);
     if (!taken.ok()) SPINDLE_LOG_WRN(kLog, "manifest not read: %s", taken.name());
   }
@@ -634,6 +645,8 @@ Status manifest_work(net::CoapClient& client, std::int64_t* retry_at_ms,
     }
     if (installed.ok()) {
       g_state.manifest_pending = false;
+      g_state.handled_manifest =
+          crypto::Sha256::of({g_state.manifest.data(), g_state.manifest_size});
       *retry_delay_ms = kManifestRetryMs;
     } else {
       SPINDLE_LOG_WRN(kLog, "model install interrupted (%s); retrying in %lld ms", installed.name(),

@@ -55,7 +55,7 @@ struct CoapServerOptions {
   // Model payload blocks (GET /m/...) have their own budget: a download is a legitimate
   // burst of hundreds of requests, bounded by the size of what is deployed to the device.
   double peer_block_rate = 1000.0;   // Block2 requests per second per peer ...
-  double peer_block_burst = 200.0;   // ... with bursts up to this
+  double peer_block_burst = 1000.0;  // ... with bursts up to this (a 1 MB model in 1 KB blocks)
   std::size_t max_peers = 200000;    // rate-limiter table bound
   unsigned max_sessions = 100000;    // idle (D)TLS/UDP sessions kept
   unsigned max_handshakes = 1000;    // DTLS handshakes in progress

@@ -44,6 +44,9 @@ struct NodeConfig {
   std::span<const std::uint8_t> attestation_key;
   std::uint32_t health_windows = 16;  // scored windows before a new model is confirmed
   std::uint8_t block_szx = 6;         // Block2 size asked for: 2^(4+szx) bytes
+  // The manifest is observed; it is also read again this often, because notifications
+  // are non-confirmable and one lost notification must not leave a deployment unnoticed.
+  std::uint32_t manifest_check_s = 60;
   // Development only: a plaintext container run while the model store has no model.
   std::span<const std::uint8_t> model;
   std::string_view model_id;
