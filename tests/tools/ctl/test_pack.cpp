@@ -154,11 +154,11 @@ TEST(Pack, RefusesAPayloadLargerThanASlot) {
 }
 
 TEST(Pack, RefusesAPayloadLargerThanTheModelRam) {
-  // About 90 KB: fits a 124 KiB slot of nrf52840dk, not its 64 KiB of model RAM.
+  // About 90 KB: fits a 124 KiB slot of nrf52840dk, not its 48 KiB of model RAM.
   const PackRequest r = request(model({45, 1000, 45}));
   const std::string why = refusal(r);
   EXPECT_NE(why.find("CONFIG_MODEL_RAM_SIZE"), std::string::npos) << why;
-  EXPECT_NE(why.find("65536 bytes of model RAM"), std::string::npos) << why;
+  EXPECT_NE(why.find("49152 bytes of model RAM"), std::string::npos) << why;
 }
 
 TEST(Pack, RefusesAnInputThatIsNotTheBoardsFeatureVector) {
