@@ -8,6 +8,7 @@
 #include <set>
 
 #include "delivery_fixture.hpp"
+#include "scratch_file.hpp"
 
 namespace spindle::modelstore::test {
 namespace {
@@ -20,17 +21,12 @@ class InstallerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     board_ = native_sim_board();
-    path_ =
-        std::filesystem::path(::testing::TempDir()) /
-        (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".flash");
-    std::filesystem::remove(path_);
     trusted_key_ = {crypto::as_bytes(kKid), {}};
     ASSERT_TRUE(
         crypto::ec_public_from_private(fixed_private_key(1), &trusted_key_.public_key).ok());
     kek_ = device_kek();
     ASSERT_TRUE(pipeline_.init(board_, {}, 0.0F).ok());
   }
-  void TearDown() override { std::filesystem::remove(path_); }
 
   // A reset: power back, flash reopened, state mounted, active model loaded. Returns what
   // boot() returned.
@@ -89,7 +85,8 @@ class InstallerTest : public ::testing::Test {
   }
 
   board::BoardProfile board_;
-  std::filesystem::path path_;
+  spindle::test::ScratchFile scratch_{".flash"};
+  const std::filesystem::path path_ = scratch_.path();
   cose::TrustedKey trusted_key_;
   std::array<std::uint8_t, 16> kek_{};
   app::Pipeline pipeline_;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "scratch_file.hpp"
 #include "spindle/os/posix/file_flash.hpp"
 
 namespace spindle::modelstore {
@@ -16,14 +17,7 @@ constexpr std::uint32_t kSector = 4096;
 
 class ModelStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    path_ =
-        std::filesystem::path(::testing::TempDir()) /
-        (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".flash");
-    std::filesystem::remove(path_);
-    reboot();
-  }
-  void TearDown() override { std::filesystem::remove(path_); }
+  void SetUp() override { reboot(); }
 
   // Flash: state (2 sectors), slot 0 and slot 1 (4 sectors each).
   void reboot() {
@@ -47,7 +41,8 @@ class ModelStoreTest : public ::testing::Test {
     return s;
   }
 
-  std::filesystem::path path_;
+  spindle::test::ScratchFile scratch_{".flash"};
+  const std::filesystem::path path_ = scratch_.path();
   std::unique_ptr<os::posix::FileFlash> flash_;
   std::unique_ptr<os::FlashArea> state_, slot0_, slot1_;
   std::unique_ptr<ModelStore> store_;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "scratch_file.hpp"
 #include "spindle/os/flash.hpp"
 #include "spindle/os/posix/file_flash.hpp"
 
@@ -16,14 +17,7 @@ class FlashFixture : public ::testing::Test {
   static constexpr std::uint32_t kSector = 2048;
   static constexpr std::uint32_t kSectors = 4;
 
-  void SetUp() override {
-    path_ =
-        std::filesystem::path(::testing::TempDir()) /
-        (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".flash");
-    std::filesystem::remove(path_);
-    reboot();
-  }
-  void TearDown() override { std::filesystem::remove(path_); }
+  void SetUp() override { reboot(); }
 
   // Opens the flash file again, as a node does after a reset.
   void reboot() {
@@ -32,7 +26,8 @@ class FlashFixture : public ::testing::Test {
     area_ = std::make_unique<os::FlashArea>(*flash_, 0, kSector * kSectors);
   }
 
-  std::filesystem::path path_;
+  spindle::test::ScratchFile scratch_{".flash"};
+  const std::filesystem::path path_ = scratch_.path();
   std::unique_ptr<os::posix::FileFlash> flash_;
   std::unique_ptr<os::FlashArea> area_;
 };
