@@ -55,7 +55,7 @@ start_node fan-2 debug --block-size 64  # debug: every stored block is logged
 "$ctl" status "${api[@]}" --device fan-1 --device fan-2 --wait-state confirmed --timeout 60 |
   sed 's/^/   /'
 
-echo "   version 2, a larger model; fan-2 downloads it in 64-byte blocks and is killed midway"
+echo "   version 2, a larger model; fan-2 downloads it in 64-byte blocks and is killed (kill -9) before it finishes"
 "$make_model" --layers 45,256,96,256,45 --seed 2 --out "$work/ae-big.bin" >/dev/null
 "$ctl" pack --model "$work/ae-big.bin" --model-id vib-ae --version 2 --board native_sim \
   --signing-key "$work/ops-2026.key" --kid ops-2026 --out "$work/vib-ae-2.spkg" | sed 's/^/   /'
@@ -67,7 +67,8 @@ for _ in $(seq 200); do
 done
 kill -9 "$(cat "$work/fan-2.pid")" 2>/dev/null || true
 sleep 0.5
-echo "   fan-2 killed (kill -9) after $(grep -c "stored block" "$work/fan-2.log") stored blocks in all; restarted"
+last=$(grep -o "stored block [0-9]*: [0-9]* of [0-9]* bytes" "$work/fan-2.log" | tail -1)
+echo "   fan-2 killed after: $last; restarted"
 start_node fan-2 info --block-size 64
 "$ctl" status "${api[@]}" --device fan-1 --device fan-2 --wait-state confirmed --timeout 90 |
   sed 's/^/   /'
