@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include "spindle/cli/command_line.hpp"
 #include "spindle/cli/guarded_main.hpp"
 
 #include "spindle/fleet/psk_source.hpp"
@@ -162,12 +163,7 @@ int run(int argc, char** argv) {
       "master-secret-file", po::value(&master_secret_file),
       "with --dtls: site master secret (hex file); keys are derived per identity");
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
-  if (vm.count("help") != 0) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!spindle::cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
   if (port < 1 || port > 65535) throw std::invalid_argument("--port must be in 1..65535");
   const bool has_key = !psk_hex.empty() || !master_secret_file.empty();
   if (!dtls && has_key) throw std::invalid_argument("--psk-hex / --master-secret-file need --dtls");

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "spindle/cli/command_line.hpp"
 #include "spindle/cli/guarded_main.hpp"
 
 #include "spindle/modelkit/autoencoder.hpp"
@@ -90,12 +91,7 @@ int run(int argc, char** argv) {
                                   "random seed, 0..4294967295")(
       "out,o", po::value(&out_path)->required(), "container file to write");
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
-  if (vm.count("help") != 0) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!spindle::cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
 
   const std::vector<std::size_t> widths = parse_layers(layers);
   std::uint32_t seed = 0;

@@ -3,6 +3,8 @@
 #include <stdexcept>
 
 #include "command_line_private.hpp"
+
+#include "spindle/cli/command_line.hpp"
 #include "spindle/cli/files.hpp"
 #include "spindle/cli/guarded_main.hpp"
 #include "spindle/protocol/limits.hpp"
@@ -11,13 +13,7 @@ namespace spindle::ctl {
 
 bool parse_command(const Args& args, const std::string& usage,
                    const po::options_description& options, po::variables_map* vm) {
-  po::store(po::command_line_parser(args).options(options).run(), *vm);
-  if (vm->count("help") != 0) {
-    std::cout << usage << "\n\n" << options << "\n";
-    return false;
-  }
-  po::notify(*vm);
-  return true;
+  return cli::parse_or_help(po::command_line_parser(args), options, vm, usage);
 }
 
 po::options_description GatewayOptions::describe() {

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "spindle/cli/command_line.hpp"
 #include "spindle/cli/guarded_main.hpp"
 
 #include "spindle/fleet/fleet.hpp"
@@ -230,12 +231,7 @@ int run(int argc, char** argv) {
       "registrations (and DTLS handshakes) started per second")(
       "json", po::value(&o.json_path), "also write the report as JSON to this file");
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
-  if (vm.count("help") != 0) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!spindle::cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
   check_options(o);
   raise_descriptor_limit(static_cast<std::size_t>(o.devices));
 

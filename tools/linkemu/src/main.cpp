@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "spindle/cli/command_line.hpp"
 #include "spindle/cli/guarded_main.hpp"
 
 #include "relay_private.hpp"
@@ -273,12 +274,7 @@ int run(int argc, char** argv) {
                 "append every datagram sent, after impairments, to this file (records: "
                 "direction 'u'/'d', 4-byte big-endian length, payload)");
   po::variables_map vm;
-  po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
-  if (vm.count("help") != 0) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!spindle::cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
   RelayConfig config = make_config(o);
 
   const sigset_t wait_mask = install_stop_signals();
