@@ -183,8 +183,7 @@ struct NodeState {
   net::CoapClient client;
   std::array<std::uint8_t, modelstore::kMaxManifestBytes> manifest{};
   std::size_t manifest_size = 0;
-  bool manifest_pending = false;      // received and not yet fully handled
-  crypto::Digest handled_manifest{};  // the last manifest handled to the end
+  bool manifest_pending = false;  // received and not yet fully handled
   std::int64_t next_manifest_check_ms = 0;
   std::array<std::uint8_t, 256> report_body{};
   // An attestation challenge from the gateway, to answer.
@@ -577,10 +576,7 @@ Status take_manifest(net::CoapClient& client, const net::Response& first) {
     }
   }
   g_state.manifest_size = size;
-  // The same manifest again (a periodic check, a repeated notification): nothing to do.
-  const crypto::Digest digest = crypto::Sha256::of({g_state.manifest.data(), size});
-  if (!g_state.manifest_pending && digest == g_state.handled_manifest) return kOk;
-  g_state.manifest_pending = true;
+  g_state.manifest_pending = true;  // the installer skips a manifest it handled already
   return kOk;
 }
 
@@ -645,8 +641,6 @@ Status manifest_work(net::CoapClient& client, std::int64_t* retry_at_ms,
     }
     if (installed.ok()) {
       g_state.manifest_pending = false;
-      g_state.handled_manifest =
-          crypto::Sha256::of({g_state.manifest.data(), g_state.manifest_size});
       *retry_delay_ms = kManifestRetryMs;
     } else {
       SPINDLE_LOG_WRN(kLog, "model install interrupted (%s); retrying in %lld ms", installed.name(),

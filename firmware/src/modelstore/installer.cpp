@@ -175,7 +175,6 @@ Status Installer::load_slot(int slot) {
 // ---- manifests ----
 
 Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Checked* out) {
-  const crypto::Digest digest = crypto::Sha256::of(signed_manifest);
   // Labels for the report even when the signature fails (they are not trusted, only shown).
   std::string_view model_id;
   std::uint64_t version = 0;
@@ -186,11 +185,7 @@ Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Che
     }
   }
   const auto reject = [&](Error reason, std::string_view detail) -> Result<bool> {
-    if (!have_rejected_ || last_rejected_ != digest) {
-      report(model_id, version, InstallState::kManifestRejected, reason, detail);
-    }
-    last_rejected_ = digest;
-    have_rejected_ = true;
+    report(model_id, version, InstallState::kManifestRejected, reason, detail);
     return false;
   };
 
@@ -250,10 +245,17 @@ Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Che
 
 Status Installer::on_manifest(std::span<const std::uint8_t> signed_manifest) {
   if (signed_manifest.empty()) return kOk;  // nothing deployed
+  // The manifest handled last, notified or read again: nothing new to check or report.
+  const crypto::Digest digest = crypto::Sha256::of(signed_manifest);
+  if (have_handled_ && digest == last_handled_) return kOk;
   Checked checked;
   SPINDLE_TRY_ASSIGN(const bool install_it, check(signed_manifest, &checked));
-  if (!install_it) return kOk;
-  return install(checked, signed_manifest);
+  const Status done = install_it ? install(checked, signed_manifest) : kOk;
+  if (done.ok()) {
+    last_handled_ = digest;
+    have_handled_ = true;
+  }
+  return done;
 }
 
 Status Installer::install(const Checked& checked, std::span<const std::uint8_t> signed_manifest) {

@@ -84,7 +84,8 @@ class Installer {
   // A manifest from the gateway (COSE_Sign1 bytes). Checks it, and when it names a model
   // to install, downloads, verifies and activates it before returning (resuming a
   // download of the same payload). Returns kOk when nothing more is to be done with this
-  // manifest (installed, already running, or rejected and reported); an error when the
+  // manifest (installed, already running, or rejected and reported; the same manifest again
+  // is then skipped at once); an error when the
   // attempt stopped short and should be retried later with the same manifest: kTimeout,
   // kUnavailable, kRetriesExhausted, kDigestMismatch (the payload is fetched again), the
   // flash's errors.
@@ -125,9 +126,10 @@ class Installer {
   bool running_ = false;
   std::atomic<std::uint32_t> healthy_windows_{0};
   std::atomic<bool> runtime_failed_{false};
-  // The last manifest rejected, by digest, so a repeated notification is not re-reported.
-  crypto::Digest last_rejected_{};
-  bool have_rejected_ = false;
+  // The last manifest handled to the end (installed, already running, or rejected and
+  // reported), by digest: a repeated notification or periodic read is not handled again.
+  crypto::Digest last_handled_{};
+  bool have_handled_ = false;
   // Scratch for a manifest read back from a slot header.
   std::array<std::uint8_t, kMaxManifestBytes> header_scratch_{};
 };
