@@ -11,6 +11,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -221,25 +222,19 @@ int main(int argc, char** argv) {
   }
 
   // Board profile: the build board by default, or another board's budgets.
-  const std::string board_path = cli::board_conf_path(board_arg, SPINDLE_BOARDS_DIR);
-  bool read_ok = false;
-  const std::string board_text = read_text(board_path, &read_ok);
-  if (!read_ok) return usage_error("cannot read board profile " + board_path);
-  board::ParseError where;
-  const auto profile = board::parse(board_text, &where);
-  if (!profile.ok()) {
-    return usage_error(board_path + ":" + std::to_string(where.line) + ": " +
-                       profile.status().name() + " " + std::string(where.key));
+  std::optional<board::BoardProfile> profile;
+  try {
+    profile = cli::load_board(board_arg, SPINDLE_BOARDS_DIR);
+  } catch (const cli::UsageError& e) {
+    return usage_error(e.what());
   }
 
   std::vector<std::uint8_t> psk = provisioning.psk;
   if (!psk_file.empty()) {
+    bool read_ok = false;
     const std::string text = read_text(psk_file, &read_ok);
     if (!read_ok) return usage_error("cannot read --psk-file " + psk_file);
-    psk.resize(text.size() / 2 + 1);
-    const auto size = hex::decode(text, psk);
-    if (!size.ok() || *size == 0) return usage_error(psk_file + " is not a hex key");
-    psk.resize(*size);
+    if (!hex_bytes(text, 0, &psk)) return usage_error(psk_file + " is not a hex key");
   }
   if (gateway.rfind("coaps://", 0) == 0 && psk.empty()) {
     return usage_error("a coaps:// gateway needs --psk-file (or use coap:// for development)");

@@ -67,7 +67,6 @@ class ReportQueue final : public modelstore::Reporter {
     if (count_ == kReportQueue) {
       head_ = (head_ + 1) % kReportQueue;
       --count_;
-      ++dropped_;
     }
     QueuedReport& q = entries_[(head_ + count_) % kReportQueue];
     q = QueuedReport{};
@@ -90,7 +89,6 @@ class ReportQueue final : public modelstore::Reporter {
   std::array<QueuedReport, kReportQueue> entries_{};
   std::size_t head_ = 0;
   std::size_t count_ = 0;
-  std::uint32_t dropped_ = 0;
 };
 
 // The installer's network: GETs with Block2 through the node's CoAP client.

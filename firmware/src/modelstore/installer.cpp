@@ -175,15 +175,14 @@ Status Installer::load_slot(int slot) {
 // ---- manifests ----
 
 Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Checked* out) {
-  // Labels for the report even when the signature fails (they are not trusted, only shown).
-  std::string_view model_id;
-  std::uint64_t version = 0;
-  if (const auto unverified = cose::decode(signed_manifest); unverified.ok()) {
-    if (const auto m = manifest::decode(unverified->payload); m.ok()) {
-      model_id = m->model_id;
-      version = m->version;
-    }
-  }
+  // Decoded once, before the signature is checked, so that even a rejection for the
+  // signature names the model (the labels are only shown, not trusted); the signature
+  // covers exactly this payload, so after verify() the decoded manifest is authentic.
+  const auto unverified = cose::decode(signed_manifest);
+  const auto decoded = unverified.ok() ? manifest::decode(unverified->payload)
+                                       : Result<manifest::Manifest>(unverified.status());
+  const std::string_view model_id = decoded.ok() ? decoded->model_id : std::string_view();
+  const std::uint64_t version = decoded.ok() ? decoded->version : 0;
   const auto reject = [&](Error reason, std::string_view detail) -> Result<bool> {
     report(model_id, version, InstallState::kManifestRejected, reason, detail);
     return false;
@@ -191,7 +190,6 @@ Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Che
 
   const auto sign1 = cose::verify(signed_manifest, config_.trusted_keys);
   if (!sign1.ok()) return reject(sign1.status().error(), "signature");
-  const auto decoded = manifest::decode(sign1->payload);
   if (!decoded.ok()) return reject(decoded.status().error(), "manifest");
   const manifest::Manifest& m = *decoded;
   if (m.device_id != config_.device_id) return reject(Error::kNotForThisDevice, m.device_id);

@@ -84,11 +84,10 @@ class Installer {
   // A manifest from the gateway (COSE_Sign1 bytes). Checks it, and when it names a model
   // to install, downloads, verifies and activates it before returning (resuming a
   // download of the same payload). Returns kOk when nothing more is to be done with this
-  // manifest (installed, already running, or rejected and reported; the same manifest again
-  // is then skipped at once); an error when the
-  // attempt stopped short and should be retried later with the same manifest: kTimeout,
-  // kUnavailable, kRetriesExhausted, kDigestMismatch (the payload is fetched again), the
-  // flash's errors.
+  // manifest (installed, already running, or rejected and reported; the same manifest
+  // again is then skipped at once); an error when the attempt stopped short and should be
+  // retried later with the same manifest: kTimeout, kUnavailable, kRetriesExhausted,
+  // kDigestMismatch (the payload is fetched again), the flash's errors.
   Status on_manifest(std::span<const std::uint8_t> signed_manifest);
 
   // Called by the scoring thread for every window the active model scored (ok) or failed.
