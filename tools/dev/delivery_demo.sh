@@ -7,12 +7,11 @@
 set -euo pipefail
 build=${1:-build/native_sim}
 work=$(mktemp -d /tmp/spindle-delivery.XXXXXX)
-coap_port=$(( 20000 + RANDOM % 20000 ))
-http_port=$(( coap_port + 1 ))
+source "$(dirname "$0")/demo_lib.sh"
 ctl="$build/tools/ctl/spindlectl"
 node_bin="$build/firmware/src/app/spindle-node"
 make_model="$build/tools/modelkit/spindle-make-model"
-api=(--api "http://127.0.0.1:$http_port" --token-file "$work/gateway/api-token")
+api=(--api "$api_url" --token-file "$work/gateway/api-token")
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -33,14 +32,7 @@ echo
 echo "== secure model delivery: sign, encrypt, deploy, resume, verify, activate, attest =="
 "$ctl" keygen --kid ops-2026 --out-dir "$work" >/dev/null
 echo "   operator signing key ops-2026 (ES256); the gateway trusts its public half only"
-"$build/gateway/app/spindle-gateway" --data-dir "$work/gateway" --coap-port "$coap_port" \
-  --http-port "$http_port" --trust-key "ops-2026=$work/ops-2026.pub" --log-level warn \
-  2>>"$work/gateway.log" &
-gateway_pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_gateway --trust-key "ops-2026=$work/ops-2026.pub"
 "$ctl" provision "${api[@]}" --device fan-1 --device fan-2 \
   --coap-uri "coaps://127.0.0.1:$coap_port" --trust-key "ops-2026=$work/ops-2026.pub" \
   --out-dir "$work" | sed 's/^/   /'

@@ -6,23 +6,10 @@
 set -euo pipefail
 build=${1:-build/native_sim}
 work=$(mktemp -d /tmp/spindle-demo.XXXXXX)
-coap_port=$(( 20000 + RANDOM % 20000 ))
-http_port=$(( coap_port + 1 ))
-gateway_bin="$build/gateway/app/spindle-gateway"
 node_bin="$build/firmware/src/app/spindle-node"
-api="http://127.0.0.1:$http_port"
+source "$(dirname "$0")/demo_lib.sh"
+api="$api_url"
 
-start_gateway() {
-  "$gateway_bin" --data-dir "$work/gateway" --coap-port "$coap_port" --http-port "$http_port" \
-    --log-level warn 2>>"$work/gateway.log" &
-  gateway_pid=$!
-  for _ in $(seq 100); do
-    curl -sf "$api/healthz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "gateway did not start; see $work/gateway.log" >&2
-  exit 1
-}
 cleanup() {
   if [[ -n "${gateway_pid:-}" ]]; then kill "$gateway_pid" 2>/dev/null || true; fi
 }
