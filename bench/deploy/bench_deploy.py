@@ -50,7 +50,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 import test_delivery as delivery  # noqa: E402  (Site, Node, Relay)
-from node_harness import free_udp_port, wait_for  # noqa: E402
+from node_harness import free_udp_port, stop_process, wait_for  # noqa: E402
 
 # Layer widths giving payloads (container + 16-byte tag) of about 4, 16, 64 and 242 KB;
 # the largest is near native_sim's slot payload capacity (252 KiB).
@@ -74,16 +74,6 @@ STAMP = rb"\[(\d+):(\d\d):(\d\d)\.(\d{3})\] <inf> install: "
 def stamp_ms(match):
     h, m, s, ms = (int(g) for g in match.groups()[:4])
     return ((h * 60 + m) * 60 + s) * 1000 + ms
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def limit_ms(payload, args):
@@ -159,7 +149,7 @@ class CoapServer:
     def stop(self):
         if self.relay:
             self.relay.stop()
-        stop(self.process)
+        stop_process(self.process)
 
 
 class Bench:

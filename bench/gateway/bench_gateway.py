@@ -23,7 +23,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
-from node_harness import free_udp_port, wait_for  # noqa: E402
+from node_harness import free_udp_port, stop_process, wait_for  # noqa: E402
 from gateway_harness import free_tcp_port  # noqa: E402
 
 
@@ -33,16 +33,6 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run_fleet(fleet, uri, devices, args, workdir, extra=()):
@@ -94,7 +84,7 @@ def bench_bare(binaries, devices, args):
             result = summarize(run_fleet(binaries["fleet"], f"{scheme}://127.0.0.1:{port}",
                                          devices, args, workdir, fleet_extra))
         finally:
-            stop(server)
+            stop_process(server, timeout=60)
     return result
 
 
@@ -125,7 +115,7 @@ def bench_gateway(binaries, devices, args):
             result = summarize(report)
             result["bytes_per_device"] = (rss_after - rss_before) * 1024 / max(1, devices)
         finally:
-            stop(server)
+            stop_process(server, timeout=60)
     return result
 
 

@@ -49,6 +49,17 @@ class Server:
         self.process = None
 
 
+def stop_process(process, timeout=10):
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds; waits for it."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def events(log):
     if not os.path.exists(log):
         return []

@@ -190,12 +190,7 @@ class Relay:
         self.port = int(match.group(1))
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        h.stop_process(self.process)
 
 
 def high_entropy_windows(data, size=16):
