@@ -208,6 +208,7 @@ std::size_t input_arity(OpCode code) {
       return 1;
     case OpCode::kReconstructionError:
     case OpCode::kNearestCentroid:
+    case OpCode::kStandardize:
       return 2;
   }
   return 0;
@@ -223,6 +224,7 @@ bool params_valid(const Op& op) {
     case OpCode::kRelu:
     case OpCode::kQuantize:
     case OpCode::kDequantize:
+    case OpCode::kStandardize:
       return p0 == 0 && p1 == 0;
     case OpCode::kReconstructionError:
       return (p0 == static_cast<std::int32_t>(ReconstructionMetric::kMeanSquaredError) ||
@@ -241,7 +243,7 @@ Result<Op> decode_op(Bytes record, std::size_t tensor_count) {
   using W = wire::OpRecord;
   const std::uint8_t code = load_u8(record, offsetof(W, opcode));
   if (code < static_cast<std::uint8_t>(OpCode::kFullyConnected) ||
-      code > static_cast<std::uint8_t>(OpCode::kNearestCentroid)) {
+      code > static_cast<std::uint8_t>(kLastOpCode)) {
     return Error::kInvalidValue;
   }
   Op op;
@@ -331,6 +333,13 @@ bool signature_valid(const ContainerView& view, const Op& op) {
       const Tensor& c = in[1];
       return is_int8_or_float(x) && is_int8_or_float(c) && c.constant && c.rank == 2 &&
              x.element_count() == c.dims[1] && is_score(out);
+    }
+    case OpCode::kStandardize: {
+      const Tensor& x = in[0];
+      const Tensor& p = in[1];
+      return x.type == ElementType::kFloat32 && !x.constant && p.type == ElementType::kFloat32 &&
+             p.constant && p.rank == 2 && p.dims[0] == 2 && p.dims[1] == x.element_count() &&
+             out.type == ElementType::kFloat32 && same_shape(x, out);
     }
   }
   return false;

@@ -156,6 +156,25 @@ struct Centroid {
   Buffer build() const { return container::build(tensors, ops, graph); }
 };
 
+// raw features -> standardize (means, inverse stddevs) -> nearest of the float centroids.
+struct Standardized {
+  std::array<float, 6> param_values = {500, -60, 3, 0.01f, 0.5f, 2};
+  std::vector<std::uint8_t> param_bytes = le_bytes(param_values);
+  std::array<float, 6> centroid_values = {0, 0, 0, 1, 1, 1};
+  std::vector<std::uint8_t> centroid_bytes = le_bytes(centroid_values);
+  std::array<TensorSpec, 5> tensors = {{
+      {ElementType::kFloat32, 1, {3, 0, 0, 0}, 0, 0.0f, {}, {}},
+      {ElementType::kFloat32, 2, {2, 3, 0, 0}, 0, 0.0f, param_bytes, {}},
+      {ElementType::kFloat32, 1, {3, 0, 0, 0}, 0, 0.0f, {}, {}},
+      {ElementType::kFloat32, 2, {2, 3, 0, 0}, 0, 0.0f, centroid_bytes, {}},
+      {ElementType::kFloat32, 1, {1, 0, 0, 0}, 0, 0.0f, {}, {}},
+  }};
+  std::array<Op, 2> ops = {standardize(0, 1, 2), nearest_centroid(2, 3, 4)};
+  GraphInfo graph{ModelKind::kCentroid, 0, 4, 64};
+
+  Buffer build() const { return container::build(tensors, ops, graph); }
+};
+
 // Every accessor of a view, so that a bad view shows up under the sanitizers.
 std::size_t touch_everything(const ContainerView& view) {
   std::size_t sum = view.arena_bytes() + view.op_set();
@@ -598,7 +617,7 @@ TEST_F(ContainerRejects, QuantizationParametersOnFloatTensorsAsInvalidValue) {
 // -- op records --
 
 TEST_F(ContainerRejects, UnknownOpcodeAsInvalidValue) {
-  for (const std::uint8_t code : OutOfDomain{0, 7, 255}) {
+  for (const std::uint8_t code : OutOfDomain{0, 8, 255}) {
     put_u8(bytes_, at_.op(kOpRelu, offsetof(O, opcode)), code);
     EXPECT_EQ(parse_error(bytes_), Error::kInvalidValue) << int{code};
   }
@@ -745,6 +764,34 @@ TEST_F(ContainerShapeRejects, ReconstructionErrorOfUnequalSizesAsMalformed) {
 TEST(ContainerCentroidRejects, NearestCentroidOfOtherWidthThanTheCentroidsAsMalformed) {
   Buffer bytes = Centroid{}.build();
   put_u16(bytes, Layout(bytes).tensor(0, offsetof(T, dims)), 4);
+  EXPECT_EQ(parse_error(bytes), Error::kMalformed);
+}
+
+TEST(Container, StandardizeRoundTripsAndAnnouncesItsOpcode) {
+  const Buffer bytes = Standardized{}.build();
+  const auto view = parse_container(bytes);
+  ASSERT_TRUE(view.ok()) << view.status().name();
+  EXPECT_EQ(*view->op(0), standardize(0, 1, 2));
+  EXPECT_EQ(view->op_set(), (1u << 7) | (1u << 6));
+}
+
+TEST(ContainerStandardizeRejects, ParamsOtherThanTwoRowsOfTheInputsWidthAsMalformed) {
+  const Buffer original = Standardized{}.build();
+  const Layout at(original);
+  // The same six floats as one row of six, and as three rows of two.
+  for (const auto& [rows, columns] : {std::pair{1, 6}, std::pair{3, 2}}) {
+    Buffer bytes = original;
+    put_u16(bytes, at.tensor(1, offsetof(T, dims)), static_cast<std::uint16_t>(rows));
+    put_u16(bytes, at.tensor(1, offsetof(T, dims) + 2), static_cast<std::uint16_t>(columns));
+    EXPECT_EQ(parse_error(bytes), Error::kMalformed) << rows << "x" << columns;
+  }
+}
+
+TEST(ContainerStandardizeRejects, OperandsSwappedAsMalformed) {
+  Buffer bytes = Standardized{}.build();
+  const Layout at(bytes);
+  put_u8(bytes, at.op(0, offsetof(O, inputs)), 1);
+  put_u8(bytes, at.op(0, offsetof(O, inputs) + 1), 0);
   EXPECT_EQ(parse_error(bytes), Error::kMalformed);
 }
 

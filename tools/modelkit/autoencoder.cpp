@@ -1,27 +1,22 @@
 #include "spindle/modelkit/autoencoder.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
 #include <utility>
 
-#include "spindle/inference/arena.hpp"
-#include "spindle/inference/interpreter.hpp"
+#include "graph_private.hpp"
 
 namespace spindle::modelkit {
 namespace {
 
 using container::ElementType;
-
-struct QuantParams {
-  float scale = 1.0f;
-  std::int32_t zero_point = 0;
-};
-
-std::uint32_t align4(std::uint64_t n) {
-  return static_cast<std::uint32_t>((n + 3) / 4 * 4);
-}
+using detail::dim;
+using detail::finite;
+using detail::Graph;
+using detail::QuantParams;
 
 // The widths the layers describe, after checking that the layers agree with each other.
 Result<std::vector<std::size_t>> checked_widths(const FloatAutoencoder& model) {
@@ -36,6 +31,7 @@ Result<std::vector<std::size_t>> checked_widths(const FloatAutoencoder& model) {
     widths.push_back(layer.out);
   }
   if (!shape_problem(widths).empty()) return Error::kInvalidValue;
+  SPINDLE_TRY(check_standardization(model.standardization, widths[0]));
   return widths;
 }
 
@@ -54,7 +50,7 @@ void dense(const DenseLayer& layer, std::span<const float> x, std::span<float> y
 // empty) to the largest |output| of layer l before its ReLU. Returns the reconstruction.
 std::vector<float> forward(const FloatAutoencoder& model, std::span<const float> x,
                            std::span<float> layer_max_abs) {
-  std::vector<float> a(x.begin(), x.end());
+  std::vector<float> a = standardized(model.standardization, x);
   std::vector<float> b;
   for (std::size_t l = 0; l < model.layers.size(); ++l) {
     b.assign(model.layers[l].out, 0.0f);
@@ -69,65 +65,14 @@ std::vector<float> forward(const FloatAutoencoder& model, std::span<const float>
   return a;
 }
 
-void put_int32(std::int32_t value, std::span<std::uint8_t> out) {
-  const auto u = static_cast<std::uint32_t>(value);
-  for (std::size_t k = 0; k < 4; ++k)
-    out[k] = static_cast<std::uint8_t>(u >> (8 * k));
-}
-
-bool finite(std::span<const float> values) {
-  return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
-}
-
 bool valid_range(float max_abs) {
   return std::isfinite(max_abs) && max_abs > 0.0f;
 }
-
-// The graph's tensors and ops, with the storage their spans point into. Built once, then
-// written twice: arena_bytes can only be computed from a container, and goes into its header.
-struct Graph {
-  std::vector<container::TensorSpec> tensors;
-  std::vector<container::Op> ops;
-  std::vector<std::vector<std::uint8_t>> bytes;
-  std::vector<std::vector<float>> scales;
-  std::uint8_t input = 0;
-  std::uint8_t score = 0;
-  std::uint64_t size_bound = container::kHeaderSize;
-
-  std::uint8_t add(const container::TensorSpec& spec) {
-    tensors.push_back(spec);
-    size_bound += container::kTensorRecordSize + align4(spec.data.size()) +
-                  4 * std::uint64_t{spec.channel_scales.size()};
-    return static_cast<std::uint8_t>(tensors.size() - 1);
-  }
-  void add(const container::Op& op) {
-    ops.push_back(op);
-    size_bound += container::kOpRecordSize;
-  }
-
-  Result<std::vector<std::uint8_t>> write(std::uint32_t arena_bytes) const {
-    if (size_bound > std::numeric_limits<std::uint32_t>::max()) return Error::kOversize;
-    std::vector<std::uint8_t> out(static_cast<std::size_t>(size_bound));
-    container::ContainerBuilder builder(out);
-    for (const container::TensorSpec& spec : tensors)
-      SPINDLE_TRY(builder.add_tensor(spec));
-    for (const container::Op& op : ops)
-      SPINDLE_TRY(builder.add_op(op));
-    SPINDLE_TRY_ASSIGN(const auto written, builder.finish({container::ModelKind::kAutoencoder,
-                                                           input, score, arena_bytes}));
-    out.resize(written.size());
-    return out;
-  }
-};
 
 void fill_noise(std::mt19937& rng, std::span<float> values) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : values)
     v = std::clamp(normal(rng), -kNoiseClip, kNoiseClip);
-}
-
-std::uint16_t dim(std::size_t width) {
-  return static_cast<std::uint16_t>(width);  // shape_problem bounds widths by kMaxWidth
 }
 
 }  // namespace
@@ -146,14 +91,33 @@ std::string_view shape_problem(std::span<const std::size_t> widths) {
 }
 static_assert(kMaxLayers == 7, "update shape_problem's message");
 
+Status check_standardization(const Standardization& s, std::size_t width) {
+  if (s.empty()) return s.inv_std.empty() ? kOk : Status(Error::kInvalidValue);
+  if (s.mean.size() != width || s.inv_std.size() != width || !finite(s.mean) ||
+      !std::all_of(s.inv_std.begin(), s.inv_std.end(),
+                   [](float v) { return std::isfinite(v) && v > 0.0f; })) {
+    return Error::kInvalidValue;
+  }
+  return kOk;
+}
+
+std::vector<float> standardized(const Standardization& s, std::span<const float> x) {
+  std::vector<float> out(x.begin(), x.end());
+  if (s.empty()) return out;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = (out[i] - s.mean[i]) * s.inv_std[i];
+  return out;
+}
+
 Result<float> reconstruction_error(const FloatAutoencoder& model, std::span<const float> x) {
   SPINDLE_TRY(checked_widths(model));
   if (x.size() != model.layers[0].in) return Error::kSizeMismatch;
   const std::vector<float> y = forward(model, x, {});
+  const std::vector<float> z = standardized(model.standardization, x);
   float sum = 0.0f;
-  for (std::size_t i = 0; i < x.size(); ++i)
-    sum += (y[i] - x[i]) * (y[i] - x[i]);
-  return sum / static_cast<float>(x.size());
+  for (std::size_t i = 0; i < z.size(); ++i)
+    sum += (y[i] - z[i]) * (y[i] - z[i]);
+  return sum / static_cast<float>(z.size());
 }
 
 Result<Calibration> calibrate(const FloatAutoencoder& model, std::span<const float> windows) {
@@ -164,10 +128,12 @@ Result<Calibration> calibrate(const FloatAutoencoder& model, std::span<const flo
   Calibration calibration;
   calibration.input_max_abs = kMinRange;
   calibration.layer_max_abs.assign(model.layers.size(), kMinRange);
-  for (const float v : windows)
-    calibration.input_max_abs = std::max(calibration.input_max_abs, std::abs(v));
-  for (std::size_t start = 0; start < windows.size(); start += width)
-    forward(model, windows.subspan(start, width), calibration.layer_max_abs);
+  for (std::size_t start = 0; start < windows.size(); start += width) {
+    const std::span<const float> window = windows.subspan(start, width);
+    for (const float v : standardized(model.standardization, window))
+      calibration.input_max_abs = std::max(calibration.input_max_abs, std::abs(v));
+    forward(model, window, calibration.layer_max_abs);
+  }
   return calibration;
 }
 
@@ -222,11 +188,11 @@ Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
   packed.dequantized = model;
   Graph graph;
   // Every span in graph.tensors points into these; reserving keeps them where they are.
-  graph.bytes.reserve(2 * layer_count);
+  graph.bytes.reserve(2 * layer_count + 1);
   graph.scales.reserve(layer_count);
 
   const QuantParams input_q{calibration.input_max_abs / 127.0f, 0};
-  graph.input = graph.add({ElementType::kFloat32, 1, {dim(widths[0]), 0, 0, 0}, 0, 0.0f, {}, {}});
+  const std::uint8_t input_float = detail::add_input(graph, model.standardization, widths[0]);
   const std::uint8_t input_int8 = graph.add({ElementType::kInt8,
                                              1,
                                              {dim(widths[0]), 0, 0, 0},
@@ -234,7 +200,7 @@ Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
                                              input_q.scale,
                                              {},
                                              {}});
-  graph.add(container::quantize(graph.input, input_int8));
+  graph.add(container::quantize(input_float, input_int8));
 
   std::uint8_t current = input_int8;
   QuantParams current_q = input_q;
@@ -260,7 +226,7 @@ Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
       const float bias_q = layer.bias[c] / (current_q.scale * scales[c]);
       if (!(bias_q >= -2147483648.0f && bias_q < 2147483648.0f)) return Error::kInvalidValue;
       const auto bias = static_cast<std::int32_t>(std::lround(bias_q));
-      put_int32(bias, std::span(bias_bytes).subspan(4 * c, 4));
+      detail::put_int32(bias, std::span(bias_bytes).subspan(4 * c, 4));
       layer.bias[c] = static_cast<float>(bias) * current_q.scale * scales[c];
     }
     const std::uint16_t in = dim(layer.in);
@@ -293,24 +259,10 @@ Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
   graph.score = graph.add({ElementType::kFloat32, 1, {1, 0, 0, 0}, 0, 0.0f, {}, {}});
   graph.add(container::reconstruction_error(input_int8, current, graph.score));
 
-  // arena_bytes is measured on the container itself, so write it once without, then again
-  // with it; only the header field changes.
-  SPINDLE_TRY_ASSIGN(const std::vector<std::uint8_t> draft, graph.write(0));
-  SPINDLE_TRY_ASSIGN(const std::size_t arena_bytes, inference::required_arena_bytes(draft));
-  if (arena_bytes > std::numeric_limits<std::uint32_t>::max()) return Error::kOversize;
-  packed.arena_bytes = static_cast<std::uint32_t>(arena_bytes);
-  SPINDLE_TRY_ASSIGN(packed.container, graph.write(packed.arena_bytes));
-
-  // The builder only guarantees a container the parser accepts; loading it proves the
-  // runtime accepts it too (prepare refuses, e.g., FC layers whose accumulator could
-  // overflow), so nothing this packer returns is refused on the node.
-  std::vector<std::uint8_t> arena_storage(arena_bytes + inference::Arena::kAlignment);
-  void* start = arena_storage.data();
-  std::size_t space = arena_storage.size();
-  std::align(inference::Arena::kAlignment, arena_bytes, start, space);
-  inference::Interpreter interpreter;
-  SPINDLE_TRY(interpreter.load(packed.container,
-                               std::span(static_cast<std::uint8_t*>(start), arena_bytes)));
+  SPINDLE_TRY_ASSIGN(detail::Written written,
+                     detail::write_checked(graph, container::ModelKind::kAutoencoder));
+  packed.container = std::move(written.container);
+  packed.arena_bytes = written.arena_bytes;
   return packed;
 }
 

@@ -5,6 +5,7 @@
 
 #include "spindle/inference/memory_planner.hpp"
 #include "spindle/inference/quantization.hpp"
+#include "spindle/inference/standardize.hpp"
 
 namespace spindle::inference {
 namespace {
@@ -23,6 +24,7 @@ std::uint32_t bit(std::uint8_t tensor) {
 struct Topology {
   std::uint8_t int8_entry = kNone;
   std::uint8_t entry_op = kNone;
+  std::uint8_t standardize_op = kNone;  // the standardize op in front of entry_op, if any
   std::uint8_t int8_output = kNone;
   std::uint32_t alive_from_start = 0;
   std::uint32_t keep_until_end = 0;
@@ -48,13 +50,25 @@ Result<Topology> analyse(const container::ContainerView& model, Arithmetic arith
   std::array<std::uint8_t, container::kMaxTensors> producer{};
   producer.fill(kNone);
   if (input.type == ElementType::kInt8) topology.int8_entry = h.input_tensor;
+  // The int8 entry is the quantized graph input, or the quantized standardized input: a
+  // caller of invoke_int8() enters past both ops.
+  std::uint8_t standardized = kNone;
+  std::uint8_t standardize_op = kNone;
   for (std::uint8_t i = 0; i < h.op_count; ++i) {
     SPINDLE_TRY_ASSIGN(const container::Op op, model.op(i));
     producer[op.outputs[0]] = i;
-    if (topology.int8_entry == kNone && op.code == OpCode::kQuantize &&
+    if (standardized == kNone && op.code == OpCode::kStandardize &&
         op.inputs[0] == h.input_tensor) {
+      standardized = op.outputs[0];
+      standardize_op = i;
+    }
+    const bool from_input = op.inputs[0] == h.input_tensor;
+    const bool from_standardized = standardized != kNone && op.inputs[0] == standardized;
+    if (topology.int8_entry == kNone && op.code == OpCode::kQuantize &&
+        (from_input || from_standardized)) {
       topology.int8_entry = op.outputs[0];
       topology.entry_op = i;
+      if (from_standardized) topology.standardize_op = standardize_op;
     }
   }
 
@@ -76,8 +90,15 @@ Result<Topology> analyse(const container::ContainerView& model, Arithmetic arith
     topology.alive_from_start = 0xffffffffu;
     topology.keep_until_end = 0xffffffffu;
   } else {
+    // invoke_int8() writes the input and the standardized input back before any op runs.
     topology.alive_from_start = bit(h.input_tensor) | bit(topology.int8_entry);
-    topology.keep_until_end = bit(h.output_tensor) | bit(topology.int8_output);
+    if (topology.standardize_op != kNone) {
+      SPINDLE_TRY_ASSIGN(const container::Op op, model.op(topology.standardize_op));
+      topology.alive_from_start |= bit(op.outputs[0]);
+    }
+    // int8_input() shows the entry after invoke: kept, like the output, to the end.
+    topology.keep_until_end =
+        bit(h.output_tensor) | bit(topology.int8_output) | bit(topology.int8_entry);
   }
   return topology;
 }
@@ -174,6 +195,7 @@ Status Interpreter::load_model(std::span<const std::uint8_t> container_bytes,
   arithmetic_ = arithmetic;
   int8_entry_ = r.topology.int8_entry;
   entry_op_ = r.topology.entry_op;
+  standardize_op_ = r.topology.standardize_op;
   int8_output_ = r.topology.int8_output;
   loaded_ = true;
   return kOk;
@@ -186,6 +208,7 @@ void Interpreter::unload() {
   arena_ = Arena();
   int8_entry_ = kNone;
   entry_op_ = kNone;
+  standardize_op_ = kNone;
   int8_output_ = kNone;
   tensors_ = {};
   ops_ = {};
@@ -228,7 +251,7 @@ Status Interpreter::invoke(std::span<const float> features, float* score) {
       values[i] = f < range.min ? range.min : (f > range.max ? range.max : f);
     }
   }
-  SPINDLE_TRY(run_ops(kNone));
+  SPINDLE_TRY(run_ops(kNone, kNone));
   *score = read_score();
   return kOk;
 }
@@ -241,15 +264,29 @@ Status Interpreter::invoke_int8(std::span<const std::int8_t> input, float* score
   std::memcpy(entry.activation, input.data(), input.size());
   const std::uint8_t graph_input = model_.header().input_tensor;
   if (graph_input != int8_entry_) {
-    // Other readers of the float input see the sample the int8 vector stands for; the
-    // quantize op would map it back to exactly `input`.
+    // Other readers of the float input (and of the standardized input) see the sample the
+    // int8 vector stands for; the ops skipped would map it back to exactly `input`.
     const container::Tensor quantized = *model_.tensor(int8_entry_);
     const std::span<float> values =
         OutputData{entry.count, tensors_[graph_input].activation}.float32();
-    for (std::size_t i = 0; i < input.size(); ++i)
-      values[i] = dequantize_value(input[i], quantized.scale, quantized.zero_point);
+    const StandardizeData* standardize = nullptr;
+    std::span<float> standardized;
+    if (standardize_op_ != kNone) {
+      const PreparedOp& op = ops_[standardize_op_];
+      standardize = static_cast<const StandardizeData*>(op.data);
+      standardized = OutputData{entry.count, tensors_[op.op.outputs[0]].activation}.float32();
+    }
+    for (std::size_t i = 0; i < input.size(); ++i) {
+      const float real = dequantize_value(input[i], quantized.scale, quantized.zero_point);
+      if (standardize == nullptr) {
+        values[i] = real;
+      } else {
+        standardized[i] = real;
+        values[i] = unstandardize(*standardize, i, real);
+      }
+    }
   }
-  SPINDLE_TRY(run_ops(entry_op_));
+  SPINDLE_TRY(run_ops(entry_op_, standardize_op_));
   if (score != nullptr) *score = read_score();
   return kOk;
 }
@@ -260,6 +297,12 @@ std::span<const std::int8_t> Interpreter::int8_output() const {
   return TensorData{rt.type, rt.count, rt.activation}.int8();
 }
 
+std::span<const std::int8_t> Interpreter::int8_input() const {
+  if (!loaded_ || arithmetic_ != Arithmetic::kInt8 || int8_entry_ == kNone) return {};
+  const RuntimeTensor& rt = tensors_[int8_entry_];
+  return TensorData{rt.type, rt.count, rt.activation}.int8();
+}
+
 std::span<const float> Interpreter::reference_values(std::size_t index) const {
   if (!loaded_ || arithmetic_ != Arithmetic::kFloatReference || index >= tensors_.size()) return {};
   const RuntimeTensor& rt = tensors_[index];
@@ -267,10 +310,10 @@ std::span<const float> Interpreter::reference_values(std::size_t index) const {
   return OutputData{rt.count, rt.activation}.float32();
 }
 
-Status Interpreter::run_ops(std::size_t skip_op) {
+Status Interpreter::run_ops(std::size_t skip_op, std::size_t also_skip_op) {
   const std::size_t op_count = model_.header().op_count;
   for (std::size_t i = 0; i < op_count; ++i) {
-    if (i == skip_op) continue;
+    if (i == skip_op || i == also_skip_op) continue;
     const PreparedOp& op = ops_[i];
     if (arithmetic_ == Arithmetic::kInt8) {
       OpBuffers buffers;

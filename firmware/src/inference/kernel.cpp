@@ -7,6 +7,7 @@
 #include "spindle/inference/quantize.hpp"
 #include "spindle/inference/reconstruction_error.hpp"
 #include "spindle/inference/relu.hpp"
+#include "spindle/inference/standardize.hpp"
 
 namespace spindle::inference {
 
@@ -39,8 +40,19 @@ const KernelRegistration* find_kernel(container::OpCode code) {
       return &kReconstructionErrorKernel;
     case container::OpCode::kNearestCentroid:
       return &kNearestCentroidKernel;
+    case container::OpCode::kStandardize:
+      return &kStandardizeKernel;
   }
   return nullptr;
+}
+
+std::uint32_t runtime_op_set() {
+  std::uint32_t op_set = 0;
+  for (auto code = static_cast<std::uint32_t>(container::OpCode::kFullyConnected);
+       code <= static_cast<std::uint32_t>(container::kLastOpCode); ++code) {
+    if (find_kernel(static_cast<container::OpCode>(code)) != nullptr) op_set |= 1U << code;
+  }
+  return op_set;
 }
 
 }  // namespace spindle::inference

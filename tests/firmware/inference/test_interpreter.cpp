@@ -88,6 +88,28 @@ struct CentroidModel {
   }
 };
 
+// x float [3] -> standardize -> quantize -> nearest of two int8 centroids: raw features of
+// very different ranges (Hz, dB, a ratio) scored in standardized units.
+struct StandardizedCentroidModel {
+  Bytes params = test::float_bytes(std::vector<float>{500, -60, 3, 0.01f, 0.5f, 2});
+  std::array<std::int8_t, 6> centroids = {0, 0, 0, 50, -50, 25};
+  Bytes centroid_bytes = test::int8_bytes(centroids);
+  std::array<TensorSpec, 6> tensors = {{
+      {ElementType::kFloat32, 1, {3, 0, 0, 0}, 0, 0.0f, {}, {}},
+      {ElementType::kFloat32, 2, {2, 3, 0, 0}, 0, 0.0f, params, {}},
+      {ElementType::kFloat32, 1, {3, 0, 0, 0}, 0, 0.0f, {}, {}},
+      {ElementType::kInt8, 1, {3, 0, 0, 0}, 0, 0.04f, {}, {}},
+      {ElementType::kInt8, 2, {2, 3, 0, 0}, 0, 0.04f, centroid_bytes, {}},
+      {ElementType::kFloat32, 1, {1, 0, 0, 0}, 0, 0.0f, {}, {}},
+  }};
+  Bytes build() const {
+    const std::array<container::Op, 3> ops = {
+        container::standardize(0, 1, 2), container::quantize(2, 3),
+        container::nearest_centroid(3, 4, 5, DistanceMetric::kSquaredEuclidean)};
+    return test::build_container(tensors, ops, {ModelKind::kCentroid, 0, 5, 0});
+  }
+};
+
 // A centroid model that stays in float: no int8 entry at all.
 struct FloatCentroidModel {
   Bytes centroid_bytes = test::float_bytes(std::vector<float>{0, 0, 0, 1, 1, 1});
@@ -263,6 +285,49 @@ TEST(Interpreter, CentroidScoreIsCloseToTheFloatReference) {
       EXPECT_LE(std::abs(distance(q) - distance(f)), 0.5f * 0.04f * 2.0f + 1e-5f) << window;
     }
   }
+}
+
+TEST(Interpreter, StandardizedModelScoresRawFeaturesInStandardUnits) {
+  StandardizedCentroidModel sm;
+  Loaded loaded(sm.build());
+  ASSERT_TRUE(loaded.status.ok()) << loaded.status.name();
+  float score = -1;
+  // Exactly the means: standardized 0, the first centroid.
+  ASSERT_TRUE(loaded.interpreter.invoke(std::vector<float>{500, -60, 3}, &score).ok());
+  EXPECT_FLOAT_EQ(score, 0.0f);
+  // (2, -2, 1) standard units from the means: the second centroid, also at distance 0.
+  ASSERT_TRUE(loaded.interpreter.invoke(std::vector<float>{700, -64, 3.5f}, &score).ok());
+  EXPECT_NEAR(score, 0.0f, 1e-6f);
+  // One standard unit off on the first feature only.
+  ASSERT_TRUE(loaded.interpreter.invoke(std::vector<float>{600, -60, 3}, &score).ok());
+  EXPECT_NEAR(score, 1.0f, 1e-6f);
+}
+
+TEST(Interpreter, Int8EntryOfAStandardizedModelIsPastStandardizeAndQuantize) {
+  StandardizedCentroidModel sm;
+  Loaded loaded(sm.build());
+  ASSERT_TRUE(loaded.status.ok());
+  ASSERT_EQ(loaded.interpreter.int8_input_size(), 3u);
+  // The int8 vector (50, -50, 25) is (2, -2, 1) standard units: the second centroid.
+  float from_int8 = -1;
+  ASSERT_TRUE(
+      loaded.interpreter.invoke_int8(std::array<std::int8_t, 3>{50, -50, 25}, &from_int8).ok());
+  EXPECT_FLOAT_EQ(from_int8, 0.0f);
+  ASSERT_TRUE(
+      loaded.interpreter.invoke_int8(std::array<std::int8_t, 3>{25, 0, 0}, &from_int8).ok());
+  EXPECT_FLOAT_EQ(from_int8, 1.0f);
+  // The raw features that vector stands for score the same through the whole graph.
+  float from_floats = -1;
+  ASSERT_TRUE(loaded.interpreter.invoke(std::vector<float>{600, -60, 3}, &from_floats).ok());
+  EXPECT_EQ(from_floats, from_int8);
+}
+
+TEST(Interpreter, RefusesAStandardizeWithAZeroScale) {
+  StandardizedCentroidModel sm;
+  sm.params = test::float_bytes(std::vector<float>{500, -60, 3, 0.01f, 0.0f, 2});
+  sm.tensors[1].data = sm.params;
+  Loaded loaded(sm.build());
+  EXPECT_EQ(loaded.status, Error::kInvalidValue);
 }
 
 TEST(Interpreter, ModelWithAnInt8InputQuantizesTheFeaturesItself) {

@@ -201,6 +201,48 @@ TEST(ModelkitAutoencoder, TheLargestGraphTheContainerHoldsPacksAndLoads) {
   EXPECT_EQ(interpreter.load(packed.container, arena.bytes()), kOk);
 }
 
+TEST(ModelkitAutoencoder, StandardizedModelScoresRawFeaturesLikeTheFloatModel) {
+  // Raw features of very different ranges; the model standardizes them itself.
+  RandomAutoencoder random = random_model();
+  Standardization& s = random.model.standardization;
+  for (std::size_t i = 0; i < kWidths[0]; ++i) {
+    s.mean.push_back(100.0f * static_cast<float>(i % 5) - 60.0f);
+    s.inv_std.push_back(1.0f / (0.01f + 10.0f * static_cast<float>(i % 3)));
+  }
+  std::vector<float> windows = noise_windows(64, kWidths[0], 9);
+  for (std::size_t k = 0; k < windows.size(); ++k) {  // back to raw units
+    const std::size_t i = k % kWidths[0];
+    windows[k] = windows[k] / s.inv_std[i] + s.mean[i];
+  }
+  const auto calibration = calibrate(random.model, windows);
+  ASSERT_TRUE(calibration.ok());
+  EXPECT_LE(calibration->input_max_abs, kNoiseClip + 1e-3f);  // measured after standardizing
+  const auto packed = pack_autoencoder(random.model, *calibration);
+  ASSERT_TRUE(packed.ok()) << packed.status().name();
+  const auto view = container::parse_container(packed->container);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->op(0)->code, OpCode::kStandardize);
+
+  AlignedArena arena(packed->arena_bytes);
+  inference::Interpreter interpreter;
+  ASSERT_EQ(interpreter.load(packed->container, arena.bytes()), kOk);
+  for (std::size_t w = 0; w < 64; ++w) {
+    const std::span<const float> x(windows.data() + w * kWidths[0], kWidths[0]);
+    float int8 = 0.0f;
+    ASSERT_EQ(interpreter.invoke(x, &int8), kOk);
+    const float real = *reconstruction_error(packed->dequantized, x);
+    EXPECT_LT(relative_difference(int8, real), 0.1) << w;
+  }
+}
+
+TEST(ModelkitAutoencoder, RefusesAStandardizationOfAnotherWidthOrWithoutScale) {
+  RandomAutoencoder random = random_model();
+  random.model.standardization = {std::vector<float>(44, 0.0f), std::vector<float>(44, 1.0f)};
+  EXPECT_EQ(pack_autoencoder(random.model, random.calibration).status(), Error::kInvalidValue);
+  random.model.standardization = {std::vector<float>(45, 0.0f), std::vector<float>(45, 0.0f)};
+  EXPECT_EQ(pack_autoencoder(random.model, random.calibration).status(), Error::kInvalidValue);
+}
+
 TEST(ModelkitAutoencoder, RefusesWidthsThatAreNotAnAutoencoder) {
   const std::vector<std::vector<std::size_t>> bad = {
       {},                                           // nothing

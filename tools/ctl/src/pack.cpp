@@ -47,11 +47,11 @@ void check_budgets(const PackRequest& request, const container::ContainerView& v
            std::to_string(arena_bytes - board.model_arena_bytes) +
            " bytes over): make the model smaller or pick a board with a larger arena");
   }
-  const std::uint32_t unsupported = view.op_set() & ~runtime_op_set();
+  const std::uint32_t unsupported = view.op_set() & ~inference::runtime_op_set();
   if (unsupported != 0) {
     refuse("the model uses opcode(s) " + opcode_list(unsupported) +
            ", which the node's runtime does not implement (model op set " + hex32(view.op_set()) +
-           ", runtime op set " + hex32(runtime_op_set()) + ")");
+           ", runtime op set " + hex32(inference::runtime_op_set()) + ")");
   }
   const std::size_t payload = request.container.size() + crypto::kCcmTagSize;
   if (payload > board.model_payload_capacity()) {
@@ -108,16 +108,6 @@ std::vector<SelfTestVector> self_tests(const PackRequest& request,
 }
 
 }  // namespace
-
-std::uint32_t runtime_op_set() {
-  std::uint32_t op_set = 0;
-  for (std::uint32_t code = 0; code <= kMaxOpCode; ++code) {
-    if (inference::find_kernel(static_cast<container::OpCode>(code)) != nullptr) {
-      op_set |= 1U << code;
-    }
-  }
-  return op_set;
-}
 
 PackageInfo describe_model(const PackRequest& request, std::vector<std::string>* notes) {
   const board::BoardProfile& board = request.board;

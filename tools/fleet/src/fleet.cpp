@@ -331,7 +331,7 @@ Fleet::Engine::Engine(FleetConfig config, std::vector<DeviceSpec> specs)
   reg.budgets = {.sram_bytes = 262144,
                  .arena_bytes = 32768,
                  .model_flash_bytes = 262144,
-                 .op_set = 0x7E};  // container opcodes 1..6, like the node
+                 .op_set = 0xFE};  // container opcodes 1..7, like the node
   std::array<std::uint8_t, 256> buffer{};
   const auto body = registration::encode(reg, buffer);
   if (!body.ok()) {

@@ -53,7 +53,10 @@ enum class OpCode : std::uint8_t {
   kDequantize = 4,           // in: i8; out: f32, same shape
   kReconstructionError = 5,  // in: two tensors (i8 or f32) of equal size; out: f32 [1]
   kNearestCentroid = 6,      // in: x (i8 or f32) [D], centroids const [K,D]; out: f32 [1]
+  kStandardize = 7,          // in: x f32 [D], params const f32 [2,D]; out: f32 [D]
 };
+// The highest opcode this version of the format defines.
+inline constexpr OpCode kLastOpCode = OpCode::kStandardize;
 
 // params[0] of kReconstructionError.
 enum class ReconstructionMetric : std::int32_t {
@@ -270,6 +273,18 @@ constexpr Op nearest_centroid(std::uint8_t input, std::uint8_t centroids, std::u
             .inputs = {input, centroids, 0, 0},
             .outputs = {output, 0},
             .params = {static_cast<std::int32_t>(metric), 0}};
+}
+
+// y[d] = (x[d] - params[0][d]) * params[1][d]: the per-feature centring and scaling a model
+// was trained with (params row 0: the training mean, row 1: 1 / the training stddev), so
+// the container scores raw features and quantizes values of comparable range.
+constexpr Op standardize(std::uint8_t input, std::uint8_t params, std::uint8_t output) {
+  return Op{.code = OpCode::kStandardize,
+            .input_count = 2,
+            .output_count = 1,
+            .inputs = {input, params, 0, 0},
+            .outputs = {output, 0},
+            .params = {0, 0}};
 }
 
 // ---- Parser ----

@@ -33,9 +33,6 @@ struct PackRequest {
   std::uint64_t seed = 1;                           // of the self-test inputs
 };
 
-// Bit i set: the node's runtime implements container opcode i (its kernel table).
-std::uint32_t runtime_op_set();
-
 // Checks the request and describes the model: every PackageInfo field except those
 // seal_package() fills (digest, size, nonce, wrapped key). Throws PackRefused when the
 // model id, version or threshold is invalid, the container does not parse, its arena

@@ -20,7 +20,8 @@
 //  - biases: int32 at input scale x weight scale of their channel, zero point 0;
 //  - hidden FC outputs: symmetric over the calibrated |pre-activation| range; ReLU outputs:
 //    zero point -128 so that [0, max] uses all 256 steps.
-// The graph is quantize -> FC -> ReLU -> ... -> FC -> reconstruction_error (mean squared).
+// The graph is [standardize ->] quantize -> FC -> ReLU -> ... -> FC -> reconstruction_error
+// (mean squared), the reconstruction compared with the standardized input.
 #pragma once
 
 #include <algorithm>
@@ -43,9 +44,28 @@ struct DenseLayer {
   std::vector<float> bias;     // out
 };
 
+// The per-feature centring and scaling a model was trained with: the model reads raw
+// features and standardizes them itself (container op kStandardize). Empty: the model reads
+// its input as it is.
+struct Standardization {
+  std::vector<float> mean;     // one per input feature
+  std::vector<float> inv_std;  // one per input feature, finite and > 0
+  bool empty() const { return mean.empty(); }
+};
+
+// kInvalidValue unless `s` is empty or holds `width` finite means and finite positive
+// inverse stddevs.
+Status check_standardization(const Standardization& s, std::size_t width);
+
+// (x - mean) * inv_std per feature; x itself when `s` is empty. Sizes are the caller's to
+// check (check_standardization).
+std::vector<float> standardized(const Standardization& s, std::span<const float> x);
+
 // Dense layers with ReLU between them and none after the last; layers[0].in ==
-// layers.back().out, because the model's score is how badly it reconstructs its input.
+// layers.back().out, because the model's score is how badly it reconstructs its
+// (standardized) input.
 struct FloatAutoencoder {
+  Standardization standardization;
   std::vector<DenseLayer> layers;
 };
 
@@ -64,12 +84,13 @@ std::string_view shape_problem(std::span<const std::size_t> widths);
 
 // The float model's score for one input: mean squared error between x and the model's
 // reconstruction of it (the runtime's reconstruction_error op, without quantization).
-// Errors: kInvalidValue when the model's shapes are inconsistent, kSizeMismatch when
-// x.size() != layers[0].in.
+// Errors: kInvalidValue when the model's shapes or standardization are inconsistent,
+// kSizeMismatch when x.size() != layers[0].in.
 Result<float> reconstruction_error(const FloatAutoencoder& model, std::span<const float> x);
 
-// Activation ranges that fix the int8 scales: the largest |value| of the input, and of each
-// layer's output before its ReLU (for the last layer: of the reconstruction).
+// Activation ranges that fix the int8 scales: the largest |value| of the (standardized)
+// input, and of each layer's output before its ReLU (for the last layer: of the
+// reconstruction).
 struct Calibration {
   float input_max_abs = 0.0f;
   std::vector<float> layer_max_abs;  // one per layer

@@ -94,8 +94,9 @@ class Interpreter {
   Status invoke(std::span<const float> features, float* score);
 
   // Runs the graph from its int8 entry, for bit-exact self-tests: the graph input if it is
-  // int8, else the output of the quantize op that reads the graph input (that op is then
-  // skipped, and the float input is set to the dequantized vector for any other reader).
+  // int8, else the output of the quantize op that reads the graph input or the output of a
+  // standardize op that reads it (those ops are then skipped, and their float inputs are
+  // set to what the int8 vector stands for, for any other reader).
   // The int8 result is int8_output(); the score is written when `score` is not null.
   // Errors: kInvalidState (nothing loaded, or the float reference is loaded),
   // kWrongType (the model has no int8 entry), kSizeMismatch (input.size() !=
@@ -107,6 +108,10 @@ class Interpreter {
   // scoring op reads float. Empty when there is none, before the first invoke the contents
   // are unspecified.
   std::span<const std::int8_t> int8_output() const;
+  // The int8 entry as of the last invoke (what invoke_int8() would take to reproduce it):
+  // the quantized, and standardized, features. Empty when the model has none, before the
+  // first invoke the contents are unspecified.
+  std::span<const std::int8_t> int8_input() const;
 
   // On the float reference path: the real values of activation tensor `index` as of the
   // last invoke. Empty on the int8 path, for constants, and for tensors the graph never
@@ -128,7 +133,8 @@ class Interpreter {
   };
   Status load_model(std::span<const std::uint8_t> container_bytes, std::span<std::uint8_t> arena,
                     Arithmetic arithmetic);
-  Status run_ops(std::size_t skip_op);
+  // Runs the op table, skipping the ops invoke_int8() entered past (kNoTensor: none).
+  Status run_ops(std::size_t skip_op, std::size_t also_skip_op);
   float read_score() const;
 
   container::ContainerView model_;
@@ -136,9 +142,10 @@ class Interpreter {
   Arithmetic arithmetic_ = Arithmetic::kInt8;
   bool loaded_ = false;
   std::size_t required_arena_bytes_ = 0;
-  std::uint8_t int8_entry_ = kNoTensor;   // tensor invoke_int8() writes
-  std::uint8_t entry_op_ = kNoTensor;     // the quantize op it replaces, if any
-  std::uint8_t int8_output_ = kNoTensor;  // tensor int8_output() shows
+  std::uint8_t int8_entry_ = kNoTensor;      // tensor invoke_int8() writes
+  std::uint8_t entry_op_ = kNoTensor;        // the quantize op it replaces, if any
+  std::uint8_t standardize_op_ = kNoTensor;  // the standardize op in front of it, if any
+  std::uint8_t int8_output_ = kNoTensor;     // tensor int8_output() shows
   std::array<RuntimeTensor, container::kMaxTensors> tensors_{};
   std::array<PreparedOp, container::kMaxOps> ops_{};
 };

@@ -121,6 +121,10 @@ struct KernelRegistration {
 // container format v1).
 const KernelRegistration* find_kernel(container::OpCode code);
 
+// Bit (1 << opcode) set for every opcode find_kernel() implements: the op set a node
+// announces at registration and checks a manifest's requirements against.
+std::uint32_t runtime_op_set();
+
 // Reads element `index` of a little-endian int32 constant (biases), at any alignment.
 inline std::int32_t load_int32(std::span<const std::uint8_t> bytes, std::size_t index) {
   std::int32_t value = 0;

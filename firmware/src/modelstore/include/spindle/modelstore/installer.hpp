@@ -61,7 +61,7 @@ struct InstallerConfig {
   const board::BoardProfile* board = nullptr;
   std::span<const cose::TrustedKey> trusted_keys;
   std::span<const std::uint8_t> model_kek;  // 16 bytes
-  std::uint32_t op_set = 0x7E;              // opcodes the runtime implements
+  std::uint32_t op_set = 0xFE;              // opcodes the runtime implements (1..7)
   std::size_t feature_count = 0;            // features the node extracts per window
   std::uint8_t preferred_szx = blockwise::kMaxSzx;
   std::uint32_t health_windows = 16;  // scored windows before a new model is confirmed

@@ -1,0 +1,263 @@
+// spindle-train: the model side of Spindle's ML loop. Generates labelled feature windows from
+// the node's simulator, trains an autoencoder or a k-means model on healthy windows (captured
+// by the gateway or simulated), quantizes it to int8 for the board, calibrates its threshold,
+// and evaluates it on seeds it never saw. See docs/tools/spindle-train.md.
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "spindle/cli/board_file.hpp"
+#include "spindle/cli/command_line.hpp"
+#include "spindle/cli/guarded_main.hpp"
+#include "spindle/trainer/evaluation.hpp"
+#include "spindle/trainer/fit.hpp"
+#include "spindle/trainer/simulated_data.hpp"
+
+namespace po = boost::program_options;
+using namespace spindle;
+using cli::UsageError;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: spindle-train generate --board B --out FILE [--fault F --severity S] [--speeds ..]\n"
+    "       spindle-train fit --data FILE [--data FILE ..] --out-dir DIR [--kind K] [--board B]\n"
+    "       spindle-train evaluate --model-dir DIR [--board B] [--seed-base N]\n\n"
+    "generate  labelled feature windows from the node's simulator and feature extractor (CSV)\n"
+    "fit       train on healthy windows, quantize to int8, calibrate the threshold; writes\n"
+    "          DIR/model.spmc, threshold, baseline.csv, model.json\n"
+    "evaluate  ROC-AUC, precision/recall, false alarms per speed, detection delay and int8 vs\n"
+    "          float on simulator seeds the training never saw; prints a table and writes\n"
+    "          DIR/evaluation.json\n\n"
+    "spindle-train COMMAND --help lists a command's options.";
+
+template <typename T>
+std::vector<T> parse_list(const std::string& text, const std::string& flag) {
+  std::vector<T> out;
+  std::istringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    T value{};
+    const char* end = item.data() + item.size();
+    const auto [ptr, ec] = std::from_chars(item.data(), end, value);
+    if (item.empty() || ec != std::errc() || ptr != end) {
+      throw UsageError(flag + ": '" + item + "' is not a number");
+    }
+    out.push_back(value);
+  }
+  if (out.empty()) throw UsageError(flag + ": give at least one value");
+  return out;
+}
+
+sensor::Fault parse_fault(const std::string& name) {
+  const auto fault = sensor::parse_fault(name);
+  if (!fault.ok()) {
+    throw UsageError("unknown fault '" + name +
+                     "': none, imbalance, misalignment, looseness, bearing-outer, bearing-inner");
+  }
+  return *fault;
+}
+
+board::BoardProfile board_of(const std::string& name) {
+  return cli::load_board(name, SPINDLE_BOARDS_DIR);
+}
+
+int generate(int argc, char** argv) {
+  std::string board_name = "native_sim", out_path, fault_name = "none", speeds = "25";
+  std::string label;
+  double severity = 0.0, severity_end = -1.0, ramp_s = 0.0;
+  std::size_t windows = 200;
+  std::uint64_t seed = 1;
+  po::options_description options("spindle-train generate options");
+  options.add_options()("help,h", "print this help")(
+      "board", po::value(&board_name)->default_value(board_name),
+      "board profile: window length, sample rate, axes")("out,o", po::value(&out_path)->required(),
+                                                         "CSV file to write")(
+      "fault", po::value(&fault_name)->default_value(fault_name),
+      "none, imbalance, misalignment, looseness, bearing-outer, bearing-inner")(
+      "severity", po::value(&severity)->default_value(0.0), "fault severity (at start), 0..1")(
+      "severity-end", po::value(&severity_end), "severity at the end of the ramp")(
+      "ramp-s", po::value(&ramp_s)->default_value(0.0), "seconds of simulated time to ramp")(
+      "speeds", po::value(&speeds)->default_value(speeds),
+      "shaft speeds in Hz, comma-separated; one run each")(
+      "windows", po::value(&windows)->default_value(windows), "windows per speed")(
+      "seed", po::value(&seed)->default_value(seed),
+      "simulator seed of the first speed; the next speeds take seed+1, seed+2, ..")(
+      "label", po::value(&label), "label column (default: the fault's name)");
+  po::variables_map vm;
+  if (!cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
+  const board::BoardProfile board = board_of(board_name);
+  std::vector<trainer::Scenario> scenarios;
+  std::uint64_t next = seed;
+  for (const float speed : parse_list<float>(speeds, "--speeds")) {
+    trainer::Scenario s;
+    s.fault = parse_fault(fault_name);
+    s.start_severity = static_cast<float>(severity);
+    s.end_severity = static_cast<float>(vm.count("severity-end") ? severity_end : severity);
+    s.ramp_seconds = static_cast<float>(ramp_s);
+    s.shaft_hz = speed;
+    s.seed = next++;
+    s.windows = windows;
+    s.label = label;
+    scenarios.push_back(s);
+  }
+  const trainer::FeatureTable table = trainer::simulate(board, scenarios);
+  trainer::write_csv(table, out_path);
+  std::cout << out_path << ": " << table.rows() << " windows of " << table.width << " features ("
+            << fault_name << ", seeds " << seed << ".." << next - 1 << ")\n";
+  return 0;
+}
+
+int fit(int argc, char** argv) {
+  std::vector<std::string> data;
+  std::string out_dir, kind = "autoencoder", board_name = "native_sim", hidden = "24,8,24";
+  trainer::FitOptions fit_options;
+  std::size_t clusters = fit_options.kmeans.clusters;
+  std::size_t epochs = fit_options.autoencoder.max_epochs;
+  std::size_t patience = fit_options.autoencoder.patience;
+  float quantile = fit_options.threshold_quantile;
+  float margin = fit_options.threshold_margin;
+  std::uint32_t seed = 1;
+  po::options_description options("spindle-train fit options");
+  options.add_options()("help,h", "print this help")(
+      "data", po::value(&data)->required(),
+      "feature CSV of healthy windows (repeat for several): from spindlectl datasets export "
+      "--format csv or spindle-train generate")("out-dir,o", po::value(&out_dir)->required(),
+                                                "directory to write the model into")(
+      "kind", po::value(&kind)->default_value(kind), "autoencoder or kmeans")(
+      "board", po::value(&board_name)->default_value(board_name),
+      "board profile the model must fit (arena, slot, model RAM)")(
+      "hidden", po::value(&hidden)->default_value(hidden), "autoencoder hidden layer widths")(
+      "clusters", po::value(&clusters)->default_value(clusters), "k-means clusters")(
+      "epochs", po::value(&epochs)->default_value(epochs), "most autoencoder epochs")(
+      "patience", po::value(&patience)->default_value(patience),
+      "epochs without a better validation loss before training stops")(
+      "threshold-quantile", po::value(&quantile)->default_value(quantile),
+      "quantile of the held-out healthy scores the threshold starts from")(
+      "threshold-margin", po::value(&margin)->default_value(margin),
+      "factor on that quantile (>= 1)")("seed", po::value(&seed)->default_value(seed),
+                                        "seed of the split, the weights and the shuffles");
+  po::variables_map vm;
+  if (!cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
+  if (kind == "autoencoder") {
+    fit_options.type = trainer::ModelType::kAutoencoder;
+  } else if (kind == "kmeans") {
+    fit_options.type = trainer::ModelType::kCentroids;
+  } else {
+    throw UsageError("--kind '" + kind + "': autoencoder or kmeans");
+  }
+  const board::BoardProfile board = board_of(board_name);
+  trainer::FeatureTable healthy;
+  for (const std::string& path : data) {
+    const trainer::FeatureTable table = trainer::read_csv(path);
+    for (std::size_t r = 0; r < table.rows(); ++r) {
+      const std::string& fault = table.info[r].fault;
+      if (fault != "none" && fault != "unknown") {
+        throw std::invalid_argument(path + ": window " + std::to_string(r + 1) + " is labelled " +
+                                    fault + "; train on healthy windows only");
+      }
+    }
+    healthy.append(table);
+  }
+  fit_options.autoencoder.hidden = parse_list<std::size_t>(hidden, "--hidden");
+  fit_options.autoencoder.max_epochs = epochs;
+  fit_options.autoencoder.patience = patience;
+  fit_options.kmeans.clusters = clusters;
+  fit_options.threshold_quantile = quantile;
+  fit_options.threshold_margin = margin;
+  fit_options.seed = seed;
+  trainer::TrainedModel model = trainer::fit(healthy, fit_options);
+  model.record.board = std::string(board.name());
+  model.record.sources = data;
+  if (model.arena_bytes > board.model_arena_bytes) {
+    throw std::invalid_argument("the model needs " + std::to_string(model.arena_bytes) +
+                                " arena bytes; board " + model.record.board + " has " +
+                                std::to_string(board.model_arena_bytes) +
+                                ": use narrower --hidden layers");
+  }
+  if (model.container.size() > board.model_capacity()) {
+    throw std::invalid_argument("the model is " + std::to_string(model.container.size()) +
+                                " bytes; board " + model.record.board + " takes at most " +
+                                std::to_string(board.model_capacity()) +
+                                ": use narrower --hidden layers or fewer --clusters");
+  }
+  trainer::save(model, out_dir);
+  std::cout << out_dir << ": " << trainer::type_name(model.type) << ", " << model.container.size()
+            << " bytes, arena " << model.arena_bytes << " bytes, threshold " << model.threshold
+            << "\n  " << model.record.train_windows << " training / "
+            << model.record.validation_windows << " validation / "
+            << model.record.calibration_windows << " calibration windows; ";
+  if (model.type == trainer::ModelType::kAutoencoder) {
+    std::cout << model.record.epochs << " epochs, best " << model.record.best_epoch
+              << " (validation loss " << model.record.best_validation_loss << ")";
+  } else {
+    std::cout << model.record.epochs << " Lloyd iterations, inertia "
+              << model.record.best_validation_loss;
+  }
+  std::cout << "\n  held-out healthy windows over the threshold: "
+            << 100.0f * model.record.calibration_false_alarm_rate << "%\n";
+  return 0;
+}
+
+int evaluate(int argc, char** argv) {
+  std::string model_dir, board_name, speeds, severities;
+  trainer::EvaluationOptions eval;
+  bool require = false;
+  po::options_description options("spindle-train evaluate options");
+  options.add_options()("help,h", "print this help")(
+      "model-dir,m", po::value(&model_dir)->required(), "directory spindle-train fit wrote")(
+      "board", po::value(&board_name),
+      "board profile to simulate (default: the one the model was trained for)")(
+      "seed-base", po::value(&eval.seed_base)->default_value(eval.seed_base),
+      "first simulator seed; scenario i uses seed-base + i (refused if training used it)")(
+      "speeds", po::value(&speeds), "shaft speeds in Hz (default 15,20,25,30,40,50)")(
+      "severities", po::value(&severities), "fault severities (default 0.05,0.1,0.3)")(
+      "moderate", po::value(&eval.moderate_severity)->default_value(eval.moderate_severity),
+      "severity the targets are checked at (one of --severities)")(
+      "healthy-windows", po::value(&eval.healthy_windows)->default_value(eval.healthy_windows),
+      "healthy windows per speed")(
+      "fault-windows", po::value(&eval.fault_windows)->default_value(eval.fault_windows),
+      "windows per fault, severity and speed")(
+      "ramp-s", po::value(&eval.ramp_seconds)->default_value(eval.ramp_seconds),
+      "seconds over which the detection-delay runs ramp a fault from 0 to 1")(
+      "require-targets", po::bool_switch(&require),
+      "exit 3 when the targets (ROC-AUC >= 0.97 at --moderate, <= 1% false alarms) are not met");
+  po::variables_map vm;
+  if (!cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
+  if (!speeds.empty()) eval.speeds_hz = parse_list<float>(speeds, "--speeds");
+  if (!severities.empty()) eval.severities = parse_list<float>(severities, "--severities");
+  const trainer::TrainedModel model = trainer::load(model_dir);
+  const board::BoardProfile board = board_of(board_name.empty() ? model.record.board : board_name);
+  const trainer::Evaluation e = trainer::evaluate(model, board, eval);
+  trainer::print_table(e, std::cout);
+  const std::string path = model_dir + "/evaluation.json";
+  std::ofstream out(path);
+  if (!out || !(out << trainer::to_json(e)) || !out.flush()) {
+    throw std::runtime_error("cannot write " + path);
+  }
+  std::cout << "written: " << path << "\n";
+  return require && !e.targets_met ? 3 : 0;
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) throw UsageError(kUsage);
+  const std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage << "\n";
+    return 0;
+  }
+  if (command == "generate") return generate(argc - 1, argv + 1);
+  if (command == "fit") return fit(argc - 1, argv + 1);
+  if (command == "evaluate") return evaluate(argc - 1, argv + 1);
+  throw UsageError("unknown command '" + command + "'\n" + kUsage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::guarded_main("spindle-train", [&] { return run(argc, argv); });
+}

@@ -1,0 +1,160 @@
+#include "spindle/trainer/fit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+namespace spindle::trainer {
+namespace {
+
+constexpr std::size_t kMinWindows = 20;
+
+// Mean and stddev of every column (population stddev).
+std::vector<manifest::FeatureBaseline> column_stats(const FeatureTable& t) {
+  std::vector<manifest::FeatureBaseline> stats(t.width);
+  for (std::size_t f = 0; f < t.width; ++f) {
+    double sum = 0.0;
+    double sum2 = 0.0;
+    for (std::size_t r = 0; r < t.rows(); ++r) {
+      const double v = t.row(r)[f];
+      sum += v;
+      sum2 += v * v;
+    }
+    const double n = static_cast<double>(t.rows());
+    const double mean = sum / n;
+    stats[f].mean = static_cast<float>(mean);
+    stats[f].stddev = static_cast<float>(std::sqrt(std::max(0.0, sum2 / n - mean * mean)));
+  }
+  return stats;
+}
+
+// A feature that barely moves on healthy machines would get an enormous inverse stddev, and
+// any change in it (within sensor noise) would look like a fault: the floor is 1 % of the
+// feature's magnitude, and never below 1e-3.
+modelkit::Standardization standardization_of(const FeatureTable& t) {
+  modelkit::Standardization s;
+  for (const manifest::FeatureBaseline& b : column_stats(t)) {
+    const float floor = std::max(1e-3f, 0.01f * std::abs(b.mean));
+    s.mean.push_back(b.mean);
+    s.inv_std.push_back(1.0f / std::max(b.stddev, floor));
+  }
+  return s;
+}
+
+}  // namespace
+
+float quantile(std::vector<float> values, float q) {
+  if (values.empty() || !(q >= 0.0f && q <= 1.0f)) {
+    throw std::invalid_argument("a quantile needs values and q in 0..1");
+  }
+  std::sort(values.begin(), values.end());
+  const double at = static_cast<double>(q) * static_cast<double>(values.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(at));
+  const std::size_t hi = std::min(lo + 1, values.size() - 1);
+  const double frac = at - static_cast<double>(lo);
+  return values[lo] + static_cast<float>(frac) * (values[hi] - values[lo]);
+}
+
+TrainedModel fit(const FeatureTable& healthy, const FitOptions& options) {
+  if (healthy.rows() < kMinWindows) {
+    throw std::invalid_argument(std::to_string(healthy.rows()) +
+                                " windows: training needs at least " + std::to_string(kMinWindows) +
+                                " healthy windows");
+  }
+  if (!(options.threshold_quantile > 0.0f && options.threshold_quantile <= 1.0f) ||
+      !(options.threshold_margin >= 1.0f) || !std::isfinite(options.threshold_margin)) {
+    throw std::invalid_argument("threshold quantile must be in (0, 1] and margin >= 1");
+  }
+  std::vector<std::size_t> order(healthy.rows());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::mt19937 rng(options.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  const std::size_t n_val = std::max<std::size_t>(1, healthy.rows() * 15 / 100);
+  const std::size_t n_cal = std::max<std::size_t>(1, healthy.rows() * 15 / 100);
+  const std::size_t n_train = healthy.rows() - n_val - n_cal;
+  const FeatureTable train =
+      healthy.select({order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_train)});
+  const FeatureTable validation =
+      healthy.select({order.begin() + static_cast<std::ptrdiff_t>(n_train),
+                      order.begin() + static_cast<std::ptrdiff_t>(n_train + n_val)});
+  const FeatureTable calibration =
+      healthy.select({order.begin() + static_cast<std::ptrdiff_t>(n_train + n_val), order.end()});
+
+  const modelkit::Standardization standardization = standardization_of(train);
+  TrainedModel model;
+  model.type = options.type;
+  model.record.train_windows = n_train;
+  model.record.validation_windows = n_val;
+  model.record.calibration_windows = n_cal;
+  model.record.seed = options.seed;
+  std::set<std::int64_t> seeds;
+  for (const WindowInfo& i : healthy.info)
+    seeds.insert(i.seed);
+  model.record.seeds.assign(seeds.begin(), seeds.end());
+
+  if (options.type == ModelType::kAutoencoder) {
+    AutoencoderOptions ae = options.autoencoder;
+    ae.seed = options.seed;
+    TrainedAutoencoder trained = train_autoencoder(train, validation, standardization, ae);
+    model.autoencoder = std::move(trained.model);
+    model.record.epochs = trained.history.size();
+    model.record.best_epoch = trained.best_epoch;
+    model.record.best_validation_loss = trained.best_validation_loss;
+    const auto calibrated = modelkit::calibrate(model.autoencoder, train.values);
+    if (!calibrated.ok()) {
+      throw std::invalid_argument(std::string("quantization calibration failed: ") +
+                                  calibrated.status().name());
+    }
+    const auto packed = modelkit::pack_autoencoder(model.autoencoder, *calibrated);
+    if (!packed.ok()) {
+      throw std::invalid_argument(std::string("the packer refuses the trained autoencoder: ") +
+                                  packed.status().name());
+    }
+    model.container = packed->container;
+    model.arena_bytes = packed->arena_bytes;
+  } else {
+    KMeansOptions km = options.kmeans;
+    km.seed = options.seed;
+    // k-means has no epochs to stop early: the validation windows join the training set.
+    FeatureTable km_train = train;
+    km_train.append(validation);
+    TrainedCentroids trained = train_kmeans(km_train, standardization, km);
+    model.centroids = std::move(trained.model);
+    model.record.train_windows += n_val;
+    model.record.validation_windows = 0;
+    model.record.epochs = trained.iterations;
+    model.record.best_validation_loss = trained.inertia;
+    float input_max_abs = 1e-6f;
+    for (std::size_t r = 0; r < km_train.rows(); ++r) {
+      for (const float v : modelkit::standardized(
+               standardization, std::span<const float>(km_train.row(r), km_train.width)))
+        input_max_abs = std::max(input_max_abs, std::abs(v));
+    }
+    const auto packed = modelkit::pack_centroids(model.centroids, input_max_abs);
+    if (!packed.ok()) {
+      throw std::invalid_argument(std::string("the packer refuses the trained centroids: ") +
+                                  packed.status().name());
+    }
+    model.container = packed->container;
+    model.arena_bytes = packed->arena_bytes;
+  }
+
+  Int8Scorer scorer(model.container);
+  std::vector<float> scores;
+  for (std::size_t r = 0; r < calibration.rows(); ++r)
+    scores.push_back(scorer.score({calibration.row(r), calibration.width}));
+  model.threshold = quantile(scores, options.threshold_quantile) * options.threshold_margin;
+  const auto above =
+      std::count_if(scores.begin(), scores.end(), [&](float s) { return s > model.threshold; });
+  model.record.calibration_false_alarm_rate =
+      static_cast<float>(above) / static_cast<float>(scores.size());
+  model.record.threshold_quantile = options.threshold_quantile;
+  model.record.threshold_margin = options.threshold_margin;
+  model.baseline = column_stats(healthy);
+  return model;
+}
+
+}  // namespace spindle::trainer
