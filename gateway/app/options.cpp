@@ -64,7 +64,11 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
       "bearer token of the API; created when missing (default: DATA-DIR/api-token)")(
       "trust-key", po::value(&config.trust_keys)->composing(),
       "KID=FILE: a manifest signing key (hex SEC1 public key) deployments must verify "
-      "against; repeatable");
+      "against; repeatable")(
+      "max-capture-bytes",
+      po::value(&config.http.max_capture_bytes)->default_value(config.http.max_capture_bytes),
+      "largest data capture accepted, counted at the largest window the protocol allows "
+      "(bytes); larger requests are refused");
   po::options_description all;
   all.add(general).add(coap).add(http);
 

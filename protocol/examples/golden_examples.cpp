@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/gateway_request.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/registration.hpp"
 #include "spindle/protocol/senml.hpp"
@@ -149,6 +151,40 @@ std::vector<Vector> golden_vectors() {
                    "0.1.0, HMAC-SHA256 under its attestation key derived from the test master "
                    "secret.",
                    must(status_report::encode(report, buffer), "status_attestation")});
+  }
+  {
+    gateway_request::GatewayRequest request;
+    request.nonce = kAttestNonce;
+    request.has_capture = true;
+    request.capture = {.capture_id = 7, .kind = capture::Kind::kRaw, .windows = 2};
+    out.push_back({"gateway_request.cbor",
+                   "What the gateway piggybacks on a 2.xx answer: attestation nonce 30..3f and "
+                   "capture 7, two windows of raw samples.",
+                   must(gateway_request::encode(request, buffer), "gateway_request")});
+  }
+  {
+    // One window of 45 features, feature i = i / 4 (exact in float32).
+    std::array<std::uint8_t, 45 * 4> data{};
+    for (std::size_t i = 0; i < 45; ++i)
+      capture::put_value(data, i, static_cast<float>(i) * 0.25F);
+    capture::Chunk chunk;
+    chunk.header = {.capture_id = 7,
+                    .sequence = 1,
+                    .kind = capture::Kind::kFeatures,
+                    .first_window = 1,
+                    .window_count = 1,
+                    .total_windows = 3,
+                    .board = "nrf52840dk",
+                    .sample_rate_hz = 3200,
+                    .window_length = 1024,
+                    .axes = 3,
+                    .feature_count = 45};
+    chunk.data = data;
+    out.push_back({"capture_chunk.cbor",
+                   "Capture 7, chunk 1 of a features capture of 3 windows: window 1 of an "
+                   "nRF52840-DK (3200 Hz, 1024 samples, 3 axes), 45 little-endian float32 "
+                   "features, feature i = i / 4.",
+                   must(capture::encode(chunk, buffer), "capture_chunk")});
   }
   {
     std::array<senml::Record, 6> records{};

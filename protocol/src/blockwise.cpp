@@ -345,4 +345,68 @@ bool Download::same_etag(std::span<const std::uint8_t> etag) const {
   return etag.size() == etag_length_ && std::equal(etag.begin(), etag.end(), etag_.begin());
 }
 
+// ---- Block1
+
+Result<Block1Placement> block1_place(std::span<const std::uint8_t> held, const BlockOption& option,
+                                     std::span<const std::uint8_t> payload, std::size_t max_total) {
+  if (!szx_supported(option.szx) || option.num > kMaxBlockNum || payload.empty()) {
+    return Error::kInvalidValue;
+  }
+  const std::size_t size = block_size(option.szx);
+  if (option.more ? payload.size() != size : payload.size() > size) return Error::kInvalidValue;
+  const std::size_t offset = block_offset(option.num, option.szx);
+  if (offset + payload.size() > max_total) return Error::kOversize;
+  if (option.num == 0 && !held.empty()) {
+    // Block 0 again: the same body re-sent from the start, or a new body.
+    const bool same =
+        held.size() >= payload.size() && std::equal(payload.begin(), payload.end(), held.begin());
+    return same ? Block1Placement::kRepeat : Block1Placement::kRestart;
+  }
+  if (offset + payload.size() <= held.size()) return Block1Placement::kRepeat;
+  if (offset != held.size()) return Error::kSizeMismatch;
+  return Block1Placement::kAppend;
+}
+
+Status Upload::start(std::uint32_t total, std::uint8_t szx) {
+  if (!szx_supported(szx) || total == 0) return Error::kInvalidValue;
+  if ((total - 1) / block_size(szx) > kMaxBlockNum) return Error::kOversize;
+  total_ = total;
+  szx_ = szx;
+  offset_ = 0;
+  done_ = false;
+  return kOk;
+}
+
+BlockOption Upload::block() const {
+  return {offset_ / block_size(szx_), offset_ + block_size(szx_) < total_, szx_};
+}
+
+std::uint32_t Upload::length() const {
+  return std::min(block_size(szx_), total_ - offset_);
+}
+
+Result<UploadStep> Upload::on_answer(std::uint8_t code, std::optional<BlockOption> echoed) {
+  if (done_ || total_ == 0) return Error::kInvalidState;
+  const BlockOption sent = block();
+  if (code == kCoapRequestEntityIncomplete) {
+    offset_ = 0;
+    return UploadStep::kRestart;
+  }
+  if (code == kCoapContinue) {
+    if (!sent.more) return Error::kInvalidState;
+    if (!echoed || !szx_supported(echoed->szx) || echoed->szx > szx_ ||
+        block_offset(echoed->num, echoed->szx) != offset_) {
+      return Error::kInvalidValue;
+    }
+    // A smaller size from the server: it took that many bytes of this block.
+    offset_ += block_size(echoed->szx);
+    szx_ = echoed->szx;
+    return UploadStep::kContinue;
+  }
+  if (code_class(code) != 2) return Error::kRemoteError;
+  if (sent.more) return Error::kInvalidState;
+  done_ = true;
+  return UploadStep::kDone;
+}
+
 }  // namespace spindle::blockwise

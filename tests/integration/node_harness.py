@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -84,3 +85,24 @@ def start_node(binary, device_id, gateway, workdir, *extra):
     args = [binary, "--id", device_id, "--gateway", gateway,
             "--flash", os.path.join(workdir, device_id + ".flash"), *extra]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+class Relay:
+    """spindle-linkemu between nodes and a CoAP server on 127.0.0.1:upstream_port."""
+
+    def __init__(self, linkemu, upstream_port, *impairments, capture=None):
+        args = [linkemu, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream_port}",
+                *impairments]
+        if capture:
+            args += ["--capture", capture]
+        self.process = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        line = self.process.stdout.readline()
+        match = re.search(r"listening \S+:(\d+)$", line.strip())
+        if not match:
+            self.process.kill()
+            raise AssertionError(f"linkemu did not say where it listens: {line!r}")
+        self.port = int(match.group(1))
+
+    def stop(self):
+        stop_process(self.process)

@@ -172,27 +172,6 @@ class Node:
         return self.process.returncode
 
 
-class Relay:
-    """spindle-linkemu between the nodes and the gateway."""
-
-    def __init__(self, upstream_port, *impairments, capture=None):
-        args = [LINKEMU, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{upstream_port}",
-                *impairments]
-        if capture:
-            args += ["--capture", capture]
-        self.process = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
-        line = self.process.stdout.readline()
-        match = re.search(r"listening \S+:(\d+)$", line.strip())
-        if not match:
-            self.process.kill()
-            raise AssertionError(f"linkemu did not say where it listens: {line!r}")
-        self.port = int(match.group(1))
-
-    def stop(self):
-        h.stop_process(self.process)
-
-
 def high_entropy_windows(data, size=16):
     """Offsets of `size`-byte windows of `data` with at least 12 distinct bytes: runs that
     can only appear elsewhere by copying (zero padding would match anything)."""
@@ -222,7 +201,7 @@ class DeliveryTest(unittest.TestCase):
         return site
 
     def relay(self, site, *impairments, capture=None):
-        relay = Relay(site.gateway.coap_port, *impairments, capture=capture)
+        relay = h.Relay(LINKEMU, site.gateway.coap_port, *impairments, capture=capture)
         self.relays.append(relay)
         scheme = "coap" if site.gateway.insecure else "coaps"
         return relay, f"{scheme}://127.0.0.1:{relay.port}"

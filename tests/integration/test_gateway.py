@@ -51,7 +51,7 @@ REASON_ROLLBACK = 26  # spindle::Error::kRollback
 
 def challenge_in(output):
     """(code, nonce or None) of the 2.xx answer in coap-client -v 6 output: the nonce of
-    the attestation challenge it carried (content-format 60, protocol/cddl/challenge.cddl)."""
+    the attestation challenge it carried (content-format 60, protocol/cddl/gateway_request.cddl)."""
     match = ANSWER.search(output)
     if match is None:
         raise AssertionError(f"no 2.xx answer in {output!r}")

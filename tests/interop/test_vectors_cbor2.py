@@ -92,6 +92,18 @@ class GoldenVectorsDecodeWithCbor2(unittest.TestCase):
                                report[9]])
         self.assertEqual(report[10], hmac.new(key, message, hashlib.sha256).digest())
 
+    def test_gateway_request_carries_a_nonce_and_a_capture_request(self):
+        request = self.load("gateway_request.cbor")
+        self.assertEqual(request, {1: bytes(range(0x30, 0x40)), 2: {1: 7, 2: 1, 3: 2}})
+
+    def test_capture_chunk_holds_little_endian_float32_windows(self):
+        import struct
+        chunk = self.load("capture_chunk.cbor")
+        data = chunk.pop(12)
+        self.assertEqual(chunk, {1: 7, 2: 1, 3: 0, 4: 1, 5: 1, 6: 3, 7: "nrf52840dk", 8: 3200,
+                                 9: 1024, 10: 3, 11: 45})
+        self.assertEqual(list(struct.unpack("<45f", data)), [i / 4 for i in range(45)])
+
     def test_telemetry_is_senml_with_base_fields_and_sequence_numbers(self):
         pack = self.load("telemetry.cbor")
         self.assertEqual(len(pack), 6)

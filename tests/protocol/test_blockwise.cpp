@@ -1085,3 +1085,89 @@ TEST(Download, CompletesOverALossyLinkWithPowerCuts) {
 
 }  // namespace
 }  // namespace spindle::blockwise
+
+// ---- Block1
+
+namespace spindle::blockwise {
+namespace {
+
+std::vector<std::uint8_t> bytes_of(std::size_t size, std::uint8_t first = 0) {
+  std::vector<std::uint8_t> out(size);
+  for (std::size_t i = 0; i < size; ++i)
+    out[i] = static_cast<std::uint8_t>(first + i);
+  return out;
+}
+
+TEST(Block1Place, AppendsInOrderAndRecognisesRepeats) {
+  const auto body = bytes_of(200);
+  std::vector<std::uint8_t> held;
+  const std::span<const std::uint8_t> all(body);
+  EXPECT_EQ(*block1_place(held, {0, true, 2}, all.subspan(0, 64), 1000), Block1Placement::kAppend);
+  held.assign(body.begin(), body.begin() + 64);
+  EXPECT_EQ(*block1_place(held, {0, true, 2}, all.subspan(0, 64), 1000), Block1Placement::kRepeat);
+  EXPECT_EQ(*block1_place(held, {1, true, 2}, all.subspan(64, 64), 1000), Block1Placement::kAppend);
+  held.assign(body.begin(), body.begin() + 128);
+  EXPECT_EQ(*block1_place(held, {1, true, 2}, all.subspan(64, 64), 1000), Block1Placement::kRepeat);
+  EXPECT_EQ(block1_place(held, {3, false, 2}, all.subspan(192, 8), 1000).status(),
+            Status(Error::kSizeMismatch));  // block 2 is missing
+  EXPECT_EQ(*block1_place(held, {2, true, 2}, all.subspan(128, 64), 1000),
+            Block1Placement::kAppend);
+  // Block 0 of another body starts over.
+  const auto other = bytes_of(64, 0x80);
+  EXPECT_EQ(*block1_place(held, {0, true, 2}, other, 1000), Block1Placement::kRestart);
+}
+
+TEST(Block1Place, RefusesMalformedAndOversizeBlocks) {
+  const auto block = bytes_of(64);
+  const std::vector<std::uint8_t> none;
+  EXPECT_EQ(block1_place(none, {0, true, 1}, block, 1000).status(), Status(Error::kInvalidValue));
+  EXPECT_EQ(block1_place(none, {0, true, 3}, block, 1000).status(), Status(Error::kInvalidValue));
+  EXPECT_EQ(block1_place(none, {0, false, 2}, {}, 1000).status(), Status(Error::kInvalidValue));
+  EXPECT_EQ(block1_place(none, {0, true, 2}, block, 63).status(), Status(Error::kOversize));
+  EXPECT_TRUE(block1_place(none, {0, false, 3}, block, 1000).ok());  // a short last block
+}
+
+TEST(Upload, SendsEveryBlockAndFinishesOnTheFinalAnswer) {
+  Upload upload;
+  ASSERT_TRUE(upload.start(150, 2).ok());
+  EXPECT_EQ(upload.block(), (BlockOption{0, true, 2}));
+  EXPECT_EQ(upload.length(), 64U);
+  EXPECT_EQ(*upload.on_answer(kCoapContinue, BlockOption{0, true, 2}), UploadStep::kContinue);
+  EXPECT_EQ(upload.offset(), 64U);
+  // A lost answer: the same block is sent again, and its answer still fits.
+  EXPECT_EQ(upload.block(), (BlockOption{1, true, 2}));
+  EXPECT_EQ(*upload.on_answer(kCoapContinue, BlockOption{1, true, 2}), UploadStep::kContinue);
+  EXPECT_EQ(upload.block(), (BlockOption{2, false, 2}));
+  EXPECT_EQ(upload.length(), 22U);
+  EXPECT_EQ(upload.on_answer(kCoapContinue, BlockOption{2, true, 2}).status(),
+            Status(Error::kInvalidState));
+  EXPECT_EQ(*upload.on_answer(coap_code(2, 4), BlockOption{2, false, 2}), UploadStep::kDone);
+  EXPECT_TRUE(upload.done());
+  EXPECT_EQ(upload.on_answer(coap_code(2, 4), std::nullopt).status(), Status(Error::kInvalidState));
+}
+
+TEST(Upload, FollowsASmallerBlockSizeAndRestartsOn408) {
+  Upload upload;
+  ASSERT_TRUE(upload.start(300, 3).ok());  // 128-byte blocks
+  // The server takes 64 bytes of the first block.
+  EXPECT_EQ(*upload.on_answer(kCoapContinue, BlockOption{0, true, 2}), UploadStep::kContinue);
+  EXPECT_EQ(upload.block(), (BlockOption{1, true, 2}));
+  EXPECT_EQ(upload.on_answer(kCoapContinue, BlockOption{2, true, 2}).status(),
+            Status(Error::kInvalidValue));  // names a block that was not sent
+  EXPECT_EQ(upload.on_answer(kCoapContinue, BlockOption{0, true, 3}).status(),
+            Status(Error::kInvalidValue));  // a larger size than the client sends
+  EXPECT_EQ(*upload.on_answer(kCoapRequestEntityIncomplete, std::nullopt), UploadStep::kRestart);
+  EXPECT_EQ(upload.offset(), 0U);
+  EXPECT_EQ(upload.on_answer(coap_code(4, 4), std::nullopt).status(), Status(Error::kRemoteError));
+  EXPECT_EQ(upload.on_answer(coap_code(2, 4), std::nullopt).status(), Status(Error::kInvalidState));
+}
+
+TEST(Upload, RefusesAnInvalidStart) {
+  Upload upload;
+  EXPECT_EQ(upload.start(0, 2), Status(Error::kInvalidValue));
+  EXPECT_EQ(upload.start(10, 7), Status(Error::kInvalidValue));
+  EXPECT_EQ(upload.on_answer(kCoapContinue, std::nullopt).status(), Status(Error::kInvalidState));
+}
+
+}  // namespace
+}  // namespace spindle::blockwise

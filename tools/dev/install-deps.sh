@@ -16,6 +16,7 @@ packages=(
   valgrind
   libkissfft-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev libcpp-httplib-dev
+  libeigen3-dev
   python3 python3-cbor2 python3-cryptography
 )
 

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <optional>
 
+#include "spindle/app/capture_recorder.hpp"
 #include "spindle/app/pipeline.hpp"
 #include "spindle/board_config.h"
 #include "spindle/features/feature_extractor.hpp"
+#include "spindle/inference/kernel.hpp"
 #include "spindle/modelstore/installer.hpp"
 #include "spindle/modelstore/model_store.hpp"
 #include "spindle/os/kernel.hpp"
@@ -19,8 +21,9 @@
 #include "spindle/os/thread.hpp"
 #include "spindle/os/work.hpp"
 #include "spindle/protocol/blockwise.hpp"
-#include "spindle/protocol/challenge.hpp"
+#include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/gateway_request.hpp"
 #include "spindle/protocol/registration.hpp"
 #include "spindle/protocol/status_report.hpp"
 #include "spindle/telemetry/boot_counter.hpp"
@@ -48,6 +51,10 @@ constexpr const char* kLog = "node";
 constexpr std::size_t kModelRamBytes = CONFIG_MODEL_RAM_SIZE;
 constexpr std::size_t kReportQueue = 16;
 constexpr std::int64_t kManifestRetryMs = 2000;
+// One capture chunk: a raw window of the build board (features chunks pack as many windows
+// as fit in the same bytes).
+constexpr std::size_t kCaptureBufferBytes =
+    capture_buffer_bytes(std::size_t{CONFIG_SENSOR_WINDOW_LENGTH} * CONFIG_SENSOR_AXES * 4);
 constexpr std::int64_t kMaxManifestRetryMs = 30000;
 
 // A status report waiting to be sent (the installer runs before the link may be up).
@@ -187,9 +194,14 @@ struct NodeState {
   // An attestation challenge from the gateway, to answer.
   std::array<std::uint8_t, status_report::kMaxNonceSize> nonce{};
   std::size_t nonce_size = 0;
+  // Data capture: the chunk being collected (work queue) or uploaded (network thread).
+  CaptureRecorder capture;
+  blockwise::Upload upload;
+  bool uploading = false;  // `upload` belongs to the ready chunk
 };
 
 alignas(16) std::array<std::uint8_t, kModelRamBytes> g_model_ram;
+std::array<std::uint8_t, kCaptureBufferBytes> g_capture_buffer;
 
 NodeState g_state;
 std::atomic<bool> g_stop{false};
@@ -227,6 +239,10 @@ void process_window(std::uint8_t index) {
     return;
   } else if (result.scored) {
     g_state.installer->on_window_scored(true);
+  }
+  if (s.ok()) {
+    g_state.capture.offer(result.features, {w.x.data(), length}, {w.y.data(), length},
+                          {w.z.data(), length});
   }
   telemetry::Reading reading;
   reading.seq = g_state.next_seq++;
@@ -344,16 +360,24 @@ Result<net::Response> post_status(net::CoapClient& client, std::span<const std::
   return post_own(client, "d/", "/status", 60, body);
 }
 
-// Keeps the attestation challenge a 2.xx answer carries (content-format 60), if any.
-void take_challenge(const net::Response& response) {
+// Takes what a 2.xx answer asks of the node (content-format 60), if anything: an
+// attestation challenge to answer, a capture to collect.
+void take_gateway_request(const net::Response& response) {
   if (!response.success() || response.content_format != 60 || response.payload_size == 0) return;
-  const auto nonce = challenge::decode(response.body());
-  if (!nonce.ok()) {
-    SPINDLE_LOG_WRN(kLog, "unreadable attestation challenge: %s", nonce.status().name());
+  const auto request = gateway_request::decode(response.body());
+  if (!request.ok()) {
+    SPINDLE_LOG_WRN(kLog, "unreadable gateway request: %s", request.status().name());
     return;
   }
-  std::copy(nonce->begin(), nonce->end(), g_state.nonce.begin());
-  g_state.nonce_size = nonce->size();
+  if (!request->nonce.empty()) {
+    std::copy(request->nonce.begin(), request->nonce.end(), g_state.nonce.begin());
+    g_state.nonce_size = request->nonce.size();
+  }
+  if (request->has_capture && g_state.capture.request(request->capture)) {
+    SPINDLE_LOG_INF(kLog, "capture %llu: collecting %u %s windows",
+                    static_cast<unsigned long long>(request->capture.capture_id),
+                    request->capture.windows, capture::kind_name(request->capture.kind));
+  }
 }
 
 // Answers a pending challenge: a MAC over the nonce, the digest of the model actually
@@ -406,7 +430,7 @@ Result<std::span<const std::uint8_t>> registration_body() {
   reg.budgets = {.sram_bytes = config.board.sram_bytes,
                  .arena_bytes = config.board.model_arena_bytes,
                  .model_flash_bytes = config.board.model_payload_capacity(),
-                 .op_set = 0x7E};  // container opcodes 1..6
+                 .op_set = inference::runtime_op_set()};
   return registration::encode(reg, g_state.registration_body);
 }
 
@@ -435,7 +459,7 @@ Status register_or_refresh(net::CoapClient& client, Registrar& r) {
   request.content_format = 60;  // application/cbor
   request.payload = body;
   SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
-  take_challenge(response);
+  take_gateway_request(response);
   if (!response.success()) {
     char code[8];
     net::format_code(response.code, code);
@@ -487,7 +511,7 @@ Result<std::size_t> send_batch(net::CoapClient& client, Registrar& r) {
     return answer.status();
   }
   const net::Response& response = *answer;
-  take_challenge(response);
+  take_gateway_request(response);
   const std::uint8_t code_class = response.code_class();
   SPINDLE_LOG_DBG(kLog, "batch of %zu records (seq %u..): %u.%02u", batch.entries,
                   telemetry::record_seq(g_state.batch_entries[0]).value(), code_class,
@@ -653,6 +677,70 @@ Status manifest_work(net::CoapClient& client, std::int64_t* retry_at_ms,
   return answer_challenge(client);
 }
 
+// Uploads the capture chunk that is ready, block by block (RFC 7959 Block1), to
+// /d/{id}/capture. A lost answer leaves the block to send again on the next pass, so
+// progress survives link loss; 4.08 (the gateway lost the earlier blocks) starts the chunk
+// over. Errors: the network's, kRemoteError (4.29, 5.xx: back off and resend).
+Status upload_capture(net::CoapClient& client) {
+  const NodeConfig& config = *g_state.config;
+  const std::span<const std::uint8_t> chunk = g_state.capture.ready_chunk();
+  if (chunk.empty()) return kOk;
+  if (!g_state.uploading) {
+    SPINDLE_TRY(g_state.upload.start(static_cast<std::uint32_t>(chunk.size()), config.block_szx));
+    g_state.uploading = true;
+  }
+  char path[16 + kMaxIdSize];
+  std::snprintf(path, sizeof path, "d/%.*s/capture", static_cast<int>(config.device_id.size()),
+                config.device_id.data());
+  blockwise::Upload& upload = g_state.upload;
+  while (!upload.done()) {
+    std::array<std::uint8_t, blockwise::kMaxBlockOptionLength> option{};
+    SPINDLE_TRY_ASSIGN(const std::size_t option_size,
+                       blockwise::encode_block_option(upload.block(), option));
+    net::Request request;
+    request.method = net::Method::kPost;
+    request.path = path;
+    request.content_format = 60;  // application/cbor
+    request.payload = chunk.subspan(upload.offset(), upload.length());
+    request.block1 = {option.data(), option_size};
+    SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
+    std::optional<blockwise::BlockOption> echoed;
+    if (response.has_block1) {
+      const auto decoded =
+          blockwise::decode_block_option({response.block1.data(), response.block1_size});
+      if (decoded.ok()) echoed = *decoded;
+    }
+    const auto step = upload.on_answer(response.code, echoed);
+    if (step.ok()) continue;
+    char code[8];
+    net::format_code(response.code, code);
+    if (response.code_class() == 5 || response.code == blockwise::coap_code(4, 29)) {
+      return Error::kRemoteError;  // temporary: the same block again after a back-off
+    }
+    const std::string_view diagnostic(reinterpret_cast<const char*>(response.payload.data()),
+                                      response.payload_size);
+    if (step.status() == Status(Error::kRemoteError)) {
+      // Refused for good (unknown or finished capture, a chunk the gateway will not take).
+      SPINDLE_LOG_ERR(kLog, "gateway refused capture chunk with %s (%.*s); capture dropped", code,
+                      static_cast<int>(diagnostic.size()), diagnostic.data());
+      g_state.capture.abandon();
+      g_state.uploading = false;
+      return kOk;
+    }
+    SPINDLE_LOG_WRN(kLog, "capture upload answered %s (%s); sending the chunk again", code,
+                    step.status().name());
+    g_state.uploading = false;
+    return Error::kRemoteError;
+  }
+  g_state.uploading = false;
+  g_state.capture.acknowledged();
+  const CaptureProgress progress = g_state.capture.progress();
+  SPINDLE_LOG_INF(kLog, "capture %llu: %u of %u windows delivered (%u skipped while uploading)",
+                  static_cast<unsigned long long>(progress.capture_id),
+                  progress.windows_acknowledged, progress.windows_total, progress.windows_skipped);
+  return kOk;
+}
+
 bool all_sent() {
   // Every window handed to the work queue has been processed into the ring.
   if (!g_state.sampling_done) return false;
@@ -699,6 +787,7 @@ void network_main(void*) {
         step = sent.status();
         more = sent.ok() && *sent > 0;
       }
+      if (step.ok() && registrar.registered) step = upload_capture(client);
       if (step.ok()) {
         if (!was_online) SPINDLE_LOG_INF(kLog, "gateway reachable again");
         was_online = true;
@@ -802,12 +891,16 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   installer_config.model_kek = config.model_kek;
   installer_config.feature_count = features::feature_count(config.board.sensor_axes);
   installer_config.preferred_szx = config.block_szx;
+  installer_config.op_set = inference::runtime_op_set();
   installer_config.health_windows = config.health_windows;
   g_state.installer.emplace(
       installer_config, g_state.store, g_state.block_source, g_state.pipeline, g_state.reports,
       std::span<std::uint8_t>(g_model_ram)
           .first(std::min<std::size_t>(g_model_ram.size(), config.board.model_ram_bytes)));
   SPINDLE_TRY(g_state.installer->boot());
+  SPINDLE_TRY(g_state.capture.init(
+      g_capture_buffer, config.board,
+      static_cast<std::uint16_t>(features::feature_count(config.board.sensor_axes))));
   for (std::uint8_t i = 0; i < 2; ++i)
     SPINDLE_TRY(g_state.free_windows.put(i, os::kNoWait));
 

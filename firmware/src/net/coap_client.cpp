@@ -38,6 +38,20 @@ struct CoapClient::Pending {
   bool matches(const coap_pdu_t* pdu) const { return token_equals(pdu, token.data(), token_size); }
 };
 
+namespace {
+
+// A Block1/Block2 option value into its Response fields; false when it is too long.
+bool copy_block_option(const std::uint8_t* value, std::size_t size, bool* has,
+                       std::array<std::uint8_t, 3>* out, std::size_t* out_size) {
+  if (size > out->size()) return false;
+  *has = true;
+  std::memcpy(out->data(), value, size);
+  *out_size = size;
+  return true;
+}
+
+}  // namespace
+
 bool parse_response(const coap_pdu_t* received, Response* out) {
   Response& r = *out;
   bool fits = true;
@@ -60,6 +74,8 @@ bool parse_response(const coap_pdu_t* received, Response* out) {
   r.etag_size = 0;
   r.has_size2 = false;
   r.size2 = 0;
+  r.has_block1 = false;
+  r.block1_size = 0;
   coap_opt_iterator_t it;
   coap_opt_t* option = nullptr;
   coap_option_iterator_init(received, &it, COAP_OPT_ALL);
@@ -82,13 +98,10 @@ bool parse_response(const coap_pdu_t* received, Response* out) {
         r.content_format = static_cast<int>(coap_decode_var_bytes(value, size));
         break;
       case COAP_OPTION_BLOCK2:
-        if (size > r.block2.size()) {
-          fits = false;
-          break;
-        }
-        r.has_block2 = true;
-        std::memcpy(r.block2.data(), value, size);
-        r.block2_size = size;
+        fits = copy_block_option(value, size, &r.has_block2, &r.block2, &r.block2_size) && fits;
+        break;
+      case COAP_OPTION_BLOCK1:
+        fits = copy_block_option(value, size, &r.has_block1, &r.block1, &r.block1_size) && fits;
         break;
       case COAP_OPTION_ETAG:
         if (size > r.etag.size()) {
@@ -313,6 +326,10 @@ Result<Response> CoapClient::request(const Request& request, std::uint32_t timeo
   if (!request.block2.empty()) {
     coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_BLOCK2, request.block2.size(),
                                                    request.block2.data()));
+  }
+  if (!request.block1.empty()) {
+    coap_insert_optlist(&options, coap_new_optlist(COAP_OPTION_BLOCK1, request.block1.size(),
+                                                   request.block1.data()));
   }
   const int options_ok = options == nullptr || coap_add_optlist_pdu(pdu, &options);
   coap_delete_optlist(options);

@@ -51,6 +51,10 @@ void send(httplib::Response& response, const Answer& answer) {
     response.set_header(name.c_str(), value);
   // Answers carry device keys; nothing in between should keep a copy.
   response.set_header("Cache-Control", "no-store");
+  if (!answer.content_type.empty()) {
+    response.set_content(answer.content, answer.content_type);
+    return;
+  }
   response.set_content(api::dump_json(answer.body), "application/json");
 }
 
@@ -163,6 +167,10 @@ HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Stor
   route_get("/api/v1/deployments", &Impl::list_deployments, true);
   route_get("/api/v1/telemetry", &Impl::query_telemetry, true);
   route_get("/api/v1/events", &Impl::query_events, true);
+  route_post(R"(/api/v1/devices/([^/]+)/captures)", &Impl::request_capture);
+  route_get("/api/v1/captures", &Impl::list_captures, true);
+  route_get(R"(/api/v1/captures/([^/]+))", &Impl::get_capture, true);
+  route_get(R"(/api/v1/captures/([^/]+)/data)", &Impl::capture_data, true);
 
   // Every other request that may carry a body (a POST to a path that takes none, PUT,
   // PATCH, DELETE) is answered here rather than by httplib, which would wait for the

@@ -84,6 +84,12 @@ class HttpApi::Impl {
   api::Answer list_deployments(const httplib::Request& request, const std::string& body);
   api::Answer query_telemetry(const httplib::Request& request, const std::string& body);
   api::Answer query_events(const httplib::Request& request, const std::string& body);
+  api::Answer request_capture(const httplib::Request& request, const std::string& body);
+  api::Answer list_captures(const httplib::Request& request, const std::string& body);
+  api::Answer get_capture(const httplib::Request& request, const std::string& body);
+  api::Answer capture_data(const httplib::Request& request, const std::string& body);
+  // The capture named by the path: 400 for a malformed id, 404 when there is none.
+  std::optional<api::Answer> find_capture(const httplib::Request& request, StoredCapture& out);
 
   // The device named by the path: 400 for an invalid id, 404 when not provisioned.
   std::optional<api::Answer> find_device(const httplib::Request& request, std::string& id);

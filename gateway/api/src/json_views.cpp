@@ -161,4 +161,32 @@ json event_view(const StoredEvent& event) {
   };
 }
 
+json capture_view(const StoredCapture& capture) {
+  json view = {
+      {"id", capture.id},
+      {"device", capture.device_id},
+      {"kind", capture.kind},
+      {"label", capture.label},
+      {"state", capture.state},
+      {"windows_requested", capture.windows_requested},
+      {"windows_received", capture.windows_received},
+      {"chunks_received", capture.chunks_received},
+      {"created_ms", capture.created_ms},
+      {"completed_ms", capture.completed_ms == 0 ? json(nullptr) : json(capture.completed_ms)},
+      {"reason", capture.reason},
+  };
+  if (capture.board.empty()) {
+    view["shape"] = nullptr;
+  } else {
+    view["shape"] = {
+        {"board", capture.board},
+        {"sample_rate_hz", capture.sample_rate_hz},
+        {"window_length", capture.window_length},
+        {"axes", capture.axes},
+        {"feature_count", capture.feature_count},
+    };
+  }
+  return view;
+}
+
 }  // namespace spindle::gateway::api

@@ -26,5 +26,7 @@ nlohmann::json deployment_view(const StoredDeployment& deployment);
 // "value" is a number, string, bool, {"hex": ...} for data, or null.
 nlohmann::json telemetry_view(const TelemetryRecord& record);
 nlohmann::json event_view(const StoredEvent& event);
+// <capture>: the request, its progress and, once the first chunk arrived, the window shape.
+nlohmann::json capture_view(const StoredCapture& capture);
 
 }  // namespace spindle::gateway::api

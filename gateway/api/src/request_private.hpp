@@ -35,14 +35,17 @@ struct Answer {
   int status = kHttpOk;
   nlohmann::json body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // A non-JSON answer (a data export): sent instead of `body` when content_type is set.
+  std::string content_type;
+  std::string content;
 };
 
 inline Answer json_answer(int status, nlohmann::json body) {
-  return Answer{status, std::move(body), {}};
+  return Answer{status, std::move(body), {}, {}, {}};
 }
 // {"error": message}: the message names the problem and, where there is one, the fix.
 inline Answer error_answer(int status, std::string message) {
-  return Answer{status, {{"error", std::move(message)}}, {}};
+  return Answer{status, {{"error", std::move(message)}}, {}, {}, {}};
 }
 
 // What a device or model id may be, for error messages.

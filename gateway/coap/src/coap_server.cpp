@@ -16,8 +16,9 @@
 #include "spindle/gateway/clock.hpp"
 #include "spindle/gateway/telemetry_ingest.hpp"
 #include "spindle/protocol/blockwise.hpp"
-#include "spindle/protocol/challenge.hpp"
+#include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/gateway_request.hpp"
 #include "spindle/protocol/hex.hpp"
 #include "spindle/protocol/limits.hpp"
 #include "spindle/protocol/registration.hpp"
@@ -56,7 +57,12 @@ struct CoapServer::Device {
   Bytes manifest;
   std::array<std::uint8_t, 8> manifest_etag{};
   coap_resource_t* manifest_resource = nullptr;
-  std::optional<Challenge> challenge;  // outstanding attestation challenge
+  std::optional<Challenge> challenge;       // outstanding attestation challenge
+  std::optional<capture::Request> capture;  // outstanding data capture
+  // A capture chunk arriving in Block1 blocks (only while a capture is outstanding, at most
+  // capture::kMaxChunkSize bytes, dropped when idle for kTransferIdleMs).
+  Bytes upload;
+  std::int64_t upload_ms = 0;
 };
 
 struct CoapServer::Model {
@@ -74,8 +80,9 @@ struct CoapServer::PendingReply {
   coap_pdu_code_t code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
   std::string location;  // Location-Path, segments joined by '/'
   std::string diagnostic;
-  Bytes challenge;       // an encoded attestation challenge to send as the payload (format 60)
-  std::string exchange;  // peer and message id of the original request
+  Bytes request;                 // an encoded gateway request to send as the payload (format 60)
+  Bytes block1;                  // the Block1 option value to answer with (a block-wise body)
+  std::string exchange;          // peer and message id of the original request
   std::int64_t answered_ms = 0;  // when kept in answered_
 };
 
@@ -259,6 +266,10 @@ Status CoapServer::start() {
   SPINDLE_TRY_ASSIGN(const auto deployments, reader_->current_deployments());
   for (const StoredDeployment& deployment : deployments)
     apply_deployment(deployment);
+  SPINDLE_TRY_ASSIGN(const auto captures, reader_->list_captures("", true));
+  for (auto it = captures.rbegin(); it != captures.rend(); ++it)  // the newest wins
+    capture_requested(*it);
+  run_posted_tasks();
   publish_device_counts();
 
   coap_resource_t* core = coap_resource_init(coap_make_str_const(".well-known/core"), 0);
@@ -414,6 +425,19 @@ void CoapServer::challenge_issued(std::string device_id, Challenge challenge) {
   });
 }
 
+void CoapServer::capture_requested(StoredCapture capture) {
+  post([this, capture = std::move(capture)] {
+    const auto it = devices_.find(capture.device_id);
+    const auto kind = capture::kind_from_name(capture.kind);
+    if (it == devices_.end() || !kind.ok()) {
+      spdlog::warn("coap: capture {} for unknown device {}", capture.id, capture.device_id);
+      return;
+    }
+    it->second->capture =
+        capture::Request{static_cast<std::uint64_t>(capture.id), *kind, capture.windows_requested};
+  });
+}
+
 // ---- Registry ----
 
 CoapServer::Device& CoapServer::add_device_entry(const std::string& id) {
@@ -510,6 +534,9 @@ void CoapServer::housekeeping(std::int64_t now) {
   for (auto& [id, owned] : devices_) {
     Device& device = *owned;
     if (device.challenge && device.challenge->expired(now)) device.challenge.reset();
+    if (!device.upload.empty() && now - device.upload_ms > kTransferIdleMs) {
+      device.upload = Bytes();  // an abandoned block-wise body: free it
+    }
     if (!device.online || device.expiring) continue;
     if (now - device.last_seen_ms <= std::int64_t{device.lifetime_s} * 1000) continue;
     device.expiring = true;
@@ -613,16 +640,19 @@ bool CoapServer::admit(CoapResource resource, coap_session_t* session, const coa
   // cancel the device's subscription, so observations are not rate limited (a session
   // holds at most one per resource; queries, which would make more, are refused).
   const bool observe = coap_check_option(request, COAP_OPTION_OBSERVE, &it) != nullptr;
-  RateLimiter& limiter = resource == CoapResource::kModel ? block_limiter_ : limiter_;
+  // Bulk transfers (model downloads, capture uploads) have the block budget.
+  const bool bulk = resource == CoapResource::kModel || resource == CoapResource::kCapture;
+  RateLimiter& limiter = bulk ? block_limiter_ : limiter_;
   if (!observe && !limiter.allow(peer_key(session), now_ms())) {
     metrics_.count_rate_limited();
     add_uint_option(response, COAP_OPTION_MAXAGE, 1);
     respond(resource, response, COAP_RESPONSE_CODE_TOO_MANY_REQUESTS, "rate limit");
     return false;
   }
-  if (coap_check_option(request, COAP_OPTION_BLOCK1, &it) != nullptr) {
-    // Bodies are single datagrams (max_request_payload); no Block1 reassembly, so no
-    // per-peer buffer that a sender could leave half-filled.
+  if (resource != CoapResource::kCapture &&
+      coap_check_option(request, COAP_OPTION_BLOCK1, &it) != nullptr) {
+    // Bodies are single datagrams (max_request_payload); Block1 is reassembled only for
+    // capture chunks, into one bounded buffer per device with a capture outstanding.
     add_uint_option(response, COAP_OPTION_SIZE1,
                     static_cast<std::uint32_t>(options_.max_request_payload));
     respond(resource, response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE,
@@ -679,14 +709,15 @@ void CoapServer::answer_with(CoapResource resource, coap_pdu_t* response,
                     reinterpret_cast<const std::uint8_t*>(segment.data()));
     location = slash == std::string_view::npos ? std::string_view() : location.substr(slash + 1);
   }
-  if (!reply.challenge.empty()) add_uint_option(response, COAP_OPTION_CONTENT_FORMAT, kFormatCbor);
+  if (!reply.request.empty()) add_uint_option(response, COAP_OPTION_CONTENT_FORMAT, kFormatCbor);
+  if (!reply.block1.empty()) {
+    coap_add_option(response, COAP_OPTION_BLOCK1, reply.block1.size(), reply.block1.data());
+  }
   if (reply.code == COAP_RESPONSE_CODE_SERVICE_UNAVAILABLE) {
     add_uint_option(response, COAP_OPTION_MAXAGE, kBusyMaxAgeS);
   }
   respond(resource, response, reply.code, reply.diagnostic);
-  if (!reply.challenge.empty()) {
-    coap_add_data(response, reply.challenge.size(), reply.challenge.data());
-  }
+  if (!reply.request.empty()) coap_add_data(response, reply.request.size(), reply.request.data());
 }
 
 void CoapServer::forget_reply(PendingReply* reply) {
@@ -694,19 +725,22 @@ void CoapServer::forget_reply(PendingReply* reply) {
   delete reply;
 }
 
-void CoapServer::attach_challenge(Device& device, PendingReply& reply, std::int64_t now) {
-  if (!device.challenge) return;
-  if (device.challenge->expired(now)) {
-    device.challenge.reset();
-    return;
+void CoapServer::attach_request(Device& device, PendingReply& reply, std::int64_t now) {
+  if (device.challenge && device.challenge->expired(now)) device.challenge.reset();
+  if (!device.challenge && !device.capture) return;
+  gateway_request::GatewayRequest request;
+  if (device.challenge) request.nonce = device.challenge->nonce;
+  if (device.capture) {
+    request.has_capture = true;
+    request.capture = *device.capture;
   }
-  std::array<std::uint8_t, challenge::kMaxEncodedSize> buffer{};
-  const auto encoded = challenge::encode(device.challenge->nonce, buffer);
+  std::array<std::uint8_t, gateway_request::kMaxEncodedSize> buffer{};
+  const auto encoded = gateway_request::encode(request, buffer);
   if (!encoded.ok()) {
-    spdlog::error("coap: challenge for {} not encoded: {}", device.id, encoded.status().name());
+    spdlog::error("coap: request for {} not encoded: {}", device.id, encoded.status().name());
     return;
   }
-  reply.challenge.assign(encoded->begin(), encoded->end());
+  reply.request.assign(encoded->begin(), encoded->end());
 }
 
 bool CoapServer::write_then_reply(CoapResource resource, coap_session_t* session,
@@ -865,7 +899,7 @@ void CoapServer::dispatch_device_post(coap_session_t* session, const coap_pdu_t*
   coap_delete_string(uri);
   // rd/{id}, d/{id}/status, t/{id}
   std::string_view rest = path;
-  enum class Kind { kRefresh, kStatus, kTelemetry } kind;
+  enum class Kind { kRefresh, kStatus, kCapture, kTelemetry } kind;
   std::string_view id;
   if (rest.starts_with("rd/")) {
     kind = Kind::kRefresh;
@@ -876,6 +910,9 @@ void CoapServer::dispatch_device_post(coap_session_t* session, const coap_pdu_t*
   } else if (rest.starts_with("d/") && rest.ends_with("/status") && rest.size() > 9) {
     kind = Kind::kStatus;
     id = rest.substr(2, rest.size() - 9);
+  } else if (rest.starts_with("d/") && rest.ends_with("/capture") && rest.size() > 10) {
+    kind = Kind::kCapture;
+    id = rest.substr(2, rest.size() - 10);
   } else {
     metrics_.count_request(CoapResource::kOther);
     respond(CoapResource::kOther, response, COAP_RESPONSE_CODE_NOT_FOUND, "");
@@ -898,6 +935,9 @@ void CoapServer::dispatch_device_post(coap_session_t* session, const coap_pdu_t*
     case Kind::kTelemetry:
       handle_telemetry(device, session, request, response);
       return;
+    case Kind::kCapture:
+      handle_capture(device, session, request, response);
+      return;
   }
 }
 
@@ -912,7 +952,7 @@ void CoapServer::handle_well_known_core(coap_session_t* session, const coap_pdu_
     const Device& device = *it->second;
     const std::string& id = device.id;
     links += ",</rd/" + id + ">;ct=60,</d/" + id + "/manifest>;ct=18;obs,</d/" + id +
-             "/status>;ct=60,</t/" + id + ">;ct=112";
+             "/status>;ct=60,</d/" + id + "/capture>;ct=60,</t/" + id + ">;ct=112";
     if (!device.model_digest.empty()) {
       const auto model = models_.find(device.model_digest);
       links += ",</m/" + device.model_digest + ">;ct=42";
@@ -980,7 +1020,7 @@ void CoapServer::handle_register(coap_session_t* session, const coap_pdu_t* requ
         publish_device_counts();
         reply.code = COAP_RESPONSE_CODE_CREATED;
         reply.location = "rd/" + id;
-        attach_challenge(device, reply, now_ms());
+        attach_request(device, reply, now_ms());
       });
 }
 
@@ -1018,7 +1058,7 @@ void CoapServer::handle_refresh(Device& device, coap_session_t* session, const c
         entry.last_seen_ms = std::max(entry.last_seen_ms, now);
         publish_device_counts();
         reply.code = COAP_RESPONSE_CODE_CHANGED;
-        attach_challenge(entry, reply, now_ms());
+        attach_request(entry, reply, now_ms());
       });
 }
 
@@ -1166,7 +1206,7 @@ void CoapServer::handle_telemetry(Device& device, coap_session_t* session,
         }
         metrics_.count_telemetry(*fresh, total - *fresh);
         reply.code = COAP_RESPONSE_CODE_CHANGED;
-        attach_challenge(*devices_.at(id), reply, now_ms());
+        attach_request(*devices_.at(id), reply, now_ms());
       });
 }
 
@@ -1195,6 +1235,209 @@ void CoapServer::handle_model(Model& model, coap_session_t* session, const coap_
   std::size_t length = 0;
   const std::uint8_t* data = nullptr;
   if (coap_get_data(response, &length, &data)) metrics_.count_block_served(length);
+}
+
+void CoapServer::handle_capture(Device& device, coap_session_t* session, const coap_pdu_t* request,
+                                coap_pdu_t* response) {
+  constexpr auto kResource = CoapResource::kCapture;
+  if (answer_if_completed(kResource, session, request, response)) return;
+  if (!admit(kResource, session, request, &device, response)) return;
+  if (content_format_of(request) != kFormatCbor) {
+    metrics_.count_capture_chunk_refused();
+    respond(kResource, response, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
+            "capture chunk must be content-format 60");
+    return;
+  }
+  const auto payload = payload_of(request);
+  coap_opt_iterator_t it;
+  const coap_opt_t* option = coap_check_option(request, COAP_OPTION_BLOCK1, &it);
+  if (option == nullptr) {
+    const auto body = accept_body(kResource, request, response, kFormatCbor, device.id, "capture");
+    if (!body) {
+      metrics_.count_capture_chunk_refused();
+      return;
+    }
+    store_capture_chunk(device, session, request, response, *body, {});
+    return;
+  }
+  const auto block =
+      blockwise::decode_block_option({coap_opt_value(option), coap_opt_length(option)});
+  if (!block.ok()) {
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_OPTION, "malformed Block1 option");
+    return;
+  }
+  // Only a device with a capture outstanding may make the gateway hold a partial body.
+  if (!device.capture) {
+    metrics_.count_capture_chunk_refused();
+    device.upload = Bytes();
+    respond(kResource, response, COAP_RESPONSE_CODE_NOT_FOUND,
+            "no capture is outstanding for this device");
+    return;
+  }
+  const auto placement =
+      blockwise::block1_place(device.upload, *block, payload, capture::kMaxChunkSize);
+  if (!placement.ok()) {
+    device.upload = Bytes();
+    if (placement.status() == Status(Error::kSizeMismatch)) {
+      respond(kResource, response, COAP_RESPONSE_CODE_INCOMPLETE,
+              "block " + std::to_string(block->num) +
+                  " does not follow the blocks held: send the chunk again from block 0");
+    } else if (placement.status() == Status(Error::kOversize)) {
+      add_uint_option(response, COAP_OPTION_SIZE1,
+                      static_cast<std::uint32_t>(capture::kMaxChunkSize));
+      respond(kResource, response, COAP_RESPONSE_CODE_REQUEST_TOO_LARGE,
+              "capture chunk larger than " + std::to_string(capture::kMaxChunkSize) + " bytes");
+    } else {
+      respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
+              std::string("Block1: ") + placement.status().name());
+    }
+    return;
+  }
+  if (*placement == blockwise::Block1Placement::kRestart) device.upload.clear();
+  if (*placement != blockwise::Block1Placement::kRepeat) {
+    device.upload.insert(device.upload.end(), payload.begin(), payload.end());
+  }
+  device.upload_ms = now_ms();
+  std::array<std::uint8_t, blockwise::kMaxBlockOptionLength> echo{};
+  const auto echo_size = blockwise::encode_block_option(*block, echo);
+  Bytes echoed(echo.begin(), echo.begin() + (echo_size.ok() ? *echo_size : 0));
+  if (block->more) {
+    coap_add_option(response, COAP_OPTION_BLOCK1, echoed.size(), echoed.data());
+    respond(kResource, response, COAP_RESPONSE_CODE_CONTINUE, "");
+    return;
+  }
+  const Bytes body = std::move(device.upload);
+  device.upload = Bytes();
+  store_capture_chunk(device, session, request, response, body, std::move(echoed));
+}
+
+void CoapServer::store_capture_chunk(Device& device, coap_session_t* session,
+                                     const coap_pdu_t* request, coap_pdu_t* response,
+                                     std::span<const std::uint8_t> body, Bytes block1_option) {
+  constexpr auto kResource = CoapResource::kCapture;
+  const auto chunk = capture::decode(body);
+  if (!chunk.ok()) {
+    metrics_.count_capture_chunk_refused();
+    record_event(device.id, "bad-capture", chunk.status().name());
+    respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
+            std::string("capture chunk: ") + chunk.status().name());
+    return;
+  }
+  const capture::ChunkHeader& h = chunk->header;
+  StoredCaptureChunk stored;
+  stored.capture_id = static_cast<std::int64_t>(h.capture_id);
+  stored.sequence = h.sequence;
+  stored.first_window = h.first_window;
+  stored.window_count = h.window_count;
+  stored.board = std::string(h.board);
+  stored.sample_rate_hz = h.sample_rate_hz;
+  stored.window_length = h.window_length;
+  stored.axes = h.axes;
+  stored.feature_count = h.feature_count;
+  stored.data.assign(chunk->data.begin(), chunk->data.end());
+  stored.received_ms = now_ms();
+  // Decided inside the write, against the stored capture; answered from it.
+  enum class Outcome { kStored, kDuplicate, kUnknown, kOtherDevice, kFinished, kMismatch };
+  struct Decision {
+    Outcome outcome = Outcome::kUnknown;
+    std::string detail;
+    StoredCapture capture;
+  };
+  auto result = std::make_shared<Decision>();
+  const std::string kind = capture::kind_name(h.kind);
+  const std::uint32_t total = h.total_windows;
+  write_then_reply(
+      kResource, session, request, response,
+      [id = device.id, stored = std::move(stored), kind, total, result](Store& store) -> Status {
+        const auto found = store.get_capture(stored.capture_id);
+        if (found.status() == Status(Error::kNotFound)) return kOk;  // kUnknown
+        SPINDLE_TRY(found.status());
+        const StoredCapture& capture = *found;
+        if (capture.device_id != id) {
+          result->outcome = Outcome::kOtherDevice;
+          return kOk;
+        }
+        if (capture.kind != kind || capture.windows_requested != total) {
+          result->outcome = Outcome::kMismatch;
+          result->detail = "the chunk is " + kind + " of " + std::to_string(total) +
+                           " windows, capture " + std::to_string(capture.id) + " asked for " +
+                           capture.kind + " of " + std::to_string(capture.windows_requested);
+          return kOk;
+        }
+        if (capture.windows_received > 0 &&
+            (capture.board != stored.board || capture.sample_rate_hz != stored.sample_rate_hz ||
+             capture.window_length != stored.window_length || capture.axes != stored.axes ||
+             capture.feature_count != stored.feature_count)) {
+          result->outcome = Outcome::kMismatch;
+          result->detail = "the window shape changed within capture " + std::to_string(capture.id);
+          return kOk;
+        }
+        const auto added = store.add_capture_chunk(stored);
+        if (added.status() == Status(Error::kInvalidState)) {
+          result->outcome = Outcome::kFinished;
+          result->detail = "capture " + std::to_string(capture.id) + " is " + capture.state;
+          return kOk;
+        }
+        SPINDLE_TRY(added.status());
+        result->outcome = *added ? Outcome::kStored : Outcome::kDuplicate;
+        SPINDLE_TRY_ASSIGN(result->capture, store.get_capture(stored.capture_id));
+        if (*added && result->capture.state == "complete") {
+          SPINDLE_TRY(store.append_event(id, "capture-complete",
+                                         "capture " + std::to_string(capture.id) + ": " +
+                                             std::to_string(result->capture.windows_received) +
+                                             " " + kind + " windows",
+                                         stored.received_ms));
+        }
+        return kOk;
+      },
+      [this, id = device.id, capture_id = h.capture_id, windows = h.window_count, result,
+       block1_option = std::move(block1_option)](Status status, PendingReply& reply) {
+        reply.block1 = block1_option;
+        if (!status.ok()) {
+          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+          reply.diagnostic = status.name();
+          return;
+        }
+        const std::string name = "capture " + std::to_string(capture_id);
+        switch (result->outcome) {
+          case Outcome::kStored:
+          case Outcome::kDuplicate: {
+            if (result->outcome == Outcome::kStored) {
+              metrics_.count_capture_chunk_stored(windows);
+            } else {
+              metrics_.count_capture_chunk_duplicate();
+            }
+            reply.code = COAP_RESPONSE_CODE_CHANGED;
+            const bool finished =
+                result->capture.state != "requested" && result->capture.state != "collecting";
+            Device& entry = *devices_.at(id);
+            if (finished && entry.capture && entry.capture->capture_id == capture_id) {
+              entry.capture.reset();
+              if (result->outcome == Outcome::kStored) metrics_.count_capture_completed();
+              spdlog::info("coap: {} of {} complete ({} windows)", name, id,
+                           result->capture.windows_received);
+            }
+            return;
+          }
+          case Outcome::kUnknown:
+            reply.code = COAP_RESPONSE_CODE_NOT_FOUND;
+            reply.diagnostic = name + " is unknown";
+            break;
+          case Outcome::kOtherDevice:
+            reply.code = COAP_RESPONSE_CODE_FORBIDDEN;
+            reply.diagnostic = name + " belongs to another device";
+            break;
+          case Outcome::kFinished:
+            reply.code = COAP_RESPONSE_CODE_CONFLICT;
+            reply.diagnostic = result->detail;
+            break;
+          case Outcome::kMismatch:
+            reply.code = COAP_RESPONSE_CODE_BAD_REQUEST;
+            reply.diagnostic = result->detail;
+            break;
+        }
+        metrics_.count_capture_chunk_refused();
+      });
 }
 
 }  // namespace spindle::gateway

@@ -1,6 +1,7 @@
 #include "spindle/gateway/metrics.hpp"
 
 #include <string_view>
+#include <utility>
 
 namespace spindle::gateway {
 namespace {
@@ -36,6 +37,8 @@ const char* coap_resource_name(CoapResource resource) {
       return "status";
     case CoapResource::kTelemetry:
       return "telemetry";
+    case CoapResource::kCapture:
+      return "capture";
     case CoapResource::kOther:
       return "other";
   }
@@ -127,6 +130,11 @@ std::string Metrics::render() const {
        committed_jobs_},
       {"spindle_store_queue_depth", "gauge", "Write jobs waiting for the writer.",
        write_queue_depth_},
+      {"spindle_captures_requested_total", "counter", "Data captures requested by operators.",
+       captures_requested_},
+      {"spindle_captures_completed_total", "counter",
+       "Data captures that received every requested window.", captures_completed_},
+      {"spindle_capture_windows_total", "counter", "Captured windows stored.", capture_windows_},
   };
   for (const Scalar& scalar : scalars) {
     family(out, scalar.name, scalar.type, scalar.help);
@@ -136,6 +144,18 @@ std::string Metrics::render() const {
   for (std::size_t c = 0; c < http_requests_.size(); ++c) {
     sample(out, "spindle_http_requests_total", "class=\"" + std::to_string(c + 1) + "xx\"",
            load(http_requests_[c]));
+  }
+  family(out, "spindle_capture_chunks_total", "counter",
+         "Capture chunks received, by result (stored, duplicate: re-sent and stored before, "
+         "refused: unknown or finished capture, or contradicting it).");
+  const std::pair<const char*, const std::atomic<std::uint64_t>*> chunk_results[] = {
+      {"stored", &capture_chunks_stored_},
+      {"duplicate", &capture_chunks_duplicate_},
+      {"refused", &capture_chunks_refused_},
+  };
+  for (const auto& [result, value] : chunk_results) {
+    sample(out, "spindle_capture_chunks_total", std::string("result=\"") + result + "\"",
+           load(*value));
   }
   family(out, "spindle_attestations_total", "counter",
          "Attestation answers judged (and the verdict stored), by verdict.");

@@ -41,7 +41,7 @@ constexpr std::size_t kDigestHexSize = 2 * crypto::kSha256Size;
 
 // Ordered schema migrations: step i takes the database from user_version i to i + 1. Append,
 // never edit a released step: databases in the field have already run it.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   id TEXT PRIMARY KEY NOT NULL,
@@ -112,7 +112,50 @@ CREATE TABLE attestations (
   expected_digest TEXT NOT NULL
 );
 )sql",
+    // 3: data captures and their chunks (docs/protocol.md "Data capture").
+    R"sql(
+CREATE TABLE captures (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  kind TEXT NOT NULL,
+  label TEXT NOT NULL,
+  windows_requested INTEGER NOT NULL,
+  windows_received INTEGER NOT NULL DEFAULT 0,
+  chunks_received INTEGER NOT NULL DEFAULT 0,
+  board TEXT NOT NULL DEFAULT '',
+  sample_rate_hz INTEGER NOT NULL DEFAULT 0,
+  window_length INTEGER NOT NULL DEFAULT 0,
+  axes INTEGER NOT NULL DEFAULT 0,
+  feature_count INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  completed_ms INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX captures_by_device ON captures(device_id, id);
+CREATE INDEX captures_by_state ON captures(state, id);
+CREATE TABLE capture_chunks (
+  capture_id INTEGER NOT NULL REFERENCES captures(id),
+  sequence INTEGER NOT NULL,
+  first_window INTEGER NOT NULL,
+  window_count INTEGER NOT NULL,
+  board TEXT NOT NULL,
+  sample_rate_hz INTEGER NOT NULL,
+  window_length INTEGER NOT NULL,
+  axes INTEGER NOT NULL,
+  feature_count INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  received_ms INTEGER NOT NULL,
+  PRIMARY KEY (capture_id, sequence)
+);
+CREATE UNIQUE INDEX capture_chunks_by_window ON capture_chunks(capture_id, first_window);
+)sql",
 };
+
+constexpr const char* kSelectCaptures =
+    "SELECT id, device_id, kind, label, windows_requested, windows_received, chunks_received, "
+    "board, sample_rate_hz, window_length, axes, feature_count, created_ms, completed_ms, state, "
+    "reason FROM captures";
 
 // The device columns every device query selects, with the latest attestation verdict (a
 // NULL verdict: none yet); device_from_row reads them in this order.
@@ -429,6 +472,27 @@ StoredDeployment deployment_from_row(const Statement& row) {
   deployment.reason = row.column_text(8);
   deployment.updated_ms = row.column_int64(9);
   return deployment;
+}
+
+StoredCapture capture_from_row(const Statement& row) {
+  StoredCapture capture;
+  capture.id = row.column_int64(0);
+  capture.device_id = row.column_text(1);
+  capture.kind = row.column_text(2);
+  capture.label = row.column_text(3);
+  capture.windows_requested = static_cast<std::uint32_t>(row.column_int64(4));
+  capture.windows_received = static_cast<std::uint32_t>(row.column_int64(5));
+  capture.chunks_received = static_cast<std::uint32_t>(row.column_int64(6));
+  capture.board = row.column_text(7);
+  capture.sample_rate_hz = static_cast<std::uint32_t>(row.column_int64(8));
+  capture.window_length = static_cast<std::uint32_t>(row.column_int64(9));
+  capture.axes = static_cast<std::uint32_t>(row.column_int64(10));
+  capture.feature_count = static_cast<std::uint32_t>(row.column_int64(11));
+  capture.created_ms = row.column_int64(12);
+  capture.completed_ms = row.column_int64(13);
+  capture.state = row.column_text(14);
+  capture.reason = row.column_text(15);
+  return capture;
 }
 
 senml::ValueKind value_kind_from_int(std::int64_t value) {
@@ -770,6 +834,116 @@ class SqliteStore final : public Store {
     SPINDLE_TRY_ASSIGN(const bool row, count.step());
     if (!row) return std::uint64_t{0};
     return count.column_uint64(0);
+  }
+
+  // ---- Captures ----
+
+  Result<StoredCapture> add_capture(const StoredCapture& capture) override {
+    // An unknown device fails the foreign key, which sqlite_status reports as kNotFound.
+    constexpr const char* kSql =
+        "INSERT INTO captures(device_id, kind, label, windows_requested, created_ms, state) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, 'requested')";
+    {
+      SPINDLE_TRY_ASSIGN(Statement insert, statement(kSql, "add capture"));
+      SPINDLE_TRY(insert.bind(capture.device_id, capture.kind, capture.label,
+                              capture.windows_requested, capture.created_ms));
+      SPINDLE_TRY(insert.run());
+    }
+    return get_capture(static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_)));
+  }
+
+  Result<StoredCapture> get_capture(std::int64_t id) override {
+    static const std::string kSql = std::string(kSelectCaptures) + " WHERE id = ?1";
+    SPINDLE_TRY_ASSIGN(Statement select, statement(kSql, "get capture"));
+    SPINDLE_TRY(select.bind(id));
+    SPINDLE_TRY_ASSIGN(const bool row, select.step());
+    if (!row) return Error::kNotFound;
+    return capture_from_row(select);
+  }
+
+  Result<std::vector<StoredCapture>> list_captures(std::string_view device_id,
+                                                   bool active_only) override {
+    std::string sql = std::string(kSelectCaptures) + " WHERE (?1 = '' OR device_id = ?1)";
+    if (active_only) sql += " AND state IN ('requested', 'collecting')";
+    sql += " ORDER BY id DESC";
+    SPINDLE_TRY_ASSIGN(Statement select, statement(sql, "list captures"));
+    SPINDLE_TRY(select.bind(device_id));
+    return collect(select, capture_from_row);
+  }
+
+  Result<bool> add_capture_chunk(const StoredCaptureChunk& chunk) override {
+    {
+      // Only into a capture still collecting; OR IGNORE skips a chunk already stored.
+      constexpr const char* kSql =
+          "INSERT OR IGNORE INTO capture_chunks(capture_id, sequence, first_window, "
+          "window_count, board, sample_rate_hz, window_length, axes, feature_count, data, "
+          "received_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS "
+          "(SELECT 1 FROM captures WHERE id = ?1 AND state IN ('requested', 'collecting'))";
+      SPINDLE_TRY_ASSIGN(Statement insert, statement(kSql, "add capture chunk"));
+      SPINDLE_TRY(insert.bind(chunk.capture_id, chunk.sequence, chunk.first_window,
+                              chunk.window_count, chunk.board, chunk.sample_rate_hz,
+                              chunk.window_length, chunk.axes, chunk.feature_count, chunk.data,
+                              chunk.received_ms));
+      SPINDLE_TRY(insert.run());
+    }
+    if (sqlite3_changes64(db_) == 0) {
+      constexpr const char* kSql =
+          "SELECT EXISTS (SELECT 1 FROM capture_chunks WHERE capture_id = ?1 AND "
+          "(sequence = ?2 OR first_window = ?3)), EXISTS (SELECT 1 FROM captures WHERE id = ?1)";
+      SPINDLE_TRY_ASSIGN(Statement select, statement(kSql, "find capture chunk"));
+      SPINDLE_TRY(select.bind(chunk.capture_id, chunk.sequence, chunk.first_window));
+      SPINDLE_TRY_ASSIGN(const bool row, select.step());
+      if (row && select.column_bool(0)) return false;  // stored before: a re-sent chunk
+      if (row && select.column_bool(1)) return Error::kInvalidState;
+      return Error::kNotFound;
+    }
+    constexpr const char* kSql =
+        "UPDATE captures SET windows_received = windows_received + ?2, "
+        "chunks_received = chunks_received + 1, board = ?3, sample_rate_hz = ?4, "
+        "window_length = ?5, axes = ?6, feature_count = ?7, "
+        "state = CASE WHEN windows_received + ?2 >= windows_requested THEN 'complete' "
+        "ELSE 'collecting' END, "
+        "completed_ms = CASE WHEN windows_received + ?2 >= windows_requested THEN ?8 ELSE 0 END "
+        "WHERE id = ?1";
+    SPINDLE_TRY_ASSIGN(Statement update, statement(kSql, "count capture chunk"));
+    SPINDLE_TRY(update.bind(chunk.capture_id, chunk.window_count, chunk.board, chunk.sample_rate_hz,
+                            chunk.window_length, chunk.axes, chunk.feature_count,
+                            chunk.received_ms));
+    SPINDLE_TRY(run_on_existing_row(update));
+    return true;
+  }
+
+  Status fail_capture(std::int64_t id, std::string_view reason, std::int64_t now_ms) override {
+    constexpr const char* kSql =
+        "UPDATE captures SET state = 'failed', reason = ?2, completed_ms = ?3 "
+        "WHERE id = ?1 AND state IN ('requested', 'collecting')";
+    SPINDLE_TRY_ASSIGN(Statement update, statement(kSql, "fail capture"));
+    SPINDLE_TRY(update.bind(id, reason, now_ms));
+    return run_on_existing_row(update);
+  }
+
+  Result<std::vector<StoredCaptureChunk>> capture_chunks(std::int64_t capture_id) override {
+    constexpr const char* kSql =
+        "SELECT capture_id, sequence, first_window, window_count, board, sample_rate_hz, "
+        "window_length, axes, feature_count, data, received_ms FROM capture_chunks "
+        "WHERE capture_id = ?1 ORDER BY first_window";
+    SPINDLE_TRY_ASSIGN(Statement select, statement(kSql, "list capture chunks"));
+    SPINDLE_TRY(select.bind(capture_id));
+    return collect(select, [](const Statement& row) {
+      StoredCaptureChunk chunk;
+      chunk.capture_id = row.column_int64(0);
+      chunk.sequence = static_cast<std::uint32_t>(row.column_int64(1));
+      chunk.first_window = static_cast<std::uint32_t>(row.column_int64(2));
+      chunk.window_count = static_cast<std::uint32_t>(row.column_int64(3));
+      chunk.board = row.column_text(4);
+      chunk.sample_rate_hz = static_cast<std::uint32_t>(row.column_int64(5));
+      chunk.window_length = static_cast<std::uint32_t>(row.column_int64(6));
+      chunk.axes = static_cast<std::uint32_t>(row.column_int64(7));
+      chunk.feature_count = static_cast<std::uint32_t>(row.column_int64(8));
+      chunk.data = row.column_blob(9);
+      chunk.received_ms = row.column_int64(10);
+      return chunk;
+    });
   }
 
   // ---- Events ----

@@ -20,6 +20,7 @@
 
 #include "golden_examples.hpp"
 #include "spindle/gateway/clock.hpp"
+#include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/registration.hpp"
@@ -52,6 +53,14 @@ class RecordingListener : public FleetListener {
     const std::lock_guard lock(mutex_);
     challenges_.emplace_back(std::move(device_id), challenge);
   }
+  void capture_requested(StoredCapture capture) override {
+    const std::lock_guard lock(mutex_);
+    captures_.push_back(std::move(capture));
+  }
+  std::vector<StoredCapture> captures() const {
+    const std::lock_guard lock(mutex_);
+    return captures_;
+  }
 
   std::vector<std::string> devices() const {
     const std::lock_guard lock(mutex_);
@@ -76,6 +85,7 @@ class RecordingListener : public FleetListener {
   std::vector<StoredModel> models_;
   std::vector<StoredDeployment> deployments_;
   std::vector<std::pair<std::string, Challenge>> challenges_;
+  std::vector<StoredCapture> captures_;
 };
 
 struct Reply {
@@ -496,6 +506,84 @@ TEST_F(HttpApiTest, AttestDrawsAFreshChallengeAndHandsItToTheCoapSide) {
             401);
   EXPECT_EQ(get("/api/v1/devices/node-1/attest").status, 405);
   EXPECT_EQ(listener_.challenges().size(), 2U);
+}
+
+TEST_F(HttpApiTest, ACaptureRequestIsStoredAndHandedToTheCoapSide) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  const auto created = post_json("/api/v1/devices/node-1/captures",
+                                 {{"windows", 50}, {"kind", "features"}, {"label", "healthy"}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  EXPECT_EQ(created.body["state"], "requested");
+  EXPECT_EQ(created.body["windows_requested"], 50);
+  EXPECT_TRUE(created.body["shape"].is_null());
+  const auto issued = listener_.captures();
+  ASSERT_EQ(issued.size(), 1U);
+  EXPECT_EQ(issued[0].id, created.body["id"].get<std::int64_t>());
+  EXPECT_EQ(issued[0].label, "healthy");
+  // One capture at a time per device.
+  const auto busy = post_json("/api/v1/devices/node-1/captures", {{"windows", 1}, {"kind", "raw"}});
+  EXPECT_EQ(busy.status, 409) << busy.raw;
+  const auto listed = get("/api/v1/captures");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body["captures"].size(), 1U);
+  const std::string path = "/api/v1/captures/" + std::to_string(issued[0].id);
+  EXPECT_EQ(get(path).body["label"], "healthy");
+  EXPECT_EQ(get("/api/v1/captures/999").status, 404);
+  EXPECT_EQ(get("/api/v1/captures/x").status, 400);
+}
+
+TEST_F(HttpApiTest, CaptureRequestsOutsideTheRulesAreRefusedWithAReason) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  const auto refused = [&](const json& body) {
+    return post_json("/api/v1/devices/node-1/captures", body).status;
+  };
+  EXPECT_EQ(refused({{"windows", 0}, {"kind", "features"}}), 400);
+  EXPECT_EQ(refused({{"windows", 10001}, {"kind", "features"}}), 400);
+  EXPECT_EQ(refused({{"windows", 5}, {"kind", "wav"}}), 400);
+  EXPECT_EQ(refused({{"windows", 5}, {"kind", "raw"}, {"label", "a,b"}}), 400);
+  EXPECT_EQ(refused({{"windows", 5}, {"kind", "raw"}, {"colour", "red"}}), 400);
+  EXPECT_EQ(post_json("/api/v1/devices/node-9/captures", {{"windows", 5}, {"kind", "raw"}}).status,
+            404);
+  // Above the capture limit at the largest raw window (48 KiB): 413 naming the numbers.
+  HttpApiOptions options = default_options();
+  options.max_capture_bytes = 1024 * 1024;
+  restart_api(options);
+  const auto large =
+      post_json("/api/v1/devices/node-1/captures", {{"windows", 100}, {"kind", "raw"}});
+  EXPECT_EQ(large.status, 413);
+  EXPECT_NE(large.body["error"].get<std::string>().find("1048576"), std::string::npos);
+  EXPECT_EQ(refused({{"windows", 100}, {"kind", "features"}}), 201);
+}
+
+TEST_F(HttpApiTest, CapturedFeaturesExportAsCsvWithFeatureNames) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  const auto created = post_json("/api/v1/devices/node-1/captures",
+                                 {{"windows", 2}, {"kind", "features"}, {"label", "ok"}});
+  ASSERT_EQ(created.status, 201);
+  const std::int64_t id = created.body["id"].get<std::int64_t>();
+  write([&](Store& store) -> Status {
+    StoredCaptureChunk chunk;
+    chunk.capture_id = id;
+    chunk.window_count = 2;
+    chunk.board = "native_sim";
+    chunk.sample_rate_hz = 3200;
+    chunk.window_length = 1024;
+    chunk.axes = 1;
+    chunk.feature_count = 15;
+    chunk.data.resize(2 * 15 * 4);
+    for (std::size_t i = 0; i < 30; ++i)
+      capture::put_value(chunk.data, i, static_cast<float>(i) * 0.5F);
+    return store.add_capture_chunk(chunk).status();
+  });
+  EXPECT_EQ(get("/api/v1/captures/" + std::to_string(id)).body["state"], "complete");
+  const auto csv = get("/api/v1/captures/" + std::to_string(id) + "/data?format=csv");
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.content_type, "text/csv");
+  const std::string header = "window,device,label,x_rms,x_peak,";
+  EXPECT_EQ(csv.raw.substr(0, header.size()), header);
+  EXPECT_NE(csv.raw.find("\n1,node-1,ok,7.5,8,8.5,"), std::string::npos) << csv.raw;
+  EXPECT_EQ(get("/api/v1/captures/" + std::to_string(id) + "/data?format=raw").status, 400);
+  EXPECT_EQ(get("/api/v1/captures/" + std::to_string(id) + "/data?format=xml").status, 400);
 }
 
 TEST_F(HttpApiTest, DeviceShowsItsLatestAttestationVerdict) {

@@ -166,7 +166,9 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
     ASSERT_TRUE(store->append_telemetry(std::vector{reading("node-1", 1, "rms", 5.0, 0.5)}).ok());
     ASSERT_TRUE(store->append_event("node-1", "registered", "native_sim", 11).ok());
   }
-  execute_sql(db_path(), "DROP TABLE attestations; PRAGMA user_version = 1");
+  execute_sql(db_path(),
+              "DROP TABLE attestations; DROP TABLE capture_chunks; DROP TABLE captures; "
+              "PRAGMA user_version = 1");
 
   auto store = open();
   ASSERT_NE(store, nullptr);
@@ -728,6 +730,95 @@ TEST_F(SqliteStoreTest, ReaderSeesWhatTheWriterCommitsAndNothingBefore) {
   ASSERT_TRUE(writer->commit().ok());
   EXPECT_TRUE(reader->get_device("node-1").ok());
   EXPECT_EQ(*reader->count_telemetry("node-1"), 1U);
+}
+
+}  // namespace
+}  // namespace spindle::gateway
+
+// ---- Captures ----
+
+namespace spindle::gateway {
+namespace {
+
+StoredCaptureChunk chunk_of(std::int64_t capture, std::uint32_t sequence, std::uint32_t first,
+                            std::uint32_t count) {
+  StoredCaptureChunk chunk;
+  chunk.capture_id = capture;
+  chunk.sequence = sequence;
+  chunk.first_window = first;
+  chunk.window_count = count;
+  chunk.board = "native_sim";
+  chunk.sample_rate_hz = 3200;
+  chunk.window_length = 1024;
+  chunk.axes = 3;
+  chunk.feature_count = 45;
+  chunk.data.assign(std::size_t{count} * 45 * 4, static_cast<std::uint8_t>(sequence));
+  chunk.received_ms = 100 + sequence;
+  return chunk;
+}
+
+TEST_F(SqliteStoreTest, ACaptureCollectsEachChunkOnceAndCompletes) {
+  const auto store = open();
+  ASSERT_TRUE(store->add_device("node-1", 1).ok());
+  StoredCapture request;
+  request.device_id = "node-1";
+  request.kind = "features";
+  request.label = "healthy";
+  request.windows_requested = 5;
+  request.created_ms = 50;
+  const auto capture = store->add_capture(request);
+  ASSERT_TRUE(capture.ok()) << capture.status().name();
+  EXPECT_EQ(capture->state, "requested");
+  EXPECT_EQ(capture->label, "healthy");
+  EXPECT_TRUE(capture->board.empty());
+
+  EXPECT_TRUE(*store->add_capture_chunk(chunk_of(capture->id, 0, 0, 3)));
+  EXPECT_FALSE(*store->add_capture_chunk(chunk_of(capture->id, 0, 0, 3)));  // re-sent
+  auto now = store->get_capture(capture->id);
+  EXPECT_EQ(now->state, "collecting");
+  EXPECT_EQ(now->windows_received, 3U);
+  EXPECT_EQ(now->board, "native_sim");
+  EXPECT_EQ(now->feature_count, 45U);
+  EXPECT_TRUE(*store->add_capture_chunk(chunk_of(capture->id, 1, 3, 2)));
+  now = store->get_capture(capture->id);
+  EXPECT_EQ(now->state, "complete");
+  EXPECT_EQ(now->windows_received, 5U);
+  EXPECT_EQ(now->chunks_received, 2U);
+  EXPECT_EQ(now->completed_ms, 101);
+  // After completion: a re-sent chunk is still recognised, a new one is refused.
+  EXPECT_FALSE(*store->add_capture_chunk(chunk_of(capture->id, 1, 3, 2)));
+  EXPECT_EQ(store->add_capture_chunk(chunk_of(capture->id, 2, 5, 1)).status(),
+            Status(Error::kInvalidState));
+  EXPECT_EQ(store->add_capture_chunk(chunk_of(capture->id + 1, 0, 0, 1)).status(),
+            Status(Error::kNotFound));
+  const auto chunks = store->capture_chunks(capture->id);
+  ASSERT_EQ(chunks->size(), 2U);
+  EXPECT_EQ((*chunks)[1].first_window, 3U);
+  EXPECT_EQ((*chunks)[1].data.size(), 2U * 45 * 4);
+}
+
+TEST_F(SqliteStoreTest, CapturesListNewestFirstAndFailOnce) {
+  const auto store = open();
+  ASSERT_TRUE(store->add_device("node-1", 1).ok());
+  ASSERT_TRUE(store->add_device("node-2", 1).ok());
+  StoredCapture request;
+  request.kind = "raw";
+  request.windows_requested = 2;
+  request.device_id = "node-1";
+  const auto first = store->add_capture(request);
+  request.device_id = "node-2";
+  const auto second = store->add_capture(request);
+  request.device_id = "node-9";
+  EXPECT_EQ(store->add_capture(request).status(), Status(Error::kNotFound));
+  const auto all = store->list_captures("", false);
+  ASSERT_EQ(all->size(), 2U);
+  EXPECT_EQ((*all)[0].id, second->id);
+  EXPECT_EQ(store->list_captures("node-1", true)->size(), 1U);
+  EXPECT_TRUE(store->fail_capture(first->id, "node gone", 7).ok());
+  EXPECT_EQ(store->fail_capture(first->id, "again", 8), Status(Error::kNotFound));
+  EXPECT_EQ(store->get_capture(first->id)->state, "failed");
+  EXPECT_EQ(store->get_capture(first->id)->reason, "node gone");
+  EXPECT_TRUE(store->list_captures("node-1", true)->empty());
 }
 
 }  // namespace

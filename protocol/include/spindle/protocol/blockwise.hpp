@@ -1,4 +1,6 @@
-// Client side of an RFC 7959 Block2 download, as a pure step function.
+// RFC 7959 block-wise transfers: the client side of a Block2 download as a pure step
+// function, the stateless server side of Block2 and of Block1, and the client side of a
+// Block1 upload.
 //
 // A Download does no I/O and reads no clock. The caller (the node's CoAP client) feeds it
 // events (a response arrived, a deadline passed, a flash write finished, ...) stamped with
@@ -86,6 +88,60 @@ constexpr std::uint8_t coap_code(std::uint8_t code_class, std::uint8_t detail) {
   return static_cast<std::uint8_t>((code_class << 5) | detail);
 }
 inline constexpr std::uint8_t kCoapContent = coap_code(2, 5);
+inline constexpr std::uint8_t kCoapContinue = coap_code(2, 31);
+inline constexpr std::uint8_t kCoapRequestEntityIncomplete = coap_code(4, 8);
+
+// ---- Block1 (RFC 7959 section 2.5): a request body sent in blocks.
+
+// Server side: what to do with block `option` of a body (its `payload`) given the bytes
+// `held` so far (stateless like block2_slice: the caller owns the buffer).
+enum class Block1Placement : std::uint8_t {
+  kAppend,   // the block continues the body at held.size(): append it
+  kRepeat,   // a block already held (a re-sent one): answer it again, append nothing
+  kRestart,  // block 0 of another body: drop what is held, then append
+};
+// Errors: kInvalidValue (SZX outside kMinSzx..kMaxSzx, an empty payload, a block with M set
+// whose payload is not exactly the block size, a last block longer than it), kSizeMismatch
+// (the block starts past the held bytes: an earlier block is missing, RFC 7959's 4.08),
+// kOversize (the body would exceed max_total: 4.13).
+Result<Block1Placement> block1_place(std::span<const std::uint8_t> held, const BlockOption& option,
+                                     std::span<const std::uint8_t> payload, std::size_t max_total);
+
+// Client side: the blocks of a `total`-byte body, one request at a time. No I/O: the caller
+// sends block() with the bytes [offset(), offset() + length()) and feeds the answer to
+// on_answer(); after a lost answer it simply sends block() again.
+enum class UploadStep : std::uint8_t {
+  kContinue,  // 2.31: the server holds the block; send the next one
+  kDone,      // the final answer to the last block: the body is delivered
+  kRestart,   // 4.08: the server lost the earlier blocks; the body is sent again from block 0
+};
+
+class Upload {
+ public:
+  // Begins at block 0. Errors: kInvalidValue (SZX outside kMinSzx..kMaxSzx, an empty body),
+  // kOversize (more than 2^20 blocks).
+  Status start(std::uint32_t total, std::uint8_t szx);
+
+  // The Block1 option of the next block: more is set unless it is the last one.
+  BlockOption block() const;
+  std::uint32_t offset() const { return offset_; }
+  std::uint32_t length() const;
+  bool done() const { return done_; }
+
+  // The answer to block(), with its Block1 option (nullopt: none). The server may lower
+  // the block size in a 2.31 (RFC 7959 section 2.5): the next block is numbered in the new
+  // size. Errors: kRemoteError (any answer but 2.31, 4.08 and a final 2.xx: the caller
+  // reads the code), kInvalidValue (a 2.31 naming another block, or a larger or invalid
+  // size), kInvalidState (2.31 to the last block, a final 2.xx to an earlier one, or after
+  // done()).
+  Result<UploadStep> on_answer(std::uint8_t code, std::optional<BlockOption> echoed);
+
+ private:
+  std::uint32_t total_ = 0;
+  std::uint32_t offset_ = 0;
+  std::uint8_t szx_ = kMaxSzx;
+  bool done_ = false;
+};
 
 // ---- Download
 

@@ -41,7 +41,10 @@ struct HttpApiOptions {
   std::string token;
   std::size_t max_body_bytes = 2 * 1024 * 1024;  // any request body
   std::size_t max_models_bytes = 1024 * 1024;    // the largest model payload accepted
-  std::vector<TrustedSigner> signers;            // keys deployments' manifests must verify against
+  // The largest data capture accepted: windows times the largest window of its kind the
+  // protocol allows (protocol/capture.hpp), since the node's shape is known only later.
+  std::size_t max_capture_bytes = std::size_t{512} * 1024 * 1024;
+  std::vector<TrustedSigner> signers;  // keys deployments' manifests must verify against
 };
 
 class HttpApi {

@@ -1,11 +1,13 @@
 // The gateway's CoAP side (DESIGN.md section 3): one libcoap context on one thread, serving
-// /.well-known/core, /rd, /rd/{id}, /d/{id}/manifest (Observe), /d/{id}/status, /t/{id} and
-// /m/{sha256}, over DTLS 1.2 PSK (the PSK identity is the device id) or, only when asked,
-// plain UDP.
+// /.well-known/core, /rd, /rd/{id}, /d/{id}/manifest (Observe), /d/{id}/status,
+// /d/{id}/capture, /t/{id} and /m/{sha256}, over DTLS 1.2 PSK (the PSK identity is the device
+// id) or, only when asked, plain UDP.
 //
-// While an attestation challenge is outstanding for a device (challenge_issued), the 2.xx
-// answers to its registration, refresh and telemetry carry it (content-format 60,
-// protocol/challenge.hpp), and its attestation status report is judged against it.
+// While an attestation challenge (challenge_issued) or a data capture (capture_requested)
+// is outstanding for a device, the 2.xx answers to its registration, refresh and telemetry
+// carry it (content-format 60, protocol/gateway_request.hpp); its attestation status report
+// is judged against the challenge, and its capture chunks (POST /d/{id}/capture, Block1
+// reassembled here, one body per device at a time) are stored against the capture.
 //
 // Requests that write (registration, refresh, status, telemetry) are answered only after
 // the Writer has committed what they carry: the handler registers the request as
@@ -95,6 +97,7 @@ class CoapServer final : public FleetListener {
   void model_added(StoredModel model) override;
   void deployment_added(StoredDeployment deployment) override;
   void challenge_issued(std::string device_id, Challenge challenge) override;
+  void capture_requested(StoredCapture capture) override;
 
   // The bound port (after start(); useful with port 0).
   std::uint16_t port() const { return bound_port_; }
@@ -125,10 +128,15 @@ class CoapServer final : public FleetListener {
   void handle_manifest(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void handle_status(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void handle_telemetry(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
+  void handle_capture(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
+  // A capture chunk (its whole body) of `device`: stored by the writer, then answered.
+  void store_capture_chunk(Device& device, coap_session_t*, const coap_pdu_t*, coap_pdu_t* response,
+                           std::span<const std::uint8_t> body, Bytes block1_option);
   void handle_model(Model&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
 
   // Common gate of every handler: counts the request, applies the peer's rate limit and
-  // (for a device's resources) the identity check, and refuses Block1 bodies. False:
+  // (for a device's resources) the identity check, and refuses Block1 bodies except on
+  // /d/{id}/capture. False:
   // `response` is already set.
   bool admit(CoapResource resource, coap_session_t*, const coap_pdu_t* request, const Device*,
              coap_pdu_t* response);
@@ -143,8 +151,9 @@ class CoapServer final : public FleetListener {
                         coap_pdu_t* response, Writer::Work work,
                         std::function<void(Status, PendingReply&)> finish);
   void forget_reply(PendingReply* reply);
-  // Puts the device's outstanding challenge, if any, into a 2.xx answer.
-  void attach_challenge(Device& device, PendingReply& reply, std::int64_t now);
+  // Puts what is outstanding for the device (challenge, capture), if anything, into a 2.xx
+  // answer.
+  void attach_request(Device& device, PendingReply& reply, std::int64_t now);
   void answer_with(CoapResource resource, coap_pdu_t* response, const PendingReply& reply);
   std::string exchange_key(coap_session_t*, const coap_pdu_t* request) const;
   // The lt query parameter, `absent` without one; nullopt after answering 4.00.

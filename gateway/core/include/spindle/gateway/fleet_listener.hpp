@@ -20,6 +20,8 @@ class FleetListener {
   virtual void deployment_added(StoredDeployment deployment) = 0;
   // Replaces any earlier challenge of the device.
   virtual void challenge_issued(std::string device_id, Challenge challenge) = 0;
+  // A capture was stored in state "requested": ask the device for it.
+  virtual void capture_requested(StoredCapture capture) = 0;
 };
 
 }  // namespace spindle::gateway

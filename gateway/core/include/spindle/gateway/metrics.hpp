@@ -20,9 +20,10 @@ enum class CoapResource : std::uint8_t {
   kModel,
   kStatus,
   kTelemetry,
+  kCapture,
   kOther,
 };
-inline constexpr std::size_t kCoapResourceCount = 8;
+inline constexpr std::size_t kCoapResourceCount = 9;
 const char* coap_resource_name(CoapResource resource);
 
 // Response classes: 2.xx, 4.xx, 5.xx.
@@ -43,6 +44,16 @@ class Metrics {
   void count_attestation(Verdict verdict) {
     increment(attestations_[static_cast<std::size_t>(verdict)]);
   }
+
+  void count_capture_requested() { increment(captures_requested_); }
+  void count_capture_completed() { increment(captures_completed_); }
+  // A capture chunk's fate: stored (with its windows), re-sent and skipped, or refused.
+  void count_capture_chunk_stored(std::uint64_t windows) {
+    increment(capture_chunks_stored_);
+    increment(capture_windows_, windows);
+  }
+  void count_capture_chunk_duplicate() { increment(capture_chunks_duplicate_); }
+  void count_capture_chunk_refused() { increment(capture_chunks_refused_); }
 
   void set_devices(std::uint64_t registered, std::uint64_t online);
   void set_block_transfers_in_flight(std::uint64_t transfers) {
@@ -80,6 +91,12 @@ class Metrics {
   Counter committed_jobs_{0};
   std::array<Counter, 5> http_requests_{};  // by status class 1xx..5xx
   std::array<Counter, kVerdictCount> attestations_{};
+  Counter captures_requested_{0};
+  Counter captures_completed_{0};
+  Counter capture_chunks_stored_{0};
+  Counter capture_chunks_duplicate_{0};
+  Counter capture_chunks_refused_{0};
+  Counter capture_windows_{0};
   std::atomic<std::uint64_t> devices_registered_{0};
   std::atomic<std::uint64_t> devices_online_{0};
   std::atomic<std::uint64_t> block_transfers_in_flight_{0};

@@ -97,6 +97,43 @@ struct TelemetryQuery {
   std::size_t limit = 1000;
 };
 
+// A data capture (docs/protocol.md "Data capture"): what the operator asked a device for
+// and what has arrived. The window shape is what the node's first chunk reported; 0 and ""
+// before it.
+struct StoredCapture {
+  std::int64_t id = 0;  // assigned by add_capture, increasing; the capture id on the wire
+  std::string device_id;
+  std::string kind;   // "features" or "raw"
+  std::string label;  // the operator's, "" when none
+  std::uint32_t windows_requested = 0;
+  std::uint32_t windows_received = 0;
+  std::uint32_t chunks_received = 0;
+  std::string board;
+  std::uint32_t sample_rate_hz = 0;
+  std::uint32_t window_length = 0;
+  std::uint32_t axes = 0;
+  std::uint32_t feature_count = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t completed_ms = 0;  // 0 until complete or failed
+  std::string state;              // "requested", "collecting", "complete", "failed"
+  std::string reason;             // why it failed; "" otherwise
+};
+
+// One stored chunk: whole windows of little-endian float32 values (protocol/capture.hpp).
+struct StoredCaptureChunk {
+  std::int64_t capture_id = 0;
+  std::uint32_t sequence = 0;
+  std::uint32_t first_window = 0;
+  std::uint32_t window_count = 0;
+  std::string board;  // the window shape the chunk was sent with
+  std::uint32_t sample_rate_hz = 0;
+  std::uint32_t window_length = 0;
+  std::uint32_t axes = 0;
+  std::uint32_t feature_count = 0;
+  Bytes data;
+  std::int64_t received_ms = 0;
+};
+
 struct StoredEvent {
   std::int64_t id = 0;
   std::int64_t time_ms = 0;
@@ -189,6 +226,30 @@ class Store {
   virtual Result<std::vector<TelemetryRecord>> query_telemetry(const TelemetryQuery& query) = 0;
   // Errors: kIoError.
   virtual Result<std::uint64_t> count_telemetry(std::string_view device_id) = 0;
+
+  // ---- Captures ----
+  // Records a capture in state "requested" (kind, label, windows_requested, device_id and
+  // created_ms are taken from `capture`) and returns it with its id.
+  // Errors: kNotFound (unknown device), kIoError.
+  virtual Result<StoredCapture> add_capture(const StoredCapture& capture) = 0;
+  // Errors: kNotFound, kIoError.
+  virtual Result<StoredCapture> get_capture(std::int64_t id) = 0;
+  // Newest first; "" = every device; `active_only`: requested or collecting.
+  // Errors: kIoError.
+  virtual Result<std::vector<StoredCapture>> list_captures(std::string_view device_id,
+                                                           bool active_only) = 0;
+  // Stores a chunk unless its (capture, sequence) or (capture, first window) is already
+  // stored, in which case nothing changes (a re-sent chunk is stored once, even after the
+  // capture completed). A new chunk adds its windows; the capture becomes "collecting", or
+  // "complete" (completed_ms = the chunk's received_ms) once every requested window is
+  // there; the chunk sets the window shape. Returns whether the chunk was new.
+  // Errors: kNotFound (no such capture), kInvalidState (a new chunk for a capture that is
+  // complete or failed), kIoError.
+  virtual Result<bool> add_capture_chunk(const StoredCaptureChunk& chunk) = 0;
+  // Marks an unfinished capture "failed" with `reason`. Errors: kNotFound, kIoError.
+  virtual Status fail_capture(std::int64_t id, std::string_view reason, std::int64_t now_ms) = 0;
+  // Every chunk of a capture, by first window. Errors: kIoError.
+  virtual Result<std::vector<StoredCaptureChunk>> capture_chunks(std::int64_t capture_id) = 0;
 
   // ---- Events ----
   // Errors: kIoError.

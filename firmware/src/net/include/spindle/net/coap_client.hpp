@@ -61,6 +61,10 @@ struct Response {
   std::size_t etag_size = 0;
   bool has_size2 = false;
   std::uint32_t size2 = 0;
+  // Block1 (RFC 7959) of an answer to a block-wise request body: the raw option value.
+  bool has_block1 = false;
+  std::array<std::uint8_t, 3> block1{};
+  std::size_t block1_size = 0;
 
   std::uint8_t code_class() const { return static_cast<std::uint8_t>(code >> 5); }
   bool success() const { return code_class() == 2; }
@@ -76,6 +80,8 @@ struct Request {
   std::span<const std::uint8_t> payload;
   // Block2 to ask for (raw option value, from blockwise::encode_block_option); empty: none.
   std::span<const std::uint8_t> block2;
+  // Block1 of this request's payload (raw option value); empty: none.
+  std::span<const std::uint8_t> block1;
   // Observe: 0, register this request's token for notifications (RFC 7641). Notifications
   // are kept (the newest one) for take_notification().
   bool observe = false;

@@ -1,0 +1,199 @@
+// spindlectl capture and datasets: ask a device for a data set, list and export data sets
+// (docs/tools/spindlectl.md, docs/gateway/api.md "Captures").
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include "command_line_private.hpp"
+#include "spindle/cli/guarded_main.hpp"
+#include "spindle/protocol/capture.hpp"
+
+namespace spindle::ctl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kPollInterval = std::chrono::milliseconds(500);
+
+std::string capture_path(std::int64_t id) {
+  return "/api/v1/captures/" + std::to_string(id);
+}
+
+std::int64_t capture_id_of(const std::string& text) {
+  std::size_t used = 0;
+  long long id = 0;
+  try {
+    id = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || id < 1) {
+    throw cli::UsageError("'" + text +
+                          "' is not a data set id (a number from spindlectl datasets)");
+  }
+  return id;
+}
+
+std::string progress_text(const nlohmann::json& capture) {
+  return "capture " + std::to_string(capture.value("id", 0)) + " " +
+         capture.value("state", std::string("?")) + ": " +
+         std::to_string(capture.value("windows_received", 0)) + " of " +
+         std::to_string(capture.value("windows_requested", 0)) + " " +
+         capture.value("kind", std::string()) + " windows";
+}
+
+}  // namespace
+
+int cmd_capture(const Args& args) {
+  GatewayOptions gateway_options;
+  std::string device;
+  std::uint32_t windows = 0;
+  std::string kind = "features";
+  std::string label;
+  bool wait = false;
+  double timeout_s = 300;
+  po::options_description options("options");
+  options.add_options()("help,h", "this help")("device", po::value(&device)->required(),
+                                               "device id (or the first argument)")(
+      "windows", po::value(&windows)->required(), "windows to collect, 1..10000")(
+      "kind", po::value(&kind)->default_value(kind), "features or raw (the window's samples)")(
+      "label", po::value(&label)->default_value(label),
+      "the operator's label stored with the data set, e.g. healthy")(
+      "wait", po::bool_switch(&wait), "wait until every window arrived, printing progress")(
+      "timeout", po::value(&timeout_s)->default_value(timeout_s), "seconds --wait waits");
+  options.add(gateway_options.describe());
+  Args rest = args;
+  if (!rest.empty() && !rest.front().starts_with("-")) rest.insert(rest.begin(), "--device");
+  po::variables_map vm;
+  if (!parse_command(
+          rest,
+          "usage: spindlectl capture DEVICE --windows N [--kind features|raw] [--label L]\n"
+          "                          [--wait [--timeout S]] --token-file FILE\n\n"
+          "Asks the device, through the gateway, for N windows of features or raw samples;\n"
+          "the gateway stores them as a data set with the device, board, time and label.\n"
+          "With --wait, prints progress until the data set is complete (exit 0), failed or\n"
+          "timed out (exit 1).",
+          options, &vm)) {
+    return 0;
+  }
+  checked_device_ids({device});
+  if (!capture::kind_from_name(kind).ok()) throw cli::UsageError("--kind must be features or raw");
+  if (windows < 1 || windows > capture::kMaxWindows) {
+    throw cli::UsageError("--windows must be 1.." + std::to_string(capture::kMaxWindows));
+  }
+  if (!(timeout_s >= 0)) throw cli::UsageError("--timeout must be >= 0 seconds");
+  GatewayClient gateway = gateway_options.connect();
+  const ApiAnswer answer = gateway.post_json(
+      device_path(device) + "/captures", {{"windows", windows}, {"kind", kind}, {"label", label}});
+  if (answer.status == 404 && gateway.get(device_path(device)).status == 404) {
+    not_provisioned(device);
+  }
+  nlohmann::json capture = gateway.expect(answer, {201}, "requesting a capture from " + device);
+  const std::int64_t id = capture.value("id", std::int64_t{0});
+  std::cout << device << ": data set " << id << " requested, " << windows << " " << kind
+            << " windows, label \"" << label << "\"\n";
+  if (!wait) return 0;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  std::string last;
+  for (;;) {
+    capture = gateway.expect(gateway.get(capture_path(id)), {200}, "reading data set");
+    const std::string state = capture.value("state", std::string());
+    const std::string progress = progress_text(capture);
+    if (progress != last) std::cerr << kProgram << " capture: " << progress << "\n";
+    last = progress;
+    if (state == "complete") {
+      std::cout << device << ": data set " << id << " complete, "
+                << capture.value("windows_received", 0) << " windows\n";
+      return 0;
+    }
+    if (state == "failed") {
+      throw std::runtime_error("data set " + std::to_string(id) +
+                               " failed: " + capture.value("reason", std::string()));
+    }
+    if (Clock::now() >= deadline) {
+      throw std::runtime_error("timed out after " + std::to_string(timeout_s) + " s: " + progress +
+                               " (is the node running and registered?)");
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+int cmd_datasets(const Args& args) {
+  GatewayOptions gateway_options;
+  bool json = false;
+  std::string format = "csv";
+  std::string out_path;
+  std::vector<std::string> positional;
+  po::options_description options("options");
+  options.add_options()("help,h", "this help")("json", po::bool_switch(&json),
+                                               "print the gateway's data set views")(
+      "format", po::value(&format)->default_value(format),
+      "export: csv, or raw (raw-sample data sets: a float32 WAV the node can replay)")(
+      "output,o", po::value(&out_path), "export: the file to write")(
+      "args", po::value(&positional)->composing(), "[export ID]");
+  options.add(gateway_options.describe());
+  po::variables_map vm;
+  // Leading words are the subcommand and its id: "export 3 --format raw -o FILE".
+  Args rest;
+  bool leading = true;
+  for (const std::string& arg : args) {
+    leading = leading && !arg.starts_with("-");
+    if (leading) rest.push_back("--args");
+    rest.push_back(arg);
+  }
+  if (!parse_command(rest,
+                     "usage: spindlectl datasets [--json] --token-file FILE\n"
+                     "       spindlectl datasets export ID --format csv|raw -o FILE "
+                     "--token-file FILE\n\n"
+                     "Lists the data sets the gateway holds (newest first, with their progress),\n"
+                     "or writes one to FILE: features as CSV (window,device,label,<features>),\n"
+                     "raw samples as the t,x,y,z CSV or (--format raw) the float32 WAV that\n"
+                     "spindle-node --sensor replay:FILE plays back.",
+                     options, &vm)) {
+    return 0;
+  }
+  GatewayClient gateway = gateway_options.connect();
+  if (positional.empty()) {
+    const nlohmann::json list =
+        gateway.expect(gateway.get("/api/v1/captures"), {200}, "listing data sets");
+    if (json) {
+      std::cout << list.dump(2) << "\n";
+      return 0;
+    }
+    std::cout << std::left << std::setw(6) << "ID" << std::setw(18) << "DEVICE" << std::setw(10)
+              << "KIND" << std::setw(20) << "LABEL" << std::setw(12) << "STATE"
+              << "WINDOWS\n";
+    for (const auto& c : list.value("captures", nlohmann::json::array())) {
+      std::cout << std::left << std::setw(6) << c.value("id", 0) << std::setw(18)
+                << c.value("device", std::string()) << std::setw(10)
+                << c.value("kind", std::string()) << std::setw(20)
+                << (c.value("label", std::string()).empty() ? "-" : c.value("label", std::string()))
+                << std::setw(12) << c.value("state", std::string())
+                << c.value("windows_received", 0) << "/" << c.value("windows_requested", 0) << "\n";
+    }
+    return 0;
+  }
+  if (positional.size() != 2 || positional[0] != "export") {
+    throw cli::UsageError("give no arguments (list) or: export ID --format csv|raw -o FILE");
+  }
+  const std::int64_t id = capture_id_of(positional[1]);
+  if (format != "csv" && format != "raw") throw cli::UsageError("--format must be csv or raw");
+  if (out_path.empty()) throw cli::UsageError("export needs -o FILE");
+  const ApiAnswer answer = gateway.get(capture_path(id) + "/data?format=" + format);
+  if (answer.status != 200) {
+    throw std::runtime_error("exporting data set " + std::to_string(id) +
+                             ": the gateway answered " + std::to_string(answer.status) + ": " +
+                             GatewayClient::error_of(answer));
+  }
+  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
+  out.write(answer.raw.data(), static_cast<std::streamsize>(answer.raw.size()));
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + out_path);
+  std::cout << "data set " << id << ": wrote " << answer.raw.size() << " bytes to " << out_path
+            << "\n";
+  return 0;
+}
+
+}  // namespace spindle::ctl
