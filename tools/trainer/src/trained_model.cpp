@@ -1,30 +1,18 @@
 #include "spindle/trainer/trained_model.hpp"
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
+#include "spindle/cli/files.hpp"
 #include "spindle/inference/arena.hpp"
 
 namespace spindle::trainer {
 namespace {
 
 using nlohmann::json;
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  if (!out || !(out << text) || !out.flush()) throw std::runtime_error("cannot write " + path);
-}
 
 json standardization_json(const modelkit::Standardization& s) {
   return {{"mean", s.mean}, {"inv_std", s.inv_std}};
@@ -121,18 +109,18 @@ Int8Scorer::SelfTest Int8Scorer::self_test(std::span<const float> features) {
 
 void save(const TrainedModel& model, const std::string& dir) {
   std::filesystem::create_directories(dir);
-  write_text(dir + "/model.spmc", std::string(model.container.begin(), model.container.end()));
+  cli::write_file(dir + "/model.spmc", model.container);
   std::ostringstream threshold;
   threshold.precision(9);
   threshold << model.threshold << '\n';
-  write_text(dir + "/threshold", threshold.str());
+  cli::write_text_file(dir + "/threshold", threshold.str());
   std::ostringstream baseline;
   baseline.precision(9);
   baseline << "# mean,stddev of each raw feature over the healthy training windows, in feature "
               "order (x_rms .. z_band7)\n";
   for (const manifest::FeatureBaseline& b : model.baseline)
     baseline << b.mean << ',' << b.stddev << '\n';
-  write_text(dir + "/baseline.csv", baseline.str());
+  cli::write_text_file(dir + "/baseline.csv", baseline.str());
 
   json j = {{"kind", type_name(model.type)},
             {"threshold", model.threshold},
@@ -151,13 +139,13 @@ void save(const TrainedModel& model, const std::string& dir) {
     j["depth"] = model.centroids.depth;
     j["centroids"] = model.centroids.centroids;
   }
-  write_text(dir + "/model.json", j.dump(1) + "\n");
+  cli::write_text_file(dir + "/model.json", j.dump(1) + "\n");
 }
 
 TrainedModel load(const std::string& dir) {
   TrainedModel model;
   const std::string json_path = dir + "/model.json";
-  const std::vector<std::uint8_t> text = read_bytes(json_path);
+  const std::vector<std::uint8_t> text = cli::read_file(json_path);
   try {
     const json j = json::parse(text.begin(), text.end());
     const std::string kind = j.at("kind").get<std::string>();
@@ -185,7 +173,7 @@ TrainedModel load(const std::string& dir) {
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(json_path + ": " + e.what());
   }
-  model.container = read_bytes(dir + "/model.spmc");
+  model.container = cli::read_file(dir + "/model.spmc");
   return model;
 }
 
