@@ -37,6 +37,7 @@
 #endif
 #if SPINDLE_BENCH_HAVE_FEATURES
 #include "median_timer.hpp"
+#include "spindle/boards/board_lookup.hpp"
 #include "spindle/features/feature_extractor.hpp"
 #endif
 
@@ -308,7 +309,7 @@ void boards_table(const Bench& bench, const std::string& boards_dir) {
 int main(int argc, char** argv) {
   bool callgrind = false;
   bool child = false;
-  std::string boards_dir = SPINDLE_BOARDS_DIR;
+  std::string boards_dir(boards::boards_dir());
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
       g_runs = std::atoi(argv[++i]);

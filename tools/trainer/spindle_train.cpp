@@ -63,7 +63,7 @@ sensor::Fault parse_fault(const std::string& name) {
 }
 
 board::BoardProfile board_of(const std::string& name) {
-  return cli::load_board(name, SPINDLE_BOARDS_DIR);
+  return cli::load_board(name);
 }
 
 int generate(int argc, char** argv) {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "spindle/app/node.hpp"
-#include "spindle/cli/board_file.hpp"
+#include "spindle/boards/board_lookup.hpp"
 #include "spindle/os/log.hpp"
 #include "spindle/os/posix/file_flash.hpp"
 #include "spindle/protocol/blockwise.hpp"
@@ -222,12 +222,10 @@ int main(int argc, char** argv) {
   }
 
   // Board profile: the build board by default, or another board's budgets.
-  std::optional<board::BoardProfile> profile;
-  try {
-    profile = cli::load_board(board_arg, SPINDLE_BOARDS_DIR);
-  } catch (const cli::UsageError& e) {
-    return usage_error(e.what());
-  }
+  std::string board_problem;
+  const auto loaded = boards::load_board(board_arg, &board_problem);
+  if (!loaded.ok()) return usage_error(board_problem);
+  const std::optional<board::BoardProfile> profile = *loaded;
 
   std::vector<std::uint8_t> psk = provisioning.psk;
   if (!psk_file.empty()) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "spindle/app/pipeline.hpp"
+#include "spindle/boards/board_lookup.hpp"
 #include "spindle/features/feature_extractor.hpp"
 #include "spindle/inference/interpreter.hpp"
 #include "spindle/modelkit/autoencoder.hpp"
@@ -37,10 +38,9 @@ namespace spindle::modelstore::test {
 using ByteVector = std::vector<std::uint8_t>;
 
 inline board::BoardProfile native_sim_board() {
-  std::ifstream in(std::string(SPINDLE_BOARDS_DIR) + "/native_sim/board.conf");
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  auto profile = board::parse(text);
-  EXPECT_TRUE(profile.ok());
+  std::string problem;
+  auto profile = boards::load_board("native_sim", &problem);
+  EXPECT_TRUE(profile.ok()) << problem;
   return *profile;
 }
 

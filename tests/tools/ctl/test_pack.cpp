@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "spindle/boards/board_lookup.hpp"
 #include "spindle/features/feature_extractor.hpp"
 #include "spindle/inference/arena.hpp"
 #include "spindle/inference/interpreter.hpp"
@@ -18,9 +19,9 @@ namespace {
 using crypto::as_bytes;
 
 board::BoardProfile nrf52840dk() {
-  const auto text = test::read_file(std::string(SPINDLE_BOARDS_DIR) + "/nrf52840dk/board.conf");
-  const auto profile = board::parse({reinterpret_cast<const char*>(text.data()), text.size()});
-  EXPECT_TRUE(profile.ok()) << profile.status().name();
+  std::string problem;
+  const auto profile = boards::load_board("nrf52840dk", &problem);
+  EXPECT_TRUE(profile.ok()) << problem;
   return *profile;
 }
 

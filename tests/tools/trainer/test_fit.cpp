@@ -20,7 +20,7 @@ namespace spindle::trainer {
 namespace {
 
 board::BoardProfile native_sim() {
-  return cli::load_board("native_sim", SPINDLE_BOARDS_DIR);
+  return cli::load_board("native_sim");
 }
 
 const FeatureTable& healthy() {

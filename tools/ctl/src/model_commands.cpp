@@ -97,7 +97,7 @@ int cmd_pack(const Args& args) {
   }
   if (!std::isfinite(request.threshold)) throw cli::UsageError("--threshold must be finite");
   request.self_tests = self_tests;
-  request.board = cli::load_board(board_name, SPINDLE_BOARDS_DIR);
+  request.board = cli::load_board(board_name);
   const crypto::EcPrivateKey signing_key = read_signing_key(key_path);
   request.container = cli::read_file(model_path);
   if (!baseline_path.empty()) {
