@@ -17,8 +17,8 @@ for conf in boards/*/board.conf; do
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel -DSPINDLE_BOARD="$board" \
     -DSPINDLE_BUILD_TESTS=OFF -DSPINDLE_BUILD_BENCH=OFF >/dev/null
   cmake --build "$dir" -j2 --target spindle_app >/dev/null
-  objects=$(find "$dir/firmware/src/app/CMakeFiles/spindle_app.dir" -name '*.o')
-  static=$(size -A $objects | awk '$1 ~ /^\.(bss|data)/ {sum += $2} END {print sum}')
+  mapfile -t objects < <(find "$dir/firmware/src/app/CMakeFiles/spindle_app.dir" -name '*.o')
+  static=$(size -A "${objects[@]}" | awk '$1 ~ /^\.(bss|data)/ {sum += $2} END {print sum}')
   sram=$(sed -n 's/^CONFIG_SRAM_SIZE=//p' "$conf")
   arena=$(sed -n 's/^CONFIG_MODEL_ARENA_SIZE=//p' "$conf")
   printf '| %-14s | %10d | %10d | %26d | %6.1f%% |\n' "$board" "$((sram))" "$((arena))" \

@@ -21,9 +21,10 @@ Result<board::BoardProfile> load_board(std::string_view board, std::string* erro
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (error != nullptr) {
-      *error = "cannot read " + path + ": " + std::strerror(errno) +
-               " (--board takes a name under " + std::string(boards_dir()) +
-               " or a path to a board.conf)";
+      *error = "cannot read " + path + ": " + std::strerror(errno);
+      error->append(" (--board takes a name under ")
+          .append(boards_dir())
+          .append(" or a path to a board.conf)");
     }
     return Error::kNotFound;
   }
@@ -31,8 +32,8 @@ Result<board::BoardProfile> load_board(std::string_view board, std::string* erro
   board::ParseError where;
   auto profile = board::parse(text, &where);
   if (!profile.ok() && error != nullptr) {
-    *error = path + ":" + std::to_string(where.line) + ": " + profile.status().name() +
-             (where.key.empty() ? "" : " " + std::string(where.key));
+    *error = path + ":" + std::to_string(where.line) + ": " + profile.status().name();
+    if (!where.key.empty()) error->append(" ").append(where.key);
   }
   return profile;
 }

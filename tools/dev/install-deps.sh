@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git curl
+  build-essential cmake ninja-build ccache pkg-config git curl shellcheck
   clang libclang-rt-14-dev clang-format
   libcoap3-dev libcoap3-bin
   libcbor-dev

@@ -3,6 +3,7 @@
 # board native_sim provisioned through the operator API and reporting over DTLS-PSK, a
 # gateway crash (kill -9) in the middle, and every reading stored exactly once afterwards.
 #   tools/dev/node_demo.sh <build-dir>
+# shellcheck disable=SC2119  # start_gateway takes extra gateway flags; this demo passes none
 set -euo pipefail
 build=${1:-build/native_sim}
 work=$(mktemp -d /tmp/spindle-demo.XXXXXX)
@@ -26,7 +27,7 @@ curl -sf -H "Authorization: Bearer $token" -d '{"devices":[{"id":"pump-17"}]}' \
 echo "   provisioned pump-17 (its DTLS key derives from the gateway's site master secret)"
 "$node_bin" --id pump-17 --gateway "coaps://127.0.0.1:$coap_port" --psk-file "$work/pump-17.psk" \
   --flash "$work/pump-17.flash" --fault imbalance --severity 0.3 --windows 40 --speed 8 \
-  --exit-when-sent --log-level ${NODE_LOG_LEVEL:-warning} &
+  --exit-when-sent --log-level "${NODE_LOG_LEVEL:-warning}" &
 node_pid=$!
 sleep 0.8
 echo "   kill -9 of the gateway; 1.5 s later it restarts. The node keeps sampling into its flash ring"
