@@ -260,6 +260,20 @@ Status aes_ccm_decrypt(const ContentKey& key, const CcmNonce& nonce, Bytes aad,
       out.data(), ciphertext_and_tag.data() + length, kCcmTagSize));
 }
 
+// ---- The model payload ----
+
+Status seal_model_payload(const ContentKey& key, const CcmNonce& nonce, std::string_view model_id,
+                          Bytes plaintext, MutableBytes out) {
+  if (model_id.empty()) return Error::kInvalidValue;
+  return aes_ccm_encrypt(key, nonce, as_bytes(model_id), plaintext, out);
+}
+
+Status open_model_payload(const ContentKey& key, const CcmNonce& nonce, std::string_view model_id,
+                          Bytes sealed, MutableBytes out) {
+  if (model_id.empty()) return Error::kInvalidValue;
+  return aes_ccm_decrypt(key, nonce, as_bytes(model_id), sealed, out);
+}
+
 // ---- ECDSA P-256 ----
 
 Status ec_generate(RandomSource random, EcPrivateKey* private_key, EcPublicKey* public_key) {

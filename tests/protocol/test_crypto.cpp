@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "test_support.hpp"
@@ -163,6 +164,81 @@ TEST(AesCcm, TamperedCiphertextFailsAuthenticationAndYieldsNoPlaintext) {
   sealed[3] ^= 1;
   EXPECT_EQ(aes_ccm_decrypt(key, nonce, as_bytes("other aad"), sealed, opened),
             Status(Error::kAuthFailed));
+}
+
+// The model payload rule: AES-CCM with the model id as associated data. The expected bytes
+// were computed with python3-cryptography, AESCCM(key, tag_length=16).encrypt(nonce,
+// plaintext, b"vib-ae"): the ciphertext is plain CCM's, the tag is what the id changes.
+constexpr std::string_view kPayloadKey = "404142434445464748494a4b4c4d4e4f";
+constexpr std::string_view kPayloadNonce = "10111213141516";
+constexpr std::string_view kPayloadPlaintext = "202122232425262728292a2b2c2d2e2f";
+constexpr std::string_view kPayloadSealedForVibAe =
+    "7162015bc051951e5918aeaf3c11f3d47ca9846e6fdfc7027bea3dc79c2b2a6b";
+
+TEST(ModelPayload, SealsAsAesCcmWithTheModelIdAsAssociatedData) {
+  const auto plaintext = from_hex(kPayloadPlaintext);
+  std::vector<std::uint8_t> sealed(plaintext.size() + kCcmTagSize);
+  ASSERT_TRUE(
+      seal_model_payload(arr<16>(kPayloadKey), arr<7>(kPayloadNonce), "vib-ae", plaintext, sealed)
+          .ok());
+  EXPECT_EQ(to_hex(sealed), kPayloadSealedForVibAe);
+}
+
+TEST(ModelPayload, OpensInPlaceWhatItSealed) {
+  const ContentKey key = arr<16>(kPayloadKey);
+  const CcmNonce nonce = arr<7>(kPayloadNonce);
+  std::vector<std::uint8_t> plaintext(70000);  // beyond the 64 KiB limit of 2-byte L
+  for (std::size_t i = 0; i < plaintext.size(); ++i)
+    plaintext[i] = static_cast<std::uint8_t>(i * 13 + 1);
+  std::vector<std::uint8_t> buffer(plaintext.size() + kCcmTagSize);
+  ASSERT_TRUE(seal_model_payload(key, nonce, "vib-ae", plaintext, buffer).ok());
+  // As the installer does: the plaintext overwrites the ciphertext it came from.
+  ASSERT_TRUE(open_model_payload(key, nonce, "vib-ae", buffer, buffer).ok());
+  EXPECT_TRUE(std::equal(plaintext.begin(), plaintext.end(), buffer.begin()));
+}
+
+TEST(ModelPayload, AnotherModelIdFailsAuthenticationAndYieldsNoPlaintext) {
+  const auto sealed = from_hex(kPayloadSealedForVibAe);
+  std::vector<std::uint8_t> opened(sealed.size() - kCcmTagSize, 0xAA);
+  for (const std::string_view other : {"vib-ae2", "vib-a", "VIB-AE", "kmeans"}) {
+    EXPECT_EQ(
+        open_model_payload(arr<16>(kPayloadKey), arr<7>(kPayloadNonce), other, sealed, opened),
+        Status(Error::kAuthFailed))
+        << other;
+    EXPECT_EQ(opened, std::vector<std::uint8_t>(opened.size(), 0)) << other;
+  }
+}
+
+TEST(ModelPayload, ATamperedTagOrCiphertextFailsAuthentication) {
+  const ContentKey key = arr<16>(kPayloadKey);
+  const CcmNonce nonce = arr<7>(kPayloadNonce);
+  auto sealed = from_hex(kPayloadSealedForVibAe);
+  std::vector<std::uint8_t> opened(sealed.size() - kCcmTagSize);
+  ASSERT_TRUE(open_model_payload(key, nonce, "vib-ae", sealed, opened).ok());
+  EXPECT_EQ(to_hex(opened), kPayloadPlaintext);
+  for (const std::size_t at : {sealed.size() - 1, sealed.size() - kCcmTagSize, std::size_t{0}}) {
+    sealed[at] ^= 0x01;
+    EXPECT_EQ(open_model_payload(key, nonce, "vib-ae", sealed, opened), Status(Error::kAuthFailed))
+        << at;
+    sealed[at] ^= 0x01;
+  }
+}
+
+TEST(ModelPayload, RefusesAnEmptyModelIdAShortInputAndASmallBuffer) {
+  const ContentKey key = arr<16>(kPayloadKey);
+  const CcmNonce nonce = arr<7>(kPayloadNonce);
+  const auto plaintext = from_hex(kPayloadPlaintext);
+  const auto sealed = from_hex(kPayloadSealedForVibAe);
+  std::vector<std::uint8_t> out(sealed.size());
+  EXPECT_EQ(seal_model_payload(key, nonce, "", plaintext, out), Status(Error::kInvalidValue));
+  EXPECT_EQ(open_model_payload(key, nonce, "", sealed, out), Status(Error::kInvalidValue));
+  EXPECT_EQ(open_model_payload(key, nonce, "vib-ae", std::span(sealed).first(kCcmTagSize - 1), out),
+            Status(Error::kTruncated));
+  std::vector<std::uint8_t> small(plaintext.size() - 1);
+  EXPECT_EQ(seal_model_payload(key, nonce, "vib-ae", plaintext, small),
+            Status(Error::kBufferTooSmall));
+  EXPECT_EQ(open_model_payload(key, nonce, "vib-ae", sealed, small),
+            Status(Error::kBufferTooSmall));
 }
 
 // RFC 6979 appendix A.2.5: P-256, SHA-256, message "sample".

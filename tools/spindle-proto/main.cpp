@@ -105,7 +105,8 @@ crypto::KeyPurpose parse_purpose(const std::string& name) {
   fail("unknown key purpose '" + name + "' (use model-kek, dtls-psk or attestation)");
 }
 
-// ---- the encrypted model payload: ciphertext || tag, content key wrapped for one device --
+// ---- the encrypted model payload: ciphertext || tag, bound to the model id (the rule is
+// crypto::seal_model_payload's), content key wrapped for one device ----
 
 struct Sealed {
   ByteVector ciphertext;
@@ -113,27 +114,29 @@ struct Sealed {
   std::array<std::uint8_t, crypto::kContentKeySize + crypto::kKeyWrapOverhead> wrapped_key{};
 };
 
-Sealed seal(std::span<const std::uint8_t> kek, std::span<const std::uint8_t> plaintext) {
+Sealed seal(std::span<const std::uint8_t> kek, std::string_view model_id,
+            std::span<const std::uint8_t> plaintext) {
   Sealed sealed;
   const crypto::ContentKey content_key = random_bytes<crypto::kContentKeySize>();
   sealed.nonce = random_bytes<crypto::kCcmNonceSize>();
   sealed.ciphertext.resize(plaintext.size() + crypto::kCcmTagSize);
-  check(crypto::aes_ccm_encrypt(content_key, sealed.nonce, {}, plaintext, sealed.ciphertext),
-        "encrypting the payload");
+  check(
+      crypto::seal_model_payload(content_key, sealed.nonce, model_id, plaintext, sealed.ciphertext),
+      "encrypting the payload");
   check(crypto::aes_key_wrap(kek, content_key, sealed.wrapped_key), "wrapping the content key");
   return sealed;
 }
 
 ByteVector unseal(std::span<const std::uint8_t> kek, const crypto::CcmNonce& nonce,
-                  std::span<const std::uint8_t> wrapped_key,
+                  std::span<const std::uint8_t> wrapped_key, std::string_view model_id,
                   std::span<const std::uint8_t> ciphertext) {
   crypto::ContentKey content_key{};
   check(crypto::aes_key_unwrap(kek, wrapped_key, content_key),
         "unwrapping the content key (wrong device key?)");
   if (ciphertext.size() < crypto::kCcmTagSize) fail("ciphertext shorter than its tag");
   ByteVector plaintext(ciphertext.size() - crypto::kCcmTagSize);
-  check(crypto::aes_ccm_decrypt(content_key, nonce, {}, ciphertext, plaintext),
-        "decrypting the payload");
+  check(crypto::open_model_payload(content_key, nonce, model_id, ciphertext, plaintext),
+        "decrypting the payload (wrong model id, or altered?)");
   return plaintext;
 }
 
@@ -226,17 +229,31 @@ int cmd_verify(const Args& args) {
   return 0;
 }
 
+// The payload is bound to the model id a manifest will name (AES-CCM associated data), so
+// encrypt and decrypt need it; an empty one is refused here with a message, not as the
+// bare invalid-value seal_model_payload would give.
+const char* const kModelIdHelp =
+    "model id the payload is bound to (AES-CCM associated data); the manifest must name "
+    "the same id or the node cannot decrypt it";
+
+std::string required_model_id(const std::string& model_id) {
+  if (model_id.empty()) fail("--model-id must not be empty: the payload is bound to it");
+  return model_id;
+}
+
 int cmd_encrypt(const Args& args) {
-  std::string kek_path, in, out;
+  std::string kek_path, model_id, in, out;
   po::options_description o(
-      "spindle-proto encrypt: AES-CCM-encrypt a payload under a fresh content key and wrap "
-      "that key (AES-KW) for one device. Prints nonce and wrapped key as hex.");
+      "spindle-proto encrypt: AES-CCM-encrypt a model payload under a fresh content key, bound "
+      "to its model id, and wrap that key (AES-KW) for one device. Prints nonce and wrapped key "
+      "as hex.");
   o.add_options()("help", "this help")("kek", po::value(&kek_path)->required(),
                                        "the device's model key-encryption key (hex file)")(
+      "model-id", po::value(&model_id)->required(), kModelIdHelp)(
       "in", po::value(&in)->required(), "plaintext file")("out", po::value(&out)->required(),
                                                           "ciphertext file to write");
   parse(args, o);
-  const Sealed sealed = seal(read_hex_file(kek_path), read_file(in));
+  const Sealed sealed = seal(read_hex_file(kek_path), required_model_id(model_id), read_file(in));
   write_file(out, sealed.ciphertext);
   std::cout << "nonce " << to_hex(sealed.nonce) << "\nwrapped_key " << to_hex(sealed.wrapped_key)
             << "\n";
@@ -244,10 +261,13 @@ int cmd_encrypt(const Args& args) {
 }
 
 int cmd_decrypt(const Args& args) {
-  std::string kek_path, nonce, wrapped, in, out;
-  po::options_description o("spindle-proto decrypt: unwrap the content key and decrypt");
+  std::string kek_path, model_id, nonce, wrapped, in, out;
+  po::options_description o(
+      "spindle-proto decrypt: unwrap the content key and decrypt a model payload as a node "
+      "does");
   o.add_options()("help", "this help")("kek", po::value(&kek_path)->required(),
                                        "the device's model key-encryption key (hex file)")(
+      "model-id", po::value(&model_id)->required(), kModelIdHelp)(
       "nonce", po::value(&nonce)->required(), "nonce (hex)")(
       "wrapped-key", po::value(&wrapped)->required(), "wrapped content key (hex)")(
       "in", po::value(&in)->required(), "ciphertext file")("out", po::value(&out)->required(),
@@ -255,7 +275,7 @@ int cmd_decrypt(const Args& args) {
   parse(args, o);
   const ByteVector plaintext = unseal(
       read_hex_file(kek_path), exactly<crypto::kCcmNonceSize>(from_hex(nonce, "nonce"), "nonce"),
-      from_hex(wrapped, "wrapped key"), read_file(in));
+      from_hex(wrapped, "wrapped key"), required_model_id(model_id), read_file(in));
   write_file(out, plaintext);
   return 0;
 }
@@ -361,16 +381,18 @@ int cmd_demo(const Args& args) {
   std::cout << "1. derived the model key-encryption key of " << device
             << " from the site master secret (HKDF-SHA256)\n";
 
+  const std::string model_id = "vib-ae";
   ByteVector model(4096);
   for (std::size_t i = 0; i < model.size(); ++i)
     model[i] = static_cast<std::uint8_t>(i * 7 + 3);
-  const Sealed sealed = seal(kek, model);
+  const Sealed sealed = seal(kek, model_id, model);
   const crypto::Digest digest = crypto::Sha256::of(sealed.ciphertext);
-  std::cout << "2. encrypted a " << model.size() << "-byte model with AES-CCM under a fresh "
-            << "content key and wrapped that key for " << device << " (AES-KW)\n";
+  std::cout << "2. encrypted a " << model.size() << "-byte model " << model_id
+            << " with AES-CCM under a fresh content key (the model id as associated data) and "
+            << "wrapped that key for " << device << " (AES-KW)\n";
 
   manifest::Manifest m;
-  m.model_id = "vib-ae";
+  m.model_id = model_id;
   m.version = 7;
   m.device_id = device;
   m.payload_digest = digest;
@@ -407,7 +429,7 @@ int cmd_demo(const Args& args) {
       kek,
       exactly<crypto::kCcmNonceSize>(
           ByteVector(decoded->encryption.nonce.begin(), decoded->encryption.nonce.end()), "nonce"),
-      decoded->encryption.wrapped_key, sealed.ciphertext);
+      decoded->encryption.wrapped_key, decoded->model_id, sealed.ciphertext);
   std::cout << "5. payload digest " << (digest_ok ? "matches" : "DOES NOT MATCH")
             << "; decrypted model is " << (plain == model ? "byte-exact" : "DIFFERENT") << "\n";
 
@@ -425,6 +447,14 @@ int cmd_demo(const Args& args) {
   crypto::ContentKey stolen{};
   std::cout << "   node-0002 unwrapping the content key meant for " << device << ": "
             << crypto::aes_key_unwrap(other_kek, decoded->encryption.wrapped_key, stolen).name()
+            << "\n";
+  crypto::ContentKey content_key{};
+  check(crypto::aes_key_unwrap(kek, decoded->encryption.wrapped_key, content_key), "unwrap");
+  ByteVector relabelled(model.size());
+  std::cout << "   this payload under a manifest that names another model: "
+            << crypto::open_model_payload(content_key, sealed.nonce, "vib-ae-copy",
+                                          sealed.ciphertext, relabelled)
+                   .name()
             << "\n";
   return digest_ok && plain == model ? 0 : 1;
 }

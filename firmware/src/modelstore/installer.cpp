@@ -157,8 +157,7 @@ Status Installer::load_slot(int slot) {
   // digest is what the node attests.
   if (crypto::Sha256::of(payload) != info.digest) return Error::kDigestMismatch;
   // In place: the plaintext overwrites the ciphertext it came from; the tag stays behind it.
-  const Status decrypted =
-      crypto::aes_ccm_decrypt(key, nonce, crypto::as_bytes(m.model_id), payload, payload);
+  const Status decrypted = crypto::open_model_payload(key, nonce, m.model_id, payload, payload);
   key.fill(0);
   SPINDLE_TRY(decrypted);
   const Status loaded = runner_.load(payload.first(m.payload_size - crypto::kCcmTagSize), m);

@@ -93,9 +93,8 @@ inline Model make_model(const std::string& id, std::uint64_t version, std::uint3
   for (std::size_t i = 0; i < m.nonce.size(); ++i)
     m.nonce[i] = static_cast<std::uint8_t>(seed + i);
   m.payload.resize(m.container.size() + crypto::kCcmTagSize);
-  EXPECT_TRUE(crypto::aes_ccm_encrypt(m.content_key, m.nonce, crypto::as_bytes(m.id), m.container,
-                                      m.payload)
-                  .ok());
+  EXPECT_TRUE(
+      crypto::seal_model_payload(m.content_key, m.nonce, m.id, m.container, m.payload).ok());
   // Self-test vectors from the int8 runtime itself, as spindlectl pack computes them.
   inference::Interpreter interpreter;
   std::vector<std::uint8_t> arena(64 * 1024);

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <set>
+#include <sstream>
 
 #include "delivery_fixture.hpp"
 #include "scratch_file.hpp"
@@ -16,6 +18,28 @@ namespace {
 using registration::SlotState;
 
 constexpr std::uint32_t kHealthWindows = 3;
+
+std::string hex_text(std::span<const std::uint8_t> bytes) {
+  std::string text(2 * bytes.size(), '\0');
+  (void)hex::encode(bytes, text);
+  return text;
+}
+
+// Runs a command line; its standard output, or a test failure when it exits non-zero.
+std::string run(const std::string& command) {
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    ADD_FAILURE() << "cannot run " << command;
+    return "";
+  }
+  std::string out;
+  char chunk[256];
+  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;)
+    out.append(chunk, n);
+  const int status = ::pclose(pipe);
+  EXPECT_EQ(status, 0) << command << "\n" << out;
+  return out;
+}
 
 class InstallerTest : public ::testing::Test {
  protected:
@@ -121,6 +145,50 @@ TEST_F(InstallerTest, InstallsVerifiesActivatesAndConfirmsAModel) {
   EXPECT_EQ(reporter_.entries.size(), reports);
   ASSERT_TRUE(boot().ok());
   EXPECT_EQ(running(), model.digest_hex());
+}
+
+// What `spindle-proto encrypt` writes is what a node decrypts: the payload, nonce and
+// wrapped key come from the tool run as a process with the node's KEK, and the installer
+// loads them under a manifest naming the same model id, and refuses them under another.
+TEST_F(InstallerTest, RunsAPayloadThatSpindleProtoEncryptedForItsModelId) {
+  ASSERT_TRUE(boot().ok());
+  Model model = make_model("vib-ae", 1, 13);
+  const spindle::test::ScratchFile kek_file(".kek"), container_file(".spmc"), payload_file(".enc");
+  std::ofstream(kek_file.path()) << hex_text(kek_);
+  std::ofstream(container_file.path(), std::ios::binary)
+      .write(reinterpret_cast<const char*>(model.container.data()),
+             static_cast<std::streamsize>(model.container.size()));
+  const std::string printed =
+      run(std::string(SPINDLE_PROTO) + " encrypt --kek " + kek_file.path().string() +
+          " --model-id vib-ae --in " + container_file.path().string() + " --out " +
+          payload_file.path().string());
+  std::istringstream fields(printed);
+  std::string nonce_label, nonce_hex, wrapped_label, wrapped_hex;
+  fields >> nonce_label >> nonce_hex >> wrapped_label >> wrapped_hex;
+  ASSERT_EQ(nonce_label, "nonce") << printed;
+  ASSERT_EQ(wrapped_label, "wrapped_key") << printed;
+  ASSERT_TRUE(hex::decode(nonce_hex, model.nonce).ok());
+  std::array<std::uint8_t, 24> wrapped{};
+  ASSERT_TRUE(hex::decode(wrapped_hex, wrapped).ok());
+  // sign_manifest wraps the content key itself; the key it wraps is the one the tool drew.
+  ASSERT_TRUE(crypto::aes_key_unwrap(kek_, wrapped, model.content_key).ok());
+  std::ifstream in(payload_file.path(), std::ios::binary);
+  model.payload.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  ASSERT_EQ(model.payload.size(), model.container.size() + crypto::kCcmTagSize);
+
+  server_.publish(model);
+  ASSERT_TRUE(installer_->on_manifest(sign_manifest(model)).ok());
+  EXPECT_EQ(reporter_.states().back(), "activated");
+  EXPECT_EQ(running(), model.digest_hex());
+
+  Model relabelled = model;  // the same ciphertext under a manifest for another model
+  relabelled.id = "vib-ae-copy";
+  relabelled.version = 2;
+  server_.publish(relabelled);
+  ASSERT_TRUE(installer_->on_manifest(sign_manifest(relabelled)).ok());
+  EXPECT_EQ(reporter_.states().back(), "failed");
+  EXPECT_EQ(reporter_.entries.back().reason, Error::kAuthFailed);
+  EXPECT_EQ(running(), model.digest_hex());  // still the model it was
 }
 
 TEST_F(InstallerTest, TheFlashHoldsOnlyCiphertext) {

@@ -279,8 +279,7 @@ TEST(Package, DeviceManifestVerifiesUnwrapsAndDecryptsToTheContainer) {
   std::copy(m->encryption.nonce.begin(), m->encryption.nonce.end(), nonce.begin());
   ByteVector plain(package->ciphertext.size() - crypto::kCcmTagSize);
   ASSERT_TRUE(
-      crypto::aes_ccm_decrypt(unwrapped, nonce, as_bytes(m->model_id), package->ciphertext, plain)
-          .ok());
+      crypto::open_model_payload(unwrapped, nonce, m->model_id, package->ciphertext, plain).ok());
   EXPECT_EQ(plain, kContainer);
 
   // Another device's KEK does not unwrap it.

@@ -194,8 +194,7 @@ Result<ByteVector> seal_package(PackageInfo info, std::span<const std::uint8_t> 
     return Error::kOversize;
   }
   ByteVector ciphertext(container.size() + crypto::kCcmTagSize);
-  SPINDLE_TRY(crypto::aes_ccm_encrypt(content_key, nonce, crypto::as_bytes(info.model_id),
-                                      container, ciphertext));
+  SPINDLE_TRY(crypto::seal_model_payload(content_key, nonce, info.model_id, container, ciphertext));
   info.payload_digest = crypto::Sha256::of(as_span(ciphertext));
   info.payload_size = static_cast<std::uint32_t>(ciphertext.size());
   info.nonce = nonce;
@@ -247,9 +246,8 @@ Result<crypto::ContentKey> unwrap_content_key(const PackageInfo& info,
 Result<ByteVector> decrypt_payload(const Package& package, const crypto::ContentKey& content_key) {
   if (package.ciphertext.size() < crypto::kCcmTagSize) return Error::kTruncated;
   ByteVector container(package.ciphertext.size() - crypto::kCcmTagSize);
-  SPINDLE_TRY(crypto::aes_ccm_decrypt(content_key, package.info.nonce,
-                                      crypto::as_bytes(package.info.model_id),
-                                      as_span(package.ciphertext), container));
+  SPINDLE_TRY(crypto::open_model_payload(content_key, package.info.nonce, package.info.model_id,
+                                         as_span(package.ciphertext), container));
   return container;
 }
 

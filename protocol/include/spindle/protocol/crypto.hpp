@@ -72,13 +72,39 @@ inline constexpr std::size_t kCcmTagSize = 16;
 using ContentKey = std::array<std::uint8_t, kContentKeySize>;
 using CcmNonce = std::array<std::uint8_t, kCcmNonceSize>;
 
+// The raw primitive under seal_model_payload / open_model_payload below. A model payload
+// is never encrypted or decrypted with these directly, so that its associated data is
+// chosen in one place.
 // `out` receives ciphertext || tag (plaintext.size() + 16 bytes).
+// Errors: kBufferTooSmall, kCryptoFailure.
 Status aes_ccm_encrypt(const ContentKey& key, const CcmNonce& nonce, Bytes aad, Bytes plaintext,
                        MutableBytes out);
-// `out` receives the plaintext (ciphertext.size() - 16 bytes); kAuthFailed on a bad tag,
-// in which case `out` is zeroed.
+// `out` receives the plaintext (ciphertext.size() - 16 bytes) and may be the ciphertext
+// itself. Errors: kTruncated (shorter than a tag), kBufferTooSmall, kAuthFailed on a bad
+// tag, in which case `out` is zeroed.
 Status aes_ccm_decrypt(const ContentKey& key, const CcmNonce& nonce, Bytes aad,
                        Bytes ciphertext_and_tag, MutableBytes out);
+
+// ---- The model payload: the one content-protection rule ----
+// A model payload is the container encrypted with AES-CCM-64-128-128 under the package's
+// content key and nonce, with the model id's UTF-8 bytes (no terminator) as the
+// associated data, followed by the 16-byte tag. The signed manifest already ties a
+// manifest to its ciphertext by digest; the associated data makes the tag vouch for the
+// model id too, so a payload listed under another model's manifest (same key, nonce and
+// ciphertext, another id) does not open. spindlectl pack, spindle-proto and the node's
+// installer all go through these two.
+//
+// Seals `plaintext` into `out` (plaintext.size() + 16 bytes).
+// Errors: kInvalidValue (empty model id: a manifest always names one, so such a payload
+// could never be opened), kBufferTooSmall, kCryptoFailure.
+Status seal_model_payload(const ContentKey& key, const CcmNonce& nonce, std::string_view model_id,
+                          Bytes plaintext, MutableBytes out);
+// Opens `sealed` (ciphertext || tag) into `out` (sealed.size() - 16 bytes; `out` may be
+// `sealed`, as the installer decrypts in place). Errors: kInvalidValue (empty model id),
+// kTruncated (shorter than a tag), kBufferTooSmall, kAuthFailed (the tag does not verify:
+// another key, nonce or model id, or altered bytes), in which case `out` is zeroed.
+Status open_model_payload(const ContentKey& key, const CcmNonce& nonce, std::string_view model_id,
+                          Bytes sealed, MutableBytes out);
 
 // ---- ECDSA P-256 with SHA-256 (COSE ES256, alg -7) ----
 inline constexpr std::int64_t kCoseAlgEs256 = -7;
