@@ -10,8 +10,10 @@
 #include <mbedtls/hmac_drbg.h>
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
 
 #include <cstring>
+#include <new>
 
 namespace spindle::crypto {
 namespace {
@@ -101,32 +103,50 @@ Status write_public(const Group& g, const Point& q, EcPublicKey* out) {
 
 // ---- SHA-256 ----
 
-Sha256::Sha256() {
-  mbedtls_sha256_init(&context_);
+namespace {
+
+static_assert(sizeof(mbedtls_sha256_context) <= Sha256::kContextStorage &&
+                  alignof(mbedtls_sha256_context) <= 8,
+              "Sha256's opaque storage cannot hold this mbedTLS's context");
+
+mbedtls_sha256_context* context_in(unsigned char* storage) {
+  return static_cast<mbedtls_sha256_context*>(static_cast<void*>(storage));
+}
+const mbedtls_sha256_context* context_in(const unsigned char* storage) {
+  return static_cast<const mbedtls_sha256_context*>(static_cast<const void*>(storage));
+}
+
+}  // namespace
+
+Sha256::Sha256() : context_{} {
+  mbedtls_sha256_init(::new (static_cast<void*>(context_)) mbedtls_sha256_context);
   reset();
 }
-Sha256::Sha256(const Sha256& other) {
-  mbedtls_sha256_init(&context_);
-  mbedtls_sha256_clone(&context_, &other.context_);
+Sha256::Sha256(const Sha256& other) : context_{} {
+  mbedtls_sha256_context* context = ::new (static_cast<void*>(context_)) mbedtls_sha256_context;
+  mbedtls_sha256_init(context);
+  mbedtls_sha256_clone(context, context_in(other.context_));
 }
 Sha256& Sha256::operator=(const Sha256& other) {
-  if (this != &other) mbedtls_sha256_clone(&context_, &other.context_);
+  if (this != &other) mbedtls_sha256_clone(context_in(context_), context_in(other.context_));
   return *this;
 }
 Sha256::~Sha256() {
-  mbedtls_sha256_free(&context_);
+  mbedtls_sha256_free(context_in(context_));
 }
 
 void Sha256::reset() {
   // Cannot fail for SHA-256 in software; the return value exists for hardware back ends.
-  (void)mbedtls_sha256_starts_ret(&context_, 0);
+  (void)mbedtls_sha256_starts_ret(context_in(context_), 0);
 }
 void Sha256::update(Bytes data) {
-  if (!data.empty()) (void)mbedtls_sha256_update_ret(&context_, data.data(), data.size());
+  if (!data.empty()) {
+    (void)mbedtls_sha256_update_ret(context_in(context_), data.data(), data.size());
+  }
 }
 Digest Sha256::finish() {
   Digest digest{};
-  (void)mbedtls_sha256_finish_ret(&context_, digest.data());
+  (void)mbedtls_sha256_finish_ret(context_in(context_), digest.data());
   reset();
   return digest;
 }

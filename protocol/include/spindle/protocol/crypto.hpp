@@ -7,8 +7,6 @@
 // (see docs/architecture.md), the rest of this module never touches the heap.
 #pragma once
 
-#include <mbedtls/sha256.h>
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -25,9 +23,13 @@ using MutableBytes = std::span<std::uint8_t>;
 inline constexpr std::size_t kSha256Size = 32;
 using Digest = std::array<std::uint8_t, kSha256Size>;
 
-// Streaming SHA-256; copyable, so a transfer can fork a running digest.
+// Streaming SHA-256; copyable, so a transfer can fork a running digest. The mbedTLS
+// context lives in opaque storage (no mbedTLS type in this header; crypto.cpp checks that
+// it fits).
 class Sha256 {
  public:
+  static constexpr std::size_t kContextStorage = 128;  // bytes; checked in crypto.cpp
+
   Sha256();
   Sha256(const Sha256& other);
   Sha256& operator=(const Sha256& other);
@@ -40,7 +42,7 @@ class Sha256 {
   static Digest of(Bytes data);
 
  private:
-  mbedtls_sha256_context context_;
+  alignas(8) unsigned char context_[kContextStorage];
 };
 
 // HMAC-SHA256 (RFC 2104).
