@@ -9,7 +9,7 @@
 
 #include "spindle/modelkit/autoencoder.hpp"
 #include "spindle/protocol/container.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::modelkit::detail {
 

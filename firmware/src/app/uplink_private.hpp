@@ -12,7 +12,7 @@
 
 #include "spindle/app/uplink_schedule.hpp"
 #include "spindle/net/coap_client.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::app::internal {
 

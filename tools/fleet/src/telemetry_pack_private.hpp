@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "spindle/protocol/senml.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::fleet {
 

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "spindle/protocol/board_profile.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::boards {
 

@@ -24,7 +24,7 @@
 #include <type_traits>
 
 #include "spindle/protocol/crypto.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::blockwise {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::board {
 

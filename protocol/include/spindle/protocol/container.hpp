@@ -15,7 +15,7 @@
 #include <limits>
 #include <span>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::container {
 

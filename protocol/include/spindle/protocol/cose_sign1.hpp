@@ -13,7 +13,7 @@
 #include <span>
 
 #include "spindle/protocol/crypto.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::cose {
 

@@ -13,7 +13,7 @@
 #include <span>
 #include <string_view>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::crypto {
 

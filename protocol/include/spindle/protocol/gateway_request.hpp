@@ -11,8 +11,8 @@
 #include <span>
 
 #include "spindle/protocol/capture.hpp"
-#include "spindle/protocol/status.hpp"
 #include "spindle/protocol/status_report.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway_request {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "spindle/protocol/limits.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::manifest {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <span>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::os {
 

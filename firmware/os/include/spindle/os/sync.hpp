@@ -6,7 +6,7 @@
 
 #include "spindle/os/kernel.hpp"
 #include "spindle/os/opaque_storage.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::os {
 

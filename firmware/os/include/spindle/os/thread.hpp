@@ -8,7 +8,7 @@
 #include <cstddef>
 
 #include "spindle/os/opaque_storage.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::os {
 

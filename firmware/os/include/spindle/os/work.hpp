@@ -13,7 +13,7 @@
 #include "spindle/os/kernel.hpp"
 #include "spindle/os/sync.hpp"
 #include "spindle/os/thread.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::os {
 

@@ -23,7 +23,7 @@
 #include "spindle/gateway/store.hpp"
 #include "spindle/gateway/writer.hpp"
 #include "spindle/protocol/crypto.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway {
 

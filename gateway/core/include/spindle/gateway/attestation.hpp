@@ -12,8 +12,8 @@
 #include <span>
 #include <string_view>
 
-#include "spindle/protocol/status.hpp"
 #include "spindle/protocol/status_report.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "spindle/protocol/crypto.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway {
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "spindle/protocol/senml.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway {
 

@@ -25,7 +25,7 @@
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/manifest.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::ctl {
 

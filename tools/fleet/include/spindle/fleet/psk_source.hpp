@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::fleet {
 

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "spindle/protocol/container.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::modelkit {
 

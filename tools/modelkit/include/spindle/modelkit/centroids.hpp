@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "spindle/modelkit/autoencoder.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::modelkit {
 

@@ -16,7 +16,7 @@
 #include "spindle/os/sync.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/capture.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::app {
 

@@ -21,8 +21,8 @@
 #include "spindle/os/flash.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
-#include "spindle/protocol/status.hpp"
 #include "spindle/sensor/sample_source.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::app {
 

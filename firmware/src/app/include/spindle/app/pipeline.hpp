@@ -8,7 +8,7 @@
 #include "spindle/os/sync.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/limits.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::app {
 

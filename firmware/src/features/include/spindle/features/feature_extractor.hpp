@@ -25,7 +25,7 @@
 
 #include "spindle/features/real_fft.hpp"
 #include "spindle/protocol/limits.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::features {
 

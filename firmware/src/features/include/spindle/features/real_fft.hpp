@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <span>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 struct kiss_fftr_state;
 

@@ -12,7 +12,7 @@
 #include <span>
 
 #include "spindle/protocol/limits.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::features {
 

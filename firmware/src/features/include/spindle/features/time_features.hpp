@@ -4,7 +4,7 @@
 
 #include <span>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::features {
 

@@ -19,7 +19,7 @@
 #include <span>
 #include <type_traits>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::inference {
 

@@ -27,7 +27,7 @@
 #include "spindle/inference/arena.hpp"
 #include "spindle/inference/kernel.hpp"
 #include "spindle/protocol/container.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::inference {
 

@@ -22,7 +22,7 @@
 
 #include "spindle/inference/arena.hpp"
 #include "spindle/protocol/container.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::inference {
 

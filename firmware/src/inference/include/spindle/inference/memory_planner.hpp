@@ -12,7 +12,7 @@
 #include <span>
 
 #include "spindle/protocol/container.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::inference {
 

@@ -21,8 +21,8 @@
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/manifest.hpp"
-#include "spindle/protocol/status.hpp"
 #include "spindle/protocol/status_report.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::modelstore {
 

@@ -27,7 +27,7 @@
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/limits.hpp"
 #include "spindle/protocol/registration.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::modelstore {
 

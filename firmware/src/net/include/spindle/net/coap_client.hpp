@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "spindle/protocol/limits.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 struct coap_context_t;
 struct coap_session_t;

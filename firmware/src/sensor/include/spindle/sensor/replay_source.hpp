@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <span>
 
-#include "spindle/protocol/status.hpp"
 #include "spindle/sensor/sample_source.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::sensor {
 

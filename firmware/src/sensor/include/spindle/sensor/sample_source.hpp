@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <span>
 
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::sensor {
 

@@ -11,11 +11,11 @@
 #include <cstdint>
 #include <span>
 
-#include "spindle/protocol/status.hpp"
 #include "spindle/sensor/bearing.hpp"
 #include "spindle/sensor/fault.hpp"
 #include "spindle/sensor/random.hpp"
 #include "spindle/sensor/sample_source.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::sensor {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "spindle/os/flash.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::telemetry {
 

@@ -25,7 +25,7 @@
 #include <span>
 
 #include "spindle/os/flash.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::telemetry {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "spindle/protocol/limits.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 #include "spindle/telemetry/flash_ring.hpp"
 
 namespace spindle::telemetry {

@@ -20,7 +20,7 @@
 
 #include "spindle/os/flash.hpp"
 #include "spindle/os/sync.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::os::posix {
 

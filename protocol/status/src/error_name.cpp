@@ -1,4 +1,4 @@
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle {
 
