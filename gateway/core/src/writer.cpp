@@ -2,10 +2,38 @@
 
 #include <spdlog/spdlog.h>
 
+#include <exception>
 #include <future>
 #include <utility>
 
 namespace spindle::gateway {
+namespace {
+
+// A job that throws (a Store implementation that does, a std::bad_alloc) is a failed
+// write: it must not end the writer thread, and with it the gateway.
+Status run_job(const Writer::Work& work, Store& store) {
+  try {
+    return work(store);
+  } catch (const std::exception& e) {
+    spdlog::error("store: a write job threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("store: a write job threw a non-standard exception");
+  }
+  return Error::kIoError;
+}
+
+void report(const Writer::Done& done, Status status) {
+  if (!done) return;
+  try {
+    done(status);
+  } catch (const std::exception& e) {
+    spdlog::error("store: a write completion threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("store: a write completion threw a non-standard exception");
+  }
+}
+
+}  // namespace
 
 Writer::Writer(std::unique_ptr<Store> store, Metrics& metrics, std::size_t max_queue,
                std::size_t max_group)
@@ -77,7 +105,7 @@ void Writer::commit_group(std::vector<Job>& group) {
         results[i] = savepoint;
         continue;
       }
-      results[i] = group[i].work(*store_);
+      results[i] = run_job(group[i].work, *store_);
       const Status end =
           results[i].ok() ? store_->release_savepoint() : store_->rollback_to_savepoint();
       if (!end.ok()) results[i] = end;
@@ -92,9 +120,8 @@ void Writer::commit_group(std::vector<Job>& group) {
   } else {
     metrics_.count_commit(group.size());
   }
-  for (std::size_t i = 0; i < group.size(); ++i) {
-    if (group[i].done) group[i].done(results[i]);
-  }
+  for (std::size_t i = 0; i < group.size(); ++i)
+    report(group[i].done, results[i]);
 }
 
 }  // namespace spindle::gateway

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <stdexcept>
 
 namespace spindle::gateway {
 namespace {
@@ -109,6 +110,33 @@ TEST_F(WriterTest, AFullQueueRefusesWithFull) {
   EXPECT_EQ(writer.submit([](Store&) { return Status(kOk); }, nullptr), Error::kFull);
   release.set_value();
   writer.stop();
+}
+
+TEST_F(WriterTest, AJobThatThrowsFailsWithIoErrorAloneAndTheWriterKeepsCommitting) {
+  Writer writer(open(), metrics_);
+  std::promise<Status> thrown;
+  ASSERT_TRUE(writer
+                  .submit(
+                      [](Store& s) -> Status {
+                        SPINDLE_TRY(s.add_device("node-1", 1));
+                        throw std::runtime_error("store exploded");
+                      },
+                      [&thrown](Status status) { thrown.set_value(status); })
+                  .ok());
+  EXPECT_EQ(thrown.get_future().get(), Status(Error::kIoError));
+  ASSERT_TRUE(writer.run([](Store& s) { return s.add_device("node-2", 1); }).ok());
+  auto reader = open();
+  EXPECT_EQ(reader->get_device("node-1").status(), Status(Error::kNotFound));  // undone
+  EXPECT_TRUE(reader->get_device("node-2").ok());
+}
+
+TEST_F(WriterTest, ACompletionThatThrowsDoesNotStopTheWriter) {
+  Writer writer(open(), metrics_);
+  ASSERT_TRUE(writer
+                  .submit([](Store& s) { return s.add_device("node-1", 1); },
+                          [](Status) { throw std::runtime_error("completion exploded"); })
+                  .ok());
+  EXPECT_TRUE(writer.run([](Store& s) { return s.add_device("node-2", 1); }).ok());
 }
 
 }  // namespace

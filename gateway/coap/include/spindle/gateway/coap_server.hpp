@@ -15,35 +15,22 @@
 // posted back to this thread, and the separate response follows. Everything else is
 // answered from memory: the registry of devices, deployments and model payloads that this
 // thread owns and that other threads change only by posting tasks.
+//
+// No exception reaches libcoap: a handler that throws is logged and answered 5.00, a
+// posted task that throws is logged and the loop goes on.
 #pragma once
 
-#include <array>
-#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <span>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
-#include <vector>
 
 #include "spindle/gateway/fleet_listener.hpp"
 #include "spindle/gateway/metrics.hpp"
-#include "spindle/gateway/rate_limiter.hpp"
 #include "spindle/gateway/site_keys.hpp"
 #include "spindle/gateway/store.hpp"
 #include "spindle/gateway/writer.hpp"
-#include "spindle/protocol/senml.hpp"
-
-struct coap_context_t;
-struct coap_resource_t;
-struct coap_session_t;
-struct coap_pdu_t;
-struct coap_string_t;
-struct coap_bin_const_t;
 
 namespace spindle::gateway {
 
@@ -99,119 +86,14 @@ class CoapServer final : public FleetListener {
   void challenge_issued(std::string device_id, Challenge challenge) override;
   void capture_requested(StoredCapture capture) override;
 
-  // The bound port (after start(); useful with port 0).
-  std::uint16_t port() const { return bound_port_; }
+  // The port bound by start() (the configured one).
+  std::uint16_t port() const;
+
+  // The CoAP thread's state and the handlers (src/coap_server_private.hpp).
+  struct Impl;
 
  private:
-  struct Device;
-  struct Model;
-  struct PendingReply;
-
-  // libcoap trampolines.
-  static void on_well_known_core(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                                 const coap_string_t*, coap_pdu_t*);
-  static void on_register(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                          const coap_string_t*, coap_pdu_t*);
-  static void on_manifest(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                          const coap_string_t*, coap_pdu_t*);
-  static void on_device_post(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                             const coap_string_t*, coap_pdu_t*);
-  static void on_model(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
-                       coap_pdu_t*);
-
-  void handle_well_known_core(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  // POST rd/{id}, d/{id}/status, t/{id}: finds the device and calls its handler (4.04 for
-  // an unknown device or path).
-  void dispatch_device_post(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  void handle_register(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  void handle_refresh(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  void handle_manifest(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  void handle_status(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  void handle_telemetry(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  void handle_capture(Device&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-  // A capture chunk (its whole body) of `device`: stored by the writer, then answered.
-  void store_capture_chunk(Device& device, coap_session_t*, const coap_pdu_t*, coap_pdu_t* response,
-                           std::span<const std::uint8_t> body, Bytes block1_option);
-  void handle_model(Model&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
-
-  // Common gate of every handler: counts the request, applies the peer's rate limit and
-  // (for a device's resources) the identity check, and refuses Block1 bodies except on
-  // /d/{id}/capture. False:
-  // `response` is already set.
-  bool admit(CoapResource resource, coap_session_t*, const coap_pdu_t* request, const Device*,
-             coap_pdu_t* response);
-  // The second call of an asynchronous request, or a retransmission of one already
-  // answered: fills `response` from its PendingReply. False when the request is new.
-  bool answer_if_completed(CoapResource resource, coap_session_t*, const coap_pdu_t*,
-                           coap_pdu_t* response);
-  // Hands `work` to the writer and makes the request asynchronous; `finish` runs on this
-  // thread after the commit and says how to answer. False when the writer could not take
-  // the work (`response` is then a 5.03 and `finish` never runs).
-  bool write_then_reply(CoapResource resource, coap_session_t*, const coap_pdu_t*,
-                        coap_pdu_t* response, Writer::Work work,
-                        std::function<void(Status, PendingReply&)> finish);
-  void forget_reply(PendingReply* reply);
-  // Puts what is outstanding for the device (challenge, capture), if anything, into a 2.xx
-  // answer.
-  void attach_request(Device& device, PendingReply& reply, std::int64_t now);
-  void answer_with(CoapResource resource, coap_pdu_t* response, const PendingReply& reply);
-  std::string exchange_key(coap_session_t*, const coap_pdu_t* request) const;
-  // The lt query parameter, `absent` without one; nullopt after answering 4.00.
-  std::optional<std::uint32_t> lifetime_of(CoapResource resource, const coap_pdu_t* request,
-                                           coap_pdu_t* response, std::uint32_t absent);
-  // The body when it has content-format `format` and fits max_request_payload; otherwise
-  // answers 4.15 or 4.13 (with Size1 and a "bad-<what>" event) and returns nullopt.
-  std::optional<std::span<const std::uint8_t>> accept_body(
-      CoapResource resource, const coap_pdu_t* request, coap_pdu_t* response, std::uint16_t format,
-      const std::string& device_id, std::string_view what);
-  void respond(CoapResource resource, coap_pdu_t* response, int code, std::string_view diagnostic);
-  void serve_blocks(CoapResource resource, coap_session_t*, const coap_pdu_t*, coap_pdu_t* response,
-                    std::uint16_t content_format, std::span<const std::uint8_t> body,
-                    std::span<const std::uint8_t> etag);
-  std::string peer_key(coap_session_t*) const;
-  std::string identity_of(coap_session_t*) const;
-
-  Device& add_device_entry(const std::string& id);
-  void add_model_entry(const StoredModel& model);
-  void apply_deployment(const StoredDeployment& deployment);
-  std::shared_ptr<const Bytes> model_payload(Model& model);
-  void record_event(std::string device_id, std::string kind, std::string detail);
-  void housekeeping(std::int64_t now);
-  void run_posted_tasks();
-  // One pass of libcoap I/O that reads many datagrams. False when libcoap's I/O failed.
-  bool process_io(int coap_fd);
-  void publish_device_counts();
-  static const coap_bin_const_t* validate_identity(coap_bin_const_t* identity, coap_session_t*,
-                                                   void* self);
-
-  CoapServerOptions options_;
-  Writer& writer_;
-  std::unique_ptr<Store> reader_;
-  const SiteKeys& keys_;
-  Metrics& metrics_;
-  RateLimiter limiter_;
-  RateLimiter block_limiter_;  // GET /m/...: model downloads
-
-  coap_context_t* context_ = nullptr;
-  std::uint16_t bound_port_ = 0;
-  int wake_fd_ = -1;
-  std::atomic<bool> stop_requested_{false};
-  std::mutex tasks_mutex_;
-  std::vector<std::function<void()>> tasks_;
-  std::unordered_set<PendingReply*> pending_replies_;       // owned: freed on answer or at exit
-  std::unordered_map<std::string, PendingReply> answered_;  // "peer#mid" -> answer sent
-
-  std::unordered_map<std::string, std::unique_ptr<Device>> devices_;
-  std::unordered_map<std::string, std::unique_ptr<Model>> models_;
-  std::unordered_map<std::string, std::int64_t> transfers_;  // "peer|digest" -> last block
-  std::vector<senml::Record> senml_scratch_;
-  std::array<std::uint8_t, 16> psk_buffer_{};
-  std::unique_ptr<coap_bin_const_t> psk_answer_;
-  std::size_t online_ = 0;
-  std::int64_t last_housekeeping_ms_ = 0;
-  std::int64_t last_refusal_log_ms_ = 0;
-  int datagrams_last_pass_ = 0;
-  std::uint64_t refused_since_log_ = 0;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace spindle::gateway

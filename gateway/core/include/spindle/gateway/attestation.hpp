@@ -2,7 +2,7 @@
 // operator asks for, and the verdict on the node's answer to it.
 //
 // The operator API draws a challenge and hands it to the CoAP side (FleetListener), which
-// keeps it in memory with the device, piggybacks it on the device's 2.xx answers
+// keeps it outstanding (challenge_book.hpp), piggybacks it on the device's 2.xx answers
 // (protocol/challenge.hpp) and judges the attestation status report that answers it.
 #pragma once
 

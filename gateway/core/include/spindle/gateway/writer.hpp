@@ -4,7 +4,8 @@
 // A job's `done` callback runs on the writer thread after its group committed (or failed),
 // so a caller acknowledges a request only once what it wrote is durable. Each job runs
 // inside its own savepoint: a job that fails is undone alone and reports its error, the
-// rest of its group still commits.
+// rest of its group still commits. A job that throws is a failed job (kIoError, logged),
+// and a `done` that throws is logged: neither ends the writer thread.
 #pragma once
 
 #include <condition_variable>
@@ -37,8 +38,8 @@ class Writer {
   // caller should answer "try later"), kUnavailable (stop() has begun).
   Status submit(Work work, Done done);
 
-  // Queues a job and waits for its commit. Errors: submit()'s, then the job's own or the
-  // commit's (kIoError).
+  // Queues a job and waits for its commit. Errors: submit()'s, then the job's own (kIoError
+  // when it threw) or the commit's (kIoError).
   Status run(Work work);
 
   // Stops accepting jobs, commits every job already accepted, calls their `done`, joins
