@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "spindle/gateway/store.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway {
 

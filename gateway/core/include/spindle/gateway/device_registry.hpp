@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "spindle/gateway/store.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway {
 
