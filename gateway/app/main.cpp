@@ -11,8 +11,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -23,6 +21,8 @@
 #include "spindle/gateway/site_keys.hpp"
 #include "spindle/gateway/store.hpp"
 #include "spindle/gateway/writer.hpp"
+#include "spindle/host/files.hpp"
+#include "spindle/host/text.hpp"
 #include "spindle/protocol/hex.hpp"
 
 namespace {
@@ -34,23 +34,18 @@ using namespace spindle::gateway;
   throw std::runtime_error(message);
 }
 
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  return text;
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read " + path.string());
-  return trim(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+// A file's text without surrounding whitespace (a token, a public key in hex).
+std::string read_trimmed(const std::filesystem::path& path) {
+  std::string problem;
+  const auto bytes = host::read_file(path.string(), &problem);
+  if (!bytes.ok()) fail(problem);
+  return std::string(host::trim({reinterpret_cast<const char*>(bytes->data()), bytes->size()}));
 }
 
 // The API token: read from its file, or made (32 random bytes, hex) and written 0600.
 std::string load_or_create_token(const std::filesystem::path& path) {
   if (std::filesystem::exists(path)) {
-    std::string token = read_file(path);
+    std::string token = read_trimmed(path);
     if (token.size() < 16) fail(path.string() + " holds a token shorter than 16 characters");
     return token;
   }
@@ -58,13 +53,13 @@ std::string load_or_create_token(const std::filesystem::path& path) {
   if (getrandom(secret.data(), secret.size(), 0) != static_cast<ssize_t>(secret.size())) {
     fail("no randomness for a new API token");
   }
-  std::string token(secret.size() * 2, '\0');
-  if (!hex::encode(secret, token).ok()) fail("cannot encode the API token");
-  const mode_t old_mask = ::umask(077);
-  std::ofstream out(path);
-  out << token << "\n";
-  ::umask(old_mask);
-  if (!out) fail("cannot write " + path.string());
+  const std::string token = host::to_hex(secret);
+  std::string problem;
+  if (!host::write_text_file(path.string(), token + "\n", host::Visibility::kSecret,
+                             host::Existing::kReplace, &problem)
+           .ok()) {
+    fail(problem);
+  }
   spdlog::info("api: created a new bearer token in {}", path.string());
   return token;
 }
@@ -78,7 +73,7 @@ std::vector<TrustedSigner> load_signers(const std::vector<std::string>& specs) {
     }
     TrustedSigner signer;
     signer.kid = spec.substr(0, equals);
-    const std::string text = read_file(spec.substr(equals + 1));
+    const std::string text = read_trimmed(spec.substr(equals + 1));
     const auto size = hex::decode(text, signer.public_key);
     if (!size.ok() || *size != signer.public_key.size()) {
       fail("--trust-key " + spec + ": not a hex SEC1 uncompressed P-256 public key (65 bytes)");

@@ -9,12 +9,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 #include "spindle/cli/command_line.hpp"
+#include "spindle/cli/files.hpp"
 #include "spindle/cli/guarded_main.hpp"
 
 #include "spindle/modelkit/autoencoder.hpp"
@@ -62,15 +62,6 @@ void check(Status status, const std::string& what) {
   if (!status.ok()) throw std::runtime_error(what + ": " + status.name());
 }
 
-void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) throw std::runtime_error("short write to " + path);
-}
-
 int run(int argc, char** argv) {
   std::string layers;
   std::string seed_text;
@@ -102,7 +93,7 @@ int run(int argc, char** argv) {
   check(random.status(), "random model");
   const auto packed = modelkit::pack_autoencoder(random->model, random->calibration);
   check(packed.status(), "packing");
-  write_file(out_path, packed->container);
+  cli::write_file(out_path, packed->container);
   std::cout << out_path << ": " << packed->container.size() << " bytes, arena_bytes "
             << packed->arena_bytes << "\n";
   return 0;

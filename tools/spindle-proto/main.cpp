@@ -9,9 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -19,6 +17,8 @@
 
 #include "golden_examples.hpp"
 #include "spindle/cli/random.hpp"
+#include "spindle/host/files.hpp"
+#include "spindle/host/text.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/hex.hpp"
@@ -46,32 +46,28 @@ void check(Status status, const std::string& what) {
   if (!status.ok()) fail(what + ": " + status.name());
 }
 
+// The tool's own error style over spindle::host's files and hex.
 ByteVector read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read " + path + ": " + std::strerror(errno));
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string problem;
+  auto bytes = host::read_file(path, &problem);
+  if (!bytes.ok()) fail(problem);
+  return std::move(bytes).value();
 }
 
 void write_file(const std::string& path, std::span<const std::uint8_t> bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail("cannot write " + path + ": " + std::strerror(errno));
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  if (!out) fail("short write to " + path);
+  std::string problem;
+  if (!host::write_file(path, bytes, host::Visibility::kPublic, host::Existing::kReplace, &problem)
+           .ok()) {
+    fail(problem);
+  }
 }
 
-std::string to_hex(std::span<const std::uint8_t> bytes) {
-  std::string out(2 * bytes.size(), '\0');
-  (void)hex::encode(bytes, out);
-  return out;
-}
+using host::to_hex;
 
 ByteVector from_hex(const std::string& text, const std::string& what) {
-  ByteVector out(text.size() / 2 + 1);
-  const auto size = hex::decode(text, out);
-  if (!size.ok()) fail(what + " is not hex (" + size.status().name() + ")");
-  out.resize(*size);
-  return out;
+  auto bytes = host::parse_hex(text);
+  if (!bytes.ok()) fail(what + " is not hex (" + bytes.status().name() + ")");
+  return std::move(bytes).value();
 }
 
 ByteVector read_hex_file(const std::string& path) {

@@ -4,7 +4,6 @@
 // and evaluates it on seeds it never saw. See docs/tools/spindle-train.md.
 #include <boost/program_options.hpp>
 #include <charconv>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -12,6 +11,7 @@
 
 #include "spindle/cli/board_file.hpp"
 #include "spindle/cli/command_line.hpp"
+#include "spindle/cli/files.hpp"
 #include "spindle/cli/guarded_main.hpp"
 #include "spindle/trainer/evaluation.hpp"
 #include "spindle/trainer/fit.hpp"
@@ -235,10 +235,9 @@ int evaluate(int argc, char** argv) {
   const trainer::Evaluation e = trainer::evaluate(model, board, eval);
   trainer::print_table(e, std::cout);
   const std::string path = model_dir + "/evaluation.json";
-  std::ofstream out(path);
-  if (!out || !(out << trainer::to_json(e)) || !out.flush()) {
-    throw std::runtime_error("cannot write " + path);
-  }
+  std::ostringstream json;
+  json << trainer::to_json(e);
+  cli::write_text_file(path, json.str());
   std::cout << "written: " << path << "\n";
   return require && !e.targets_met ? 3 : 0;
 }

@@ -4,19 +4,10 @@
 #include "coap_server_private.hpp"
 #include "spindle/gateway/attestation.hpp"
 #include "spindle/gateway/clock.hpp"
-#include "spindle/protocol/hex.hpp"
+#include "spindle/host/text.hpp"
 #include "spindle/protocol/status_report.hpp"
 
 namespace spindle::gateway {
-namespace {
-
-std::string hex_of(std::span<const std::uint8_t> bytes) {
-  std::string text(bytes.size() * 2, '\0');
-  (void)hex::encode(bytes, text);
-  return text;
-}
-
-}  // namespace
 
 void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* session,
                                      const coap_pdu_t* request, coap_pdu_t* response) {
@@ -66,8 +57,8 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
     attestation = StoredAttestation{
         .verdict = verdict_name(*verdict),
         .time_ms = now,
-        .nonce = hex_of(answer.nonce),
-        .active_digest = hex_of(answer.active_digest),
+        .nonce = host::to_hex(answer.nonce),
+        .active_digest = host::to_hex(answer.active_digest),
         .firmware = std::string(answer.firmware_version),
         .expected_digest = device.model_digest,
     };

@@ -1,13 +1,13 @@
 // spindlectl capture and datasets: ask a device for a data set, list and export data sets
 // (docs/tools/spindlectl.md, docs/gateway/api.md "Captures").
 #include <chrono>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <stdexcept>
 #include <thread>
 
 #include "command_line_private.hpp"
+#include "spindle/cli/files.hpp"
 #include "spindle/cli/guarded_main.hpp"
 #include "spindle/protocol/capture.hpp"
 
@@ -187,10 +187,7 @@ int cmd_datasets(const Args& args) {
                              ": the gateway answered " + std::to_string(answer.status) + ": " +
                              GatewayClient::error_of(answer));
   }
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  out.write(answer.raw.data(), static_cast<std::streamsize>(answer.raw.size()));
-  out.close();
-  if (!out) throw std::runtime_error("cannot write " + out_path);
+  cli::write_text_file(out_path, answer.raw);
   std::cout << "data set " << id << ": wrote " << answer.raw.size() << " bytes to " << out_path
             << "\n";
   return 0;

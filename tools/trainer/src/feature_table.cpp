@@ -1,4 +1,5 @@
 #include "spindle/trainer/feature_table.hpp"
+#include "spindle/cli/files.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -167,10 +168,9 @@ void write_csv(const FeatureTable& table, std::ostream& out) {
 }
 
 void write_csv(const FeatureTable& table, const std::string& path) {
-  std::ofstream out(path);
-  if (!out) throw std::runtime_error("cannot write " + path);
-  write_csv(table, out);
-  if (!out.flush()) throw std::runtime_error("cannot write " + path);
+  std::ostringstream text;
+  write_csv(table, text);
+  cli::write_text_file(path, text.str());
 }
 
 }  // namespace spindle::trainer

@@ -1,0 +1,119 @@
+#include "spindle/host/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace spindle::host {
+namespace {
+
+Status failed(std::string* error, const std::string& what, const std::string& path, int code,
+              Error status = Error::kIoError) {
+  if (error != nullptr) *error = what + " " + path + ": " + std::strerror(code);
+  return status;
+}
+
+std::string folder_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// A closed descriptor on every path out.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  ~Descriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  // Closes now and reports whether the close succeeded (errno on failure).
+  bool close() {
+    const int fd = fd_;
+    fd_ = -1;
+    return ::close(fd) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Status write_file(const std::string& path, std::span<const std::uint8_t> bytes,
+                  Visibility visibility, Existing existing, std::string* error) {
+  const bool secret = visibility == Visibility::kSecret;
+  const std::string temporary = path + ".tmp";
+  Descriptor fd(
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644));
+  if (fd.get() < 0) return failed(error, "cannot write", path, errno);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int code = n < 0 ? errno : EIO;
+      ::unlink(temporary.c_str());
+      return failed(error, "cannot write", path, code);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  // fchmod: an existing temporary keeps its old mode through open().
+  if ((secret && ::fchmod(fd.get(), 0600) != 0) || ::fsync(fd.get()) != 0 || !fd.close()) {
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    return failed(error, "cannot write", path, code);
+  }
+  if (existing == Existing::kKeep) {
+    // link() refuses an existing name: the file appears whole, and only once.
+    const int linked = ::link(temporary.c_str(), path.c_str());
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    if (linked != 0) {
+      return failed(error, "cannot create", path, code,
+                    code == EEXIST ? Error::kAlreadyExists : Error::kIoError);
+    }
+  } else if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    return failed(error, "cannot write", path, code);
+  }
+  // The new name is durable only once its folder is.
+  const std::string folder = folder_of(path);
+  Descriptor dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0 || ::fsync(dir.get()) != 0) return failed(error, "cannot sync", folder, errno);
+  return kOk;
+}
+
+Status write_text_file(const std::string& path, std::string_view text, Visibility visibility,
+                       Existing existing, std::string* error) {
+  return write_file(path, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()},
+                    visibility, existing, error);
+}
+
+Result<ByteVector> read_file(const std::string& path, std::string* error) {
+  Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int code = errno;
+    return failed(error, "cannot read", path, code,
+                  code == ENOENT ? Error::kNotFound : Error::kIoError);
+  }
+  ByteVector bytes;
+  std::array<std::uint8_t, 64 * 1024> chunk{};
+  while (true) {
+    const ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return failed(error, "cannot read", path, errno);
+    if (n == 0) break;
+    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
+  }
+  return bytes;
+}
+
+}  // namespace spindle::host
