@@ -3,6 +3,7 @@
 // takes from flags; the application itself (node.cpp) is the same code.
 #include <sys/time.h>
 
+#include <array>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <csignal>
@@ -24,6 +25,7 @@
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/hex.hpp"
+#include "spindle/protocol/provisioning.hpp"
 #include "spindle/sensor/fault.hpp"
 #include "spindle/sensor/replay_source.hpp"
 #include "spindle/sensor/vibration_simulator.hpp"
@@ -59,62 +61,23 @@ bool hex_bytes(std::string_view text, std::size_t size, std::vector<std::uint8_t
   return true;
 }
 
-// What a provisioning file (docs/delivery.md) gives the node.
-struct Provisioning {
-  std::string device_id;
-  std::string gateway;
-  std::vector<std::uint8_t> psk;
-  std::vector<std::uint8_t> model_kek;
-  std::vector<std::uint8_t> attestation_key;
-  std::vector<std::string> trust_kids;
-  std::vector<crypto::EcPublicKey> trust_keys;
-};
+using provisioning::Provisioning;
+// Whatever PSK a provisioning record holds, the node's DTLS client can take.
+static_assert(provisioning::kMaxPskSize <= net::kMaxPsk);
 
-// Empty string on success, else what is wrong (with the line number).
-std::string parse_provisioning(const std::string& text, Provisioning* p) {
-  std::size_t line_number = 0;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    start = end + 1;
-    ++line_number;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
-      line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    const std::size_t eq = line.find('=');
-    const std::string where = "line " + std::to_string(line_number);
-    if (eq == std::string::npos) return where + ": not key=value";
-    const std::string key = line.substr(0, eq);
-    const std::string value = line.substr(eq + 1);
-    if (key == "device_id") {
-      p->device_id = value;
-    } else if (key == "gateway") {
-      p->gateway = value;
-    } else if (key == "psk") {
-      if (!hex_bytes(value, 0, &p->psk)) return where + ": psk is not hex";
-    } else if (key == "model_kek") {
-      if (!hex_bytes(value, 16, &p->model_kek)) return where + ": model_kek is not 16 hex bytes";
-    } else if (key == "attestation_key") {
-      if (!hex_bytes(value, 32, &p->attestation_key)) {
-        return where + ": attestation_key is not 32 hex bytes";
-      }
-    } else if (key == "trust_key") {
-      const std::size_t colon = value.find(':');
-      std::vector<std::uint8_t> key_bytes;
-      if (colon == std::string::npos || colon == 0 || colon > cose::kMaxKidSize ||
-          !hex_bytes(value.substr(colon + 1), crypto::kEcPublicKeySize, &key_bytes)) {
-        return where + ": trust_key is not <kid>:<130 hex digits>";
-      }
-      p->trust_kids.push_back(value.substr(0, colon));
-      crypto::EcPublicKey public_key{};
-      std::copy(key_bytes.begin(), key_bytes.end(), public_key.begin());
-      p->trust_keys.push_back(public_key);
-    } else {
-      return where + ": unknown key '" + key + "'";
-    }
+// Reads a provisioning file (docs/protocol/provisioning.md) into `out`. Empty string on
+// success, else what is wrong, naming the file and the line.
+std::string read_provisioning(const std::string& path, Provisioning* out) {
+  bool ok = false;
+  const std::string text = read_text(path, &ok);
+  if (!ok) return "cannot read --provision " + path;
+  provisioning::ParseError where;
+  const auto parsed = provisioning::parse(text, &where);
+  if (!parsed.ok()) {
+    std::array<char, 160> problem{};
+    return path + ": " + std::string(problem.data(), provisioning::describe(where, problem));
   }
+  *out = *parsed;
   return {};
 }
 
@@ -200,17 +163,16 @@ int main(int argc, char** argv) {
 
   Provisioning provisioning;
   if (!provision_path.empty()) {
-    bool ok = false;
-    const std::string text = read_text(provision_path, &ok);
-    if (!ok) return usage_error("cannot read --provision " + provision_path);
-    const std::string problem = parse_provisioning(text, &provisioning);
-    if (!problem.empty()) return usage_error(provision_path + ": " + problem);
-    if (id.empty()) id = provisioning.device_id;
-    if (!provisioning.device_id.empty() && provisioning.device_id != id) {
+    const std::string problem = read_provisioning(provision_path, &provisioning);
+    if (!problem.empty()) return usage_error(problem);
+    if (id.empty()) id = provisioning.device_id();
+    if (provisioning.device_id() != id) {
       return usage_error("--id " + id + " but " + provision_path + " is for " +
-                         provisioning.device_id);
+                         std::string(provisioning.device_id()));
     }
-    if (vm["gateway"].defaulted() && !provisioning.gateway.empty()) gateway = provisioning.gateway;
+    if (vm["gateway"].defaulted() && !provisioning.gateway().empty()) {
+      gateway = provisioning.gateway();
+    }
   }
   if (id.empty()) return usage_error("give --id or --provision");
   if (!check_id(id).ok()) return usage_error("--id '" + id + "' is not a valid device id");
@@ -227,7 +189,8 @@ int main(int argc, char** argv) {
   if (!loaded.ok()) return usage_error(board_problem);
   const std::optional<board::BoardProfile> profile = *loaded;
 
-  std::vector<std::uint8_t> psk = provisioning.psk;
+  const std::span<const std::uint8_t> provisioned_psk = provisioning.psk();
+  std::vector<std::uint8_t> psk(provisioned_psk.begin(), provisioned_psk.end());
   if (!psk_file.empty()) {
     bool read_ok = false;
     const std::string text = read_text(psk_file, &read_ok);
@@ -313,16 +276,16 @@ int main(int argc, char** argv) {
   config.model_version = model_version;
   config.threshold = static_cast<float>(threshold);
   static std::vector<cose::TrustedKey> trusted;
-  for (std::size_t i = 0; i < provisioning.trust_keys.size(); ++i) {
-    trusted.push_back({crypto::as_bytes(provisioning.trust_kids[i]), provisioning.trust_keys[i]});
+  for (const auto& key : provisioning.trust_keys()) {
+    trusted.push_back({crypto::as_bytes(key.kid()), key.public_key});
   }
   config.trusted_keys = trusted;
-  config.model_kek = provisioning.model_kek;
-  config.attestation_key = provisioning.attestation_key;
+  config.model_kek = provisioning.model_kek();
+  config.attestation_key = provisioning.attestation_key();
   config.health_windows = health_windows;
   config.block_szx = block_szx;
   config.manifest_check_s = manifest_check_s;
-  if (trusted.empty() || provisioning.model_kek.empty()) {
+  if (trusted.empty() || provisioning.model_kek().empty()) {
     SPINDLE_LOG_WRN("main",
                     "no --provision trust keys or model key: every manifest will be "
                     "rejected");

@@ -64,6 +64,19 @@ class Offline(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("--token-file is required", err)
 
+    def test_provision_refuses_what_a_node_could_not_read_before_asking_the_gateway(self):
+        run("keygen", "--kid", "op-1", "--out-dir", self.dir, expect=0)
+        trust = f"op-1={self.path('op-1.pub')}"
+        common = ("--device", "node-1", "--out-dir", self.path("out"), "--token-file", "t")
+        code, _, err = run("provision", *common, "--trust-key", trust, "--trust-key", trust)
+        self.assertEqual(code, 2)
+        self.assertIn("--trust-key op-1 is given twice", err)
+        code, _, err = run("provision", *common, "--trust-key", trust,
+                           "--coap-uri", "coaps://gateway example:5684")
+        self.assertEqual(code, 2)
+        self.assertIn("must start with coaps:// or coap://", err)
+        self.assertFalse(os.path.exists(self.path("out")))
+
     def test_help_exits_0(self):
         code, out, _ = run("--help")
         self.assertEqual(code, 0)

@@ -3,11 +3,14 @@
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
+#include <vector>
 
 #include "command_line_private.hpp"
 #include "spindle/cli/files.hpp"
 #include "spindle/cli/guarded_main.hpp"
 #include "spindle/cli/random.hpp"
+#include "spindle/protocol/hex.hpp"
+#include "spindle/protocol/provisioning.hpp"
 
 namespace spindle::ctl {
 namespace {
@@ -18,13 +21,26 @@ void make_directory(const std::string& dir) {
   if (error) throw std::runtime_error("cannot create --out-dir " + dir + ": " + error.message());
 }
 
-std::string key_text(const nlohmann::json& device, const char* field, std::size_t size) {
-  const std::string hex = device.value(field, std::string());
-  if (hex.size() != 2 * size) {
+// A key from the gateway's answer: exactly `size` bytes in hex.
+std::vector<std::uint8_t> key_bytes(const nlohmann::json& device, const char* field,
+                                    std::size_t size) {
+  const std::string text = device.value(field, std::string());
+  std::vector<std::uint8_t> bytes(size + 1);
+  const auto used = hex::decode(text, bytes);
+  if (!used.ok() || *used != size) {
     throw std::runtime_error("the gateway's answer for " + device.value("id", std::string("?")) +
                              " has no " + std::to_string(size) + "-byte " + field);
   }
-  return hex;
+  bytes.resize(size);
+  return bytes;
+}
+
+// The answer's key for the record; the setter refuses only what key_bytes already has.
+void set_key(const Status& set, const nlohmann::json& device, const char* field) {
+  if (!set.ok()) {
+    throw std::runtime_error("the gateway's answer for " + device.value("id", std::string("?")) +
+                             " has an unusable " + field + " (" + set.name() + ")");
+  }
 }
 
 }  // namespace
@@ -104,10 +120,23 @@ int cmd_provision(const Args& args) {
     throw cli::UsageError(std::to_string(ids.size()) + " devices: provision at most " +
                           std::to_string(kMaxBatch) + " per run");
   }
-  if (coap_uri.rfind("coaps://", 0) != 0 && coap_uri.rfind("coap://", 0) != 0) {
-    throw cli::UsageError("--coap-uri '" + coap_uri + "' must start with coaps:// or coap://");
+  // What every device's record shares, checked before the gateway is asked for anything.
+  provisioning::Provisioning shared;
+  if (!shared.set_gateway(coap_uri).ok()) {
+    throw cli::UsageError(
+        "--coap-uri '" + coap_uri + "' must start with coaps:// or coap:// and be at most " +
+        std::to_string(provisioning::kMaxGatewayUriSize) + " characters without spaces");
   }
-  const std::vector<TrustKeySpec> trust_keys = parse_trust_keys(trust_specs);
+  for (const TrustKeySpec& key : parse_trust_keys(trust_specs)) {
+    const Status added = shared.add_trust_key(key.kid, key.public_key);
+    if (added == Error::kDuplicateKey) {
+      throw cli::UsageError("--trust-key " + key.kid + " is given twice");
+    }
+    if (!added.ok()) {
+      throw cli::UsageError("at most " + std::to_string(provisioning::kMaxTrustKeys) +
+                            " --trust-key: a node holds no more");
+    }
+  }
   GatewayClient gateway = gateway_options.connect();
   make_directory(out_dir);
 
@@ -127,15 +156,21 @@ int cmd_provision(const Args& args) {
     if (device == answer["devices"].end()) {
       throw std::runtime_error("provisioning: the gateway's answer leaves out " + id);
     }
-    std::string text = "# Spindle node provisioning (spindlectl provision): secret, keep it 0600\n";
-    text += "device_id=" + id + "\n";
-    text += "gateway=" + coap_uri + "\n";
-    text += "psk=" + key_text(*device, "psk", 16) + "\n";
-    text += "model_kek=" + key_text(*device, "model_kek", 16) + "\n";
-    text += "attestation_key=" + key_text(*device, "attestation_key", 32) + "\n";
-    for (const TrustKeySpec& key : trust_keys) {
-      text += "trust_key=" + key.kid + ":" + cli::to_hex(key.public_key) + "\n";
+    provisioning::Provisioning record = shared;
+    set_key(record.set_device_id(id), *device, "id");
+    set_key(record.set_psk(key_bytes(*device, "psk", 16)), *device, "psk");
+    set_key(record.set_model_kek(key_bytes(*device, "model_kek", provisioning::kModelKekSize)),
+            *device, "model_kek");
+    set_key(record.set_attestation_key(
+                key_bytes(*device, "attestation_key", provisioning::kAttestationKeySize)),
+            *device, "attestation_key");
+    std::string text(provisioning::kMaxFormattedSize, '\0');
+    const auto used = provisioning::format(record, text);
+    if (!used.ok()) {
+      throw std::runtime_error("formatting the provisioning file of " + id +
+                               " failed: " + used.status().name());
     }
+    text.resize(*used);
     const std::string path = out_dir + "/" + id + ".provision";
     cli::write_text_file(path, text, cli::Visibility::kSecret);
     std::cout << id << ": "
