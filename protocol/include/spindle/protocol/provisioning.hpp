@@ -13,7 +13,7 @@
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
 #include "spindle/protocol/limits.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::provisioning {
 
