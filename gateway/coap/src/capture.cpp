@@ -164,11 +164,7 @@ void CoapServer::Impl::store_capture_chunk(const DeviceRecord& device, coap_sess
       [this, id = device.id, capture_id = h.capture_id, windows = h.window_count, result,
        block1_option = std::move(block1_option)](Status status, PendingReply& reply) {
         reply.block1 = block1_option;
-        if (!status.ok()) {
-          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
-          reply.diagnostic = status.name();
-          return;
-        }
+        if (reply.failed(status)) return;
         const std::string name = "capture " + std::to_string(capture_id);
         const ChunkOutcome outcome = result->decision.outcome;
         switch (outcome) {

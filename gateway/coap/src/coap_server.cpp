@@ -143,16 +143,22 @@ Status CoapServer::Impl::start() {
   publish_device_counts();
 
   coap_resource_t* core = coap_resource_init(coap_make_str_const(".well-known/core"), 0);
-  coap_register_request_handler(core, COAP_REQUEST_GET, &Impl::on_well_known_core);
+  coap_register_request_handler(
+      core, COAP_REQUEST_GET,
+      &Impl::on_request<CoapResource::kWellKnownCore, &Impl::handle_well_known_core>);
   coap_add_resource(context_, core);
   coap_resource_t* rd = coap_resource_init(coap_make_str_const("rd"), 0);
-  coap_register_request_handler(rd, COAP_REQUEST_POST, &Impl::on_register);
+  coap_register_request_handler(rd, COAP_REQUEST_POST,
+                                &Impl::on_request<CoapResource::kRegister, &Impl::handle_register>);
   coap_add_resource(context_, rd);
   // The device's POST paths are dispatched from one catch-all resource: libcoap 4.3.1 walks
   // every resource on each ACK of a 2.xx response (coap_touch_observer), so four resources
   // per device cost four times as much CPU per acknowledged request.
-  coap_resource_t* device_posts = coap_resource_unknown_init2(&on_device_post, 0);
-  coap_register_request_handler(device_posts, COAP_REQUEST_POST, &on_device_post);
+  coap_resource_t* device_posts = coap_resource_unknown_init2(
+      &Impl::on_request<CoapResource::kOther, &Impl::dispatch_device_post>, 0);
+  coap_register_request_handler(
+      device_posts, COAP_REQUEST_POST,
+      &Impl::on_request<CoapResource::kOther, &Impl::dispatch_device_post>);
   coap_add_resource(context_, device_posts);
 
   coap_address_t address;

@@ -55,6 +55,9 @@ inline constexpr std::uint16_t kFormatSenmlCbor = 112;
 inline constexpr std::int64_t kTransferIdleMs = 60000;  // a silent download or upload is over
 inline constexpr unsigned kBusyMaxAgeS = 5;
 
+// The server a libcoap callback is for (the context's app data).
+CoapServer::Impl& server_of(coap_session_t* session);
+
 struct CoapServer::Impl {
   // A model payload served on /m/{digest}.
   struct Model {
@@ -76,6 +79,14 @@ struct CoapServer::Impl {
     Bytes block1;                  // the Block1 option value to answer with (a block-wise body)
     std::string exchange;          // peer and message id of the original request
     std::int64_t answered_ms = 0;  // when kept in answered_
+
+    // A write that did not commit is answered 5.00 with the error's name. True then.
+    bool failed(Status status) {
+      if (status.ok()) return false;
+      code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
+      diagnostic = status.name();
+      return true;
+    }
   };
 
   // A capture chunk arriving in Block1 blocks (only while a capture is outstanding, at most
@@ -148,8 +159,6 @@ struct CoapServer::Impl {
                     std::span<const std::uint8_t> etag);
   // POST rd/{id}, d/{id}/status, d/{id}/capture, t/{id}: finds the device and calls its
   // handler (4.04 for an unknown device or path).
-  static void on_device_post(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                             const coap_string_t*, coap_pdu_t*) noexcept;
   void dispatch_device_post(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void record_event(std::string device_id, std::string kind, std::string detail);
 
@@ -167,11 +176,30 @@ struct CoapServer::Impl {
   }
   void handler_failed(CoapResource resource, coap_pdu_t* response, std::string_view what) noexcept;
 
+  // The libcoap trampolines: find the server and run a handler behind the barrier.
+  // on_request: a handler of the server's own resources; on_entry_request: one of an
+  // entry's resource (a device's manifest, a model), the entry being its user data.
+  using Handler = void (Impl::*)(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
+  template <CoapResource kResource, Handler kHandler>
+  static void on_request(coap_resource_t*, coap_session_t* session, const coap_pdu_t* request,
+                         const coap_string_t*, coap_pdu_t* response) noexcept {
+    Impl& self = server_of(session);
+    self.guard(kResource, response, [&] { (self.*kHandler)(session, request, response); });
+  }
+  template <typename Entry>
+  using EntryHandler = void (Impl::*)(Entry&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
+  template <CoapResource kResource, typename Entry, EntryHandler<Entry> kHandler>
+  static void on_entry_request(coap_resource_t* resource, coap_session_t* session,
+                               const coap_pdu_t* request, const coap_string_t*,
+                               coap_pdu_t* response) noexcept {
+    Impl& self = server_of(session);
+    self.guard(kResource, response, [&] {
+      Entry& entry = *static_cast<Entry*>(coap_resource_get_userdata(resource));
+      (self.*kHandler)(entry, session, request, response);
+    });
+  }
+
   // ---- Registration (registration.cpp) ----
-  static void on_well_known_core(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                                 const coap_string_t*, coap_pdu_t*) noexcept;
-  static void on_register(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                          const coap_string_t*, coap_pdu_t*) noexcept;
   void handle_well_known_core(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void handle_register(coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void handle_refresh(DeviceRecord&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
@@ -184,8 +212,6 @@ struct CoapServer::Impl {
   void publish_device_counts();
 
   // ---- Manifest (manifest.cpp) ----
-  static void on_manifest(coap_resource_t*, coap_session_t*, const coap_pdu_t*,
-                          const coap_string_t*, coap_pdu_t*) noexcept;
   void handle_manifest(DeviceRecord&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void apply_deployment(const StoredDeployment& deployment);
 
@@ -205,8 +231,6 @@ struct CoapServer::Impl {
   void forget_idle_uploads(std::int64_t now);
 
   // ---- Model blocks (model_blocks.cpp) ----
-  static void on_model(coap_resource_t*, coap_session_t*, const coap_pdu_t*, const coap_string_t*,
-                       coap_pdu_t*) noexcept;
   void handle_model(Model&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
   void add_model_entry(const StoredModel& model);
   std::shared_ptr<const Bytes> model_payload(Model& model);
@@ -243,8 +267,5 @@ struct CoapServer::Impl {
   int datagrams_last_pass_ = 0;
   std::uint64_t refused_since_log_ = 0;
 };
-
-// The server a libcoap callback is for (the context's app data).
-CoapServer::Impl& server_of(coap_session_t* session);
 
 }  // namespace spindle::gateway

@@ -7,15 +7,6 @@
 
 namespace spindle::gateway {
 
-void CoapServer::Impl::on_manifest(coap_resource_t* resource, coap_session_t* session,
-                                   const coap_pdu_t* request, const coap_string_t*,
-                                   coap_pdu_t* response) noexcept {
-  Impl& self = server_of(session);
-  self.guard(CoapResource::kManifest, response, [&] {
-    self.handle_manifest(userdata_of<DeviceRecord>(resource), session, request, response);
-  });
-}
-
 void CoapServer::Impl::handle_manifest(DeviceRecord& device, coap_session_t* session,
                                        const coap_pdu_t* request, coap_pdu_t* response) {
   constexpr auto kResource = CoapResource::kManifest;

@@ -15,14 +15,6 @@ namespace spindle::gateway {
 
 constexpr std::size_t kMaxTrackedTransfers = 100000;
 
-void CoapServer::Impl::on_model(coap_resource_t* resource, coap_session_t* session,
-                                const coap_pdu_t* request, const coap_string_t*,
-                                coap_pdu_t* response) noexcept {
-  Impl& self = server_of(session);
-  self.guard(CoapResource::kModel, response,
-             [&] { self.handle_model(userdata_of<Model>(resource), session, request, response); });
-}
-
 void CoapServer::Impl::add_model_entry(const StoredModel& stored) {
   if (models_.find(stored.digest) != models_.end()) return;
   auto owned = std::make_unique<Model>();
@@ -35,7 +27,9 @@ void CoapServer::Impl::add_model_entry(const StoredModel& stored) {
   }
   models_.emplace(stored.digest, std::move(owned));
   coap_resource_t* resource = make_resource(context_, "m/" + stored.digest, &model);
-  coap_register_request_handler(resource, COAP_REQUEST_GET, &Impl::on_model);
+  coap_register_request_handler(
+      resource, COAP_REQUEST_GET,
+      &Impl::on_entry_request<CoapResource::kModel, Model, &Impl::handle_model>);
 }
 
 std::shared_ptr<const Bytes> CoapServer::Impl::model_payload(Model& model) {

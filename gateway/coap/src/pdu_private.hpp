@@ -30,9 +30,4 @@ void add_uint_option(coap_pdu_t* pdu, coap_option_num_t number, std::uint32_t va
 // A resource for `path` (its URI owned by the resource), added to `context`.
 coap_resource_t* make_resource(coap_context_t* context, const std::string& path, void* userdata);
 
-template <typename T>
-T& userdata_of(coap_resource_t* resource) {
-  return *static_cast<T*>(coap_resource_get_userdata(resource));
-}
-
 }  // namespace spindle::gateway

@@ -23,22 +23,6 @@ bool parse_u32(std::string_view text, std::uint32_t& out) {
 
 }  // namespace
 
-void CoapServer::Impl::on_well_known_core(coap_resource_t*, coap_session_t* session,
-                                          const coap_pdu_t* request, const coap_string_t*,
-                                          coap_pdu_t* response) noexcept {
-  Impl& self = server_of(session);
-  self.guard(CoapResource::kWellKnownCore, response,
-             [&] { self.handle_well_known_core(session, request, response); });
-}
-
-void CoapServer::Impl::on_register(coap_resource_t*, coap_session_t* session,
-                                   const coap_pdu_t* request, const coap_string_t*,
-                                   coap_pdu_t* response) noexcept {
-  Impl& self = server_of(session);
-  self.guard(CoapResource::kRegister, response,
-             [&] { self.handle_register(session, request, response); });
-}
-
 void CoapServer::Impl::handle_well_known_core(coap_session_t* session, const coap_pdu_t* request,
                                               coap_pdu_t* response) {
   constexpr auto kResource = CoapResource::kWellKnownCore;
@@ -101,11 +85,7 @@ void CoapServer::Impl::handle_register(coap_session_t* session, const coap_pdu_t
         return store.append_event(id, "registered", detail, now);
       },
       [this, id, lifetime, now](Status status, PendingReply& reply) {
-        if (!status.ok()) {
-          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
-          reply.diagnostic = status.name();
-          return;
-        }
+        if (reply.failed(status)) return;
         DeviceRecord& device = *registry_.find(id);
         registry_.registered(device, lifetime, now);
         publish_device_counts();
@@ -137,11 +117,7 @@ void CoapServer::Impl::handle_refresh(DeviceRecord& device, coap_session_t* sess
         return store.append_event(id, "online", "registration refreshed", now);
       },
       [this, id = device.id, lifetime, now](Status status, PendingReply& reply) {
-        if (!status.ok()) {
-          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
-          reply.diagnostic = status.name();
-          return;
-        }
+        if (reply.failed(status)) return;
         DeviceRecord& entry = *registry_.find(id);
         registry_.refreshed(entry, lifetime, now);
         publish_device_counts();
@@ -170,7 +146,9 @@ DeviceRecord& CoapServer::Impl::add_device_entry(DeviceRecord& device) {
   // Only the manifest is a resource of its own (Observe needs one); the device's POST
   // paths share the catch-all resource (on_device_post).
   coap_resource_t* manifest = make_resource(context_, "d/" + device.id + "/manifest", &device);
-  coap_register_request_handler(manifest, COAP_REQUEST_GET, &Impl::on_manifest);
+  coap_register_request_handler(
+      manifest, COAP_REQUEST_GET,
+      &Impl::on_entry_request<CoapResource::kManifest, DeviceRecord, &Impl::handle_manifest>);
   coap_resource_set_get_observable(manifest, 1);
   device.handle = manifest;
   return device;

@@ -136,14 +136,6 @@ void CoapServer::Impl::record_event(std::string device_id, std::string kind, std
   }
 }
 
-void CoapServer::Impl::on_device_post(coap_resource_t*, coap_session_t* session,
-                                      const coap_pdu_t* request, const coap_string_t*,
-                                      coap_pdu_t* response) noexcept {
-  Impl& self = server_of(session);
-  self.guard(CoapResource::kOther, response,
-             [&] { self.dispatch_device_post(session, request, response); });
-}
-
 void CoapServer::Impl::dispatch_device_post(coap_session_t* session, const coap_pdu_t* request,
                                             coap_pdu_t* response) {
   coap_string_t* uri = coap_get_uri_path(request);

@@ -80,10 +80,8 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
         return store.append_event(id, kind, detail, now);
       },
       [this, verdict, give_back](Status status, PendingReply& reply) {
-        if (!status.ok()) {
+        if (reply.failed(status)) {
           give_back();
-          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
-          reply.diagnostic = status.name();
           return;
         }
         if (verdict) metrics_.count_attestation(*verdict);

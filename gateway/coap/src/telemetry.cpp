@@ -38,11 +38,7 @@ void CoapServer::Impl::handle_telemetry(DeviceRecord& device, coap_session_t* se
         return Status(kOk);
       },
       [this, id = device.id, fresh, total](Status status, PendingReply& reply) {
-        if (!status.ok()) {
-          reply.code = COAP_RESPONSE_CODE_INTERNAL_ERROR;
-          reply.diagnostic = status.name();
-          return;
-        }
+        if (reply.failed(status)) return;
         metrics_.count_telemetry(*fresh, total - *fresh);
         reply.code = COAP_RESPONSE_CODE_CHANGED;
         attach_request(*registry_.find(id), reply, now_ms());
