@@ -7,6 +7,7 @@
 
 #include "node_state_private.hpp"
 #include "spindle/os/log.hpp"
+#include "spindle/protocol/content_format.hpp"
 #include "uplink_private.hpp"
 
 namespace spindle::app::internal {
@@ -30,7 +31,7 @@ Status upload_capture(net::CoapClient& client) {
     net::Request request;
     request.method = net::Method::kPost;
     request.path = path;
-    request.content_format = 60;  // application/cbor
+    request.content_format = content_format::kCbor;
     request.payload = chunk.subspan(upload.offset(), upload.length());
     request.block1 = {option.data(), option_size};
     SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));

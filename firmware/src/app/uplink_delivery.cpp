@@ -7,6 +7,7 @@
 #include "node_state_private.hpp"
 #include "spindle/os/kernel.hpp"
 #include "spindle/os/log.hpp"
+#include "spindle/protocol/content_format.hpp"
 #include "uplink_private.hpp"
 
 namespace spindle::app::internal {
@@ -57,7 +58,7 @@ namespace {
 
 // POSTs a status report (application/cbor) to /d/{id}/status.
 Result<net::Response> post_status(net::CoapClient& client, std::span<const std::uint8_t> body) {
-  return post_own(client, "d/", "/status", 60, body);
+  return post_own(client, "d/", "/status", content_format::kCbor, body);
 }
 
 // Answers a pending challenge: a MAC over the nonce, the digest of the model actually

@@ -7,6 +7,7 @@
 #include "spindle/os/kernel.hpp"
 #include "spindle/os/log.hpp"
 #include "spindle/protocol/capture.hpp"
+#include "spindle/protocol/content_format.hpp"
 #include "spindle/protocol/gateway_request.hpp"
 #include "spindle/protocol/registration.hpp"
 #include "uplink_private.hpp"
@@ -61,7 +62,9 @@ Result<net::Response> post_own(net::CoapClient& client, const char* prefix, cons
 }
 
 void take_gateway_request(const net::Response& response) {
-  if (!response.success() || response.content_format != 60 || response.payload_size == 0) return;
+  if (!response.success() || response.content_format != content_format::kCbor ||
+      response.payload_size == 0)
+    return;
   const auto request = gateway_request::decode(response.body());
   if (!request.ok()) {
     SPINDLE_LOG_WRN(kLog, "unreadable gateway request: %s", request.status().name());
@@ -94,7 +97,7 @@ Result<UplinkOutcome> register_or_refresh(net::CoapClient& client, bool register
   request.method = net::Method::kPost;
   request.path = registered ? std::string_view(location.path.data(), location.size) : "rd";
   request.query = query;
-  request.content_format = 60;  // application/cbor
+  request.content_format = content_format::kCbor;
   request.payload = body;
   SPINDLE_TRY_ASSIGN(const net::Response response, client.request(request, kRequestTimeoutMs));
   take_gateway_request(response);

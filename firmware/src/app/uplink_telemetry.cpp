@@ -1,6 +1,7 @@
 // Telemetry: the flash ring's unacknowledged records to /t/{id} in SenML-CBOR batches.
 #include "node_state_private.hpp"
 #include "spindle/os/log.hpp"
+#include "spindle/protocol/content_format.hpp"
 #include "spindle/telemetry/reading.hpp"
 #include "uplink_private.hpp"
 
@@ -27,7 +28,7 @@ Result<UplinkOutcome> send_batch(net::CoapClient& client) {
   }
   SPINDLE_TRY(encoded.status());
   const telemetry::Batch& batch = *encoded;
-  const auto answer = post_own(client, "t/", "", 112, batch.bytes);  // application/senml+cbor
+  const auto answer = post_own(client, "t/", "", content_format::kSenmlCbor, batch.bytes);
   if (!answer.ok()) {
     SPINDLE_LOG_DBG(kLog, "batch of %zu records (seq %u..): %s", batch.entries,
                     telemetry::record_seq(g_state.batch_entries[0]).value(),

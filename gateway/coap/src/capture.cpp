@@ -33,7 +33,7 @@ void CoapServer::Impl::handle_capture(DeviceRecord& device, coap_session_t* sess
   constexpr auto kResource = CoapResource::kCapture;
   if (answer_if_completed(kResource, session, request, response)) return;
   if (!admit(kResource, session, request, &device, response)) return;
-  if (content_format_of(request) != kFormatCbor) {
+  if (content_format_of(request) != content_format::kCbor) {
     metrics_.count_capture_chunk_refused();
     respond(kResource, response, COAP_RESPONSE_CODE_UNSUPPORTED_CONTENT_FORMAT,
             "capture chunk must be content-format 60");
@@ -43,7 +43,8 @@ void CoapServer::Impl::handle_capture(DeviceRecord& device, coap_session_t* sess
   coap_opt_iterator_t it;
   const coap_opt_t* option = coap_check_option(request, COAP_OPTION_BLOCK1, &it);
   if (option == nullptr) {
-    const auto body = accept_body(kResource, request, response, kFormatCbor, device.id, "capture");
+    const auto body =
+        accept_body(kResource, request, response, content_format::kCbor, device.id, "capture");
     if (!body) {
       metrics_.count_capture_chunk_refused();
       return;

@@ -41,16 +41,10 @@
 #include "spindle/gateway/device_registry.hpp"
 #include "spindle/gateway/rate_limiter.hpp"
 #include "spindle/protocol/capture.hpp"
+#include "spindle/protocol/content_format.hpp"
 #include "spindle/protocol/senml.hpp"
 
 namespace spindle::gateway {
-
-// Content-formats (RFC 7252 section 12.3, RFC 8428, RFC 9052).
-inline constexpr std::uint16_t kFormatLinkFormat = 40;
-inline constexpr std::uint16_t kFormatOctetStream = 42;
-inline constexpr std::uint16_t kFormatCbor = 60;
-inline constexpr std::uint16_t kFormatCoseSign1 = 18;
-inline constexpr std::uint16_t kFormatSenmlCbor = 112;
 
 inline constexpr std::int64_t kTransferIdleMs = 60000;  // a silent download or upload is over
 inline constexpr unsigned kBusyMaxAgeS = 5;

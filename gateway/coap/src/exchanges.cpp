@@ -78,7 +78,8 @@ void CoapServer::Impl::answer_with(CoapResource resource, coap_pdu_t* response,
                     reinterpret_cast<const std::uint8_t*>(segment.data()));
     location = slash == std::string_view::npos ? std::string_view() : location.substr(slash + 1);
   }
-  if (!reply.request.empty()) add_uint_option(response, COAP_OPTION_CONTENT_FORMAT, kFormatCbor);
+  if (!reply.request.empty())
+    add_uint_option(response, COAP_OPTION_CONTENT_FORMAT, content_format::kCbor);
   if (!reply.block1.empty()) {
     coap_add_option(response, COAP_OPTION_BLOCK1, reply.block1.size(), reply.block1.data());
   }

@@ -18,7 +18,7 @@ void CoapServer::Impl::handle_manifest(DeviceRecord& device, coap_session_t* ses
   }
   // No deployment yet: an empty 2.05, so that an observation stays registered and the
   // first deployment reaches the device as a notification.
-  serve_blocks(kResource, request, response, kFormatCoseSign1, device.manifest,
+  serve_blocks(kResource, request, response, content_format::kCoseSign1, device.manifest,
                device.manifest.empty() ? std::span<const std::uint8_t>()
                                        : std::span<const std::uint8_t>(device.manifest_etag));
 }

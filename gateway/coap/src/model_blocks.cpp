@@ -78,7 +78,7 @@ void CoapServer::Impl::handle_model(Model& model, coap_session_t* session,
   if (transfers_.size() < kMaxTrackedTransfers || transfers_.count(key) != 0) {
     transfers_[key] = now_ms();
   }
-  serve_blocks(kResource, request, response, kFormatOctetStream, *payload, model.etag);
+  serve_blocks(kResource, request, response, content_format::kOctetStream, *payload, model.etag);
   std::size_t length = 0;
   const std::uint8_t* data = nullptr;
   if (coap_get_data(response, &length, &data)) metrics_.count_block_served(length);

@@ -39,7 +39,7 @@ void CoapServer::Impl::handle_well_known_core(coap_session_t* session, const coa
       if (model != models_.end()) links += ";sz=" + std::to_string(model->second->size);
     }
   }
-  serve_blocks(kResource, request, response, kFormatLinkFormat,
+  serve_blocks(kResource, request, response, content_format::kLinkFormat,
                {reinterpret_cast<const std::uint8_t*>(links.data()), links.size()}, {});
 }
 
@@ -64,7 +64,8 @@ void CoapServer::Impl::handle_register(coap_session_t* session, const coap_pdu_t
   const auto lifetime_or = lifetime_of(kResource, request, response, kDefaultLifetimeS);
   if (!lifetime_or) return;
   const std::uint32_t lifetime = *lifetime_or;
-  const auto accepted = accept_body(kResource, request, response, kFormatCbor, id, "registration");
+  const auto accepted =
+      accept_body(kResource, request, response, content_format::kCbor, id, "registration");
   if (!accepted) return;
   const auto body = *accepted;
   const auto decoded = registration::decode(body);

@@ -14,7 +14,8 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
   constexpr auto kResource = CoapResource::kStatus;
   if (answer_if_completed(kResource, session, request, response)) return;
   if (!admit(kResource, session, request, &device, response)) return;
-  const auto accepted = accept_body(kResource, request, response, kFormatCbor, device.id, "status");
+  const auto accepted =
+      accept_body(kResource, request, response, content_format::kCbor, device.id, "status");
   if (!accepted) return;
   const auto body = *accepted;
   const auto report = status_report::decode(body);

@@ -12,7 +12,7 @@ void CoapServer::Impl::handle_telemetry(DeviceRecord& device, coap_session_t* se
   if (answer_if_completed(kResource, session, request, response)) return;
   if (!admit(kResource, session, request, &device, response)) return;
   const auto accepted =
-      accept_body(kResource, request, response, kFormatSenmlCbor, device.id, "telemetry");
+      accept_body(kResource, request, response, content_format::kSenmlCbor, device.id, "telemetry");
   if (!accepted) {
     metrics_.count_rejected_batch();
     return;

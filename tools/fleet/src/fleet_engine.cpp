@@ -224,7 +224,7 @@ void Fleet::Engine::start_registration(Device& d, Clock::time_point now) {
   parts.add_path("rd");
   parts.add_query("ep=" + d.spec.id);
   parts.add_query("lt=" + std::to_string(config_.lifetime_s));
-  parts.content_format = kContentFormatCbor;
+  parts.content_format = content_format::kCbor;
   parts.payload = registration_body_;
   send(d, RequestKind::kRegister, parts, now);
 }
@@ -272,7 +272,7 @@ void Fleet::Engine::send_telemetry(Device& d, Clock::time_point now) {
   RequestParts parts;
   parts.add_path("t");
   parts.add_path(d.spec.id);
-  parts.content_format = kContentFormatSenmlCbor;
+  parts.content_format = content_format::kSenmlCbor;
   parts.payload = *pack;
   send(d, RequestKind::kTelemetry, parts, now);
 }

@@ -21,14 +21,13 @@
 
 #include "pacer_private.hpp"
 #include "spindle/fleet/fleet.hpp"
+#include "spindle/protocol/content_format.hpp"
 #include "telemetry_pack_private.hpp"
 
 namespace spindle::fleet {
 
 inline constexpr std::size_t kTokenSize = 8;
 inline constexpr std::size_t kMaxPathSegments = 8;
-inline constexpr std::uint16_t kContentFormatCbor = 60;
-inline constexpr std::uint16_t kContentFormatSenmlCbor = 112;
 inline constexpr Clock::duration kMaxWait = std::chrono::milliseconds(100);
 // Socket events handled per libcoap pass. coap_io_process() takes at most 10 and walks
 // every session twice per call, which at 10k sessions costs more than the traffic; one
