@@ -11,6 +11,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
+#include <array>
 
 #include <cstring>
 #include <new>
@@ -360,15 +361,10 @@ Status ecdsa_verify(const EcPublicKey& public_key, const Digest& digest,
 // ---- Per-device keys ----
 
 std::string_view key_purpose_label(KeyPurpose purpose) {
-  switch (purpose) {
-    case KeyPurpose::kModelKek:
-      return "model-kek";
-    case KeyPurpose::kDtlsPsk:
-      return "dtls-psk";
-    case KeyPurpose::kAttestation:
-      return "attestation";
-  }
-  return "unknown";
+  // Indexed by KeyPurpose; the labels are HKDF info strings, so they never change.
+  constexpr std::array<std::string_view, 3> kLabels = {"model-kek", "dtls-psk", "attestation"};
+  const auto index = static_cast<std::size_t>(purpose);
+  return index < kLabels.size() ? kLabels[index] : "unknown";
 }
 
 Status derive_device_key(Bytes master_secret, std::string_view device_id, KeyPurpose purpose,

@@ -6,29 +6,12 @@
 namespace spindle::status_report {
 
 const char* install_state_name(InstallState state) {
-  switch (state) {
-    case InstallState::kManifestAccepted:
-      return "manifest-accepted";
-    case InstallState::kManifestRejected:
-      return "manifest-rejected";
-    case InstallState::kDownloading:
-      return "downloading";
-    case InstallState::kDownloaded:
-      return "downloaded";
-    case InstallState::kVerified:
-      return "verified";
-    case InstallState::kSelfTestPassed:
-      return "self-test-passed";
-    case InstallState::kActivated:
-      return "activated";
-    case InstallState::kConfirmed:
-      return "confirmed";
-    case InstallState::kRolledBack:
-      return "rolled-back";
-    case InstallState::kFailed:
-      return "failed";
-  }
-  return "unknown";
+  // Indexed by InstallState (its values are the wire's, 0..kMaxInstallState).
+  constexpr std::array<const char*, kMaxInstallState + 1> kNames = {
+      "manifest-accepted", "manifest-rejected", "downloading", "downloaded",  "verified",
+      "self-test-passed",  "activated",         "confirmed",   "rolled-back", "failed"};
+  const auto index = static_cast<std::size_t>(state);
+  return index < kNames.size() ? kNames[index] : "unknown";
 }
 namespace {
 

@@ -1,5 +1,6 @@
 // The log sink of the POSIX backend: one write(2) per line to stderr.
 #include <unistd.h>
+#include <array>
 
 #include <cerrno>
 #include <cstdarg>
@@ -11,18 +12,12 @@
 namespace spindle::os::detail {
 namespace {
 
+// Indexed by LogLevel.
+constexpr std::array<const char*, 4> kLevelTags = {"err", "wrn", "inf", "dbg"};
+
 const char* level_tag(LogLevel level) {
-  switch (level) {
-    case LogLevel::kError:
-      return "err";
-    case LogLevel::kWarning:
-      return "wrn";
-    case LogLevel::kInfo:
-      return "inf";
-    case LogLevel::kDebug:
-      return "dbg";
-  }
-  return "???";
+  const auto index = static_cast<std::size_t>(level);
+  return index < kLevelTags.size() ? kLevelTags[index] : "???";
 }
 
 void write_all(const char* data, std::size_t length) {

@@ -1,5 +1,6 @@
 #include "spindle/gateway/metrics.hpp"
 
+#include <array>
 #include <string_view>
 #include <utility>
 
@@ -22,27 +23,12 @@ constexpr std::array<const char*, kResponseClassCount> kResponseClassNames = {"2
 }  // namespace
 
 const char* coap_resource_name(CoapResource resource) {
-  switch (resource) {
-    case CoapResource::kWellKnownCore:
-      return "well-known-core";
-    case CoapResource::kRegister:
-      return "rd";
-    case CoapResource::kRefresh:
-      return "rd-refresh";
-    case CoapResource::kManifest:
-      return "manifest";
-    case CoapResource::kModel:
-      return "model";
-    case CoapResource::kStatus:
-      return "status";
-    case CoapResource::kTelemetry:
-      return "telemetry";
-    case CoapResource::kCapture:
-      return "capture";
-    case CoapResource::kOther:
-      return "other";
-  }
-  return "other";
+  // Indexed by CoapResource.
+  static constexpr std::array<const char*, kCoapResourceCount> kNames = {
+      "well-known-core", "rd",        "rd-refresh", "manifest", "model",
+      "status",          "telemetry", "capture",    "other"};
+  const auto index = static_cast<std::size_t>(resource);
+  return index < kNames.size() ? kNames[index] : "other";
 }
 
 void Metrics::count_response(CoapResource resource, ResponseClass response) {

@@ -25,17 +25,11 @@
 namespace spindle::fleet {
 
 std::string_view request_kind_name(RequestKind kind) {
-  switch (kind) {
-    case RequestKind::kRegister:
-      return "register";
-    case RequestKind::kRefresh:
-      return "refresh";
-    case RequestKind::kObserve:
-      return "observe";
-    case RequestKind::kTelemetry:
-      return "telemetry";
-  }
-  return "?";
+  // Indexed by RequestKind.
+  constexpr std::array<std::string_view, kRequestKinds> kNames = {"register", "refresh", "observe",
+                                                                  "telemetry"};
+  const auto index = static_cast<std::size_t>(kind);
+  return index < kNames.size() ? kNames[index] : "?";
 }
 
 std::uint64_t RequestStats::errored() const {
