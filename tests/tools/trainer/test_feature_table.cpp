@@ -17,14 +17,14 @@ namespace {
 std::string feature_header() {
   std::string header;
   for (std::size_t f = 0; f < 45; ++f)
-    header += "," + std::string(features::feature_name(f));
+    header.append(",").append(features::feature_name(f));
   return header;
 }
 
 std::string feature_row(float base) {
   std::string row;
   for (std::size_t f = 0; f < 45; ++f)
-    row += "," + std::to_string(base + static_cast<float>(f));
+    row.append(",").append(std::to_string(base + static_cast<float>(f)));
   return row;
 }
 
