@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the project the way a newcomer does without the presets,
 #   cmake -S . -B <dir> -DCMAKE_BUILD_TYPE=Release && cmake --build <dir>
-# (warnings are not errors there: another compiler may warn about other things), and fails
+# (the programs, without tests and benchmarks; warnings are not errors there: another
+# compiler may warn about other things), and fails
 # when that build fails or when this machine's compiler prints any warning at -O3.
 #   tools/dev/check-plain-build.sh [build-dir]   (default build/plain-release)
 set -euo pipefail
