@@ -145,7 +145,7 @@ std::optional<Answer> HttpApi::Impl::decode_deployment(const json& entry, std::s
   out.record.model_digest = api::to_hex(manifest->payload_digest);
   out.record.created_ms = now;
   out.record.updated_ms = now;
-  out.record.state = "pending";
+  out.record.state = DeploymentState::kPending;
   out.payload_size = manifest->payload_size;
   out.record.manifest = std::move(bytes);  // the views above are not used past this point
   return std::nullopt;

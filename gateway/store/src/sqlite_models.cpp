@@ -68,10 +68,10 @@ Result<std::int64_t> SqliteStore::add_deployment(const StoredDeployment& deploym
   // kNotFound.
   constexpr const char* kSql =
       "INSERT INTO deployments(device_id, model_digest, model_id, version, manifest, "
-      "created_ms, state, reason, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '', ?6)";
+      "created_ms, state, reason, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?6)";
   SPINDLE_TRY(execute(kSql, "add deployment", deployment.device_id, deployment.model_digest,
                       deployment.model_id, deployment.version, deployment.manifest,
-                      deployment.created_ms));
+                      deployment.created_ms, deployment_state_name(DeploymentState::kPending)));
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
@@ -88,11 +88,12 @@ Result<std::vector<StoredDeployment>> SqliteStore::device_deployments(std::strin
   return find_all(kSql, "list device deployments", deployment_from_row, device_id);
 }
 
-Status SqliteStore::set_deployment_state(std::int64_t id, std::string_view state,
+Status SqliteStore::set_deployment_state(std::int64_t id, DeploymentState state,
                                          std::string_view reason, std::int64_t now_ms) {
   constexpr const char* kSql =
       "UPDATE deployments SET state = ?2, reason = ?3, updated_ms = ?4 WHERE id = ?1";
-  return update_existing_row(kSql, "set deployment state", id, state, reason, now_ms);
+  return update_existing_row(kSql, "set deployment state", id, deployment_state_name(state), reason,
+                             now_ms);
 }
 
 }  // namespace spindle::gateway::sqlite

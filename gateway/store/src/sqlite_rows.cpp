@@ -1,6 +1,10 @@
 #include "sqlite_rows_private.hpp"
 
 #include <limits>
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
 
 namespace spindle::gateway::sqlite {
 namespace {
@@ -20,9 +24,24 @@ senml::ValueKind value_kind_from_int(std::int64_t value) {
   }
 }
 
+// The enum a state column names, read with its from-text function: an unknown name is data
+// this build cannot read, not a value to default.
+template <typename Enum>
+Result<Enum> stored_state(const Statement& row, int column,
+                          Result<Enum> (*from_name)(std::string_view), const char* what) {
+  const std::string text = row.column_text(column);
+  const Result<Enum> value = from_name(text);
+  if (!value.ok()) {
+    spdlog::error("store: the database holds {} \"{}\", which this build does not know", what,
+                  text);
+    return Error::kIoError;
+  }
+  return value;
+}
+
 }  // namespace
 
-StoredDevice device_from_row(const Statement& row) {
+Result<StoredDevice> device_from_row(const Statement& row) {
   StoredDevice device;
   device.id = row.column_text(0);
   device.created_ms = row.column_int64(1);
@@ -32,6 +51,8 @@ StoredDevice device_from_row(const Statement& row) {
   device.last_seen_ms = row.column_int64(5);
   device.online = row.column_bool(6);
   if (!row.column_is_null(7)) {
+    SPINDLE_TRY(
+        stored_state(row, 7, attestation_verdict_from_name, "the attestation verdict").status());
     device.attestation = StoredAttestation{
         .verdict = row.column_text(7),
         .time_ms = row.column_int64(8),
@@ -44,7 +65,7 @@ StoredDevice device_from_row(const Statement& row) {
   return device;
 }
 
-StoredModel model_from_row(const Statement& row) {
+Result<StoredModel> model_from_row(const Statement& row) {
   StoredModel model;
   model.digest = row.column_text(0);
   model.size = row.column_uint64(1);
@@ -53,7 +74,7 @@ StoredModel model_from_row(const Statement& row) {
   return model;
 }
 
-StoredDeployment deployment_from_row(const Statement& row) {
+Result<StoredDeployment> deployment_from_row(const Statement& row) {
   StoredDeployment deployment;
   deployment.id = row.column_int64(0);
   deployment.device_id = row.column_text(1);
@@ -62,13 +83,14 @@ StoredDeployment deployment_from_row(const Statement& row) {
   deployment.version = row.column_uint64(4);
   deployment.manifest = row.column_blob(5);
   deployment.created_ms = row.column_int64(6);
-  deployment.state = row.column_text(7);
+  SPINDLE_TRY_ASSIGN(deployment.state,
+                     stored_state(row, 7, deployment_state_from_name, "the deployment state"));
   deployment.reason = row.column_text(8);
   deployment.updated_ms = row.column_int64(9);
   return deployment;
 }
 
-StoredCapture capture_from_row(const Statement& row) {
+Result<StoredCapture> capture_from_row(const Statement& row) {
   StoredCapture capture;
   capture.id = row.column_int64(0);
   capture.device_id = row.column_text(1);
@@ -84,12 +106,13 @@ StoredCapture capture_from_row(const Statement& row) {
   capture.feature_count = static_cast<std::uint32_t>(row.column_int64(11));
   capture.created_ms = row.column_int64(12);
   capture.completed_ms = row.column_int64(13);
-  capture.state = row.column_text(14);
+  SPINDLE_TRY_ASSIGN(capture.state,
+                     stored_state(row, 14, capture_state_from_name, "the capture state"));
   capture.reason = row.column_text(15);
   return capture;
 }
 
-StoredCaptureChunk capture_chunk_from_row(const Statement& row) {
+Result<StoredCaptureChunk> capture_chunk_from_row(const Statement& row) {
   StoredCaptureChunk chunk;
   chunk.capture_id = row.column_int64(0);
   chunk.sequence = static_cast<std::uint32_t>(row.column_int64(1));
@@ -105,7 +128,7 @@ StoredCaptureChunk capture_chunk_from_row(const Statement& row) {
   return chunk;
 }
 
-TelemetryRecord telemetry_from_row(const Statement& row) {
+Result<TelemetryRecord> telemetry_from_row(const Statement& row) {
   TelemetryRecord record;
   record.id = row.column_int64(0);
   record.device_id = row.column_text(1);
@@ -122,7 +145,7 @@ TelemetryRecord telemetry_from_row(const Statement& row) {
   return record;
 }
 
-StoredEvent event_from_row(const Statement& row) {
+Result<StoredEvent> event_from_row(const Statement& row) {
   StoredEvent event;
   event.id = row.column_int64(0);
   event.time_ms = row.column_int64(1);

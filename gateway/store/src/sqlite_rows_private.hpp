@@ -29,21 +29,24 @@ inline constexpr const char* kSelectDeployments =
     "SELECT id, device_id, model_digest, model_id, version, manifest, created_ms, state, "
     "reason, updated_ms FROM deployments";
 
+// Every mapper reads its columns in the order given; a row holding a state name this build
+// does not know (record_states.hpp) is refused with kIoError, and logged.
+
 // The columns of kSelectDevices.
-StoredDevice device_from_row(const Statement& row);
+Result<StoredDevice> device_from_row(const Statement& row);
 // The columns of kSelectModels.
-StoredModel model_from_row(const Statement& row);
+Result<StoredModel> model_from_row(const Statement& row);
 // The columns of kSelectDeployments.
-StoredDeployment deployment_from_row(const Statement& row);
+Result<StoredDeployment> deployment_from_row(const Statement& row);
 // The columns of kSelectCaptures.
-StoredCapture capture_from_row(const Statement& row);
+Result<StoredCapture> capture_from_row(const Statement& row);
 // capture_id, sequence, first_window, window_count, board, sample_rate_hz, window_length,
 // axes, feature_count, data, received_ms.
-StoredCaptureChunk capture_chunk_from_row(const Statement& row);
+Result<StoredCaptureChunk> capture_chunk_from_row(const Statement& row);
 // id, device_id, seq, name, time, unit, kind, number, text, boolean, data, received_ms.
-TelemetryRecord telemetry_from_row(const Statement& row);
+Result<TelemetryRecord> telemetry_from_row(const Statement& row);
 // id, time_ms, device_id, kind, detail.
-StoredEvent event_from_row(const Statement& row);
+Result<StoredEvent> event_from_row(const Statement& row);
 
 // SQLite's LIMIT is signed; larger limits mean "no limit".
 std::int64_t sql_limit(std::size_t limit);

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -22,6 +23,11 @@
 #include "sqlite_statement_private.hpp"
 
 namespace spindle::gateway::sqlite {
+
+// The record a row mapper (sqlite_rows_private.hpp) gives, which returns a Result of it.
+template <typename RowMapper>
+using RowOf = std::remove_cvref_t<
+    decltype(std::declval<RowMapper&>()(std::declval<const Statement&>()).value())>;
 
 // Every statement is prepared once per connection and kept in a cache keyed by its SQL
 // text, because the group-commit writer appends telemetry thousands of times a second.
@@ -64,7 +70,8 @@ class SqliteStore final : public Store {
   Result<std::int64_t> add_deployment(const StoredDeployment& deployment) override;
   Result<std::vector<StoredDeployment>> current_deployments() override;
   Result<std::vector<StoredDeployment>> device_deployments(std::string_view device_id) override;
-  Status set_deployment_state(std::int64_t id, std::string_view state, std::string_view reason,
+  using Store::set_deployment_state;  // the transitional overload taking a name
+  Status set_deployment_state(std::int64_t id, DeploymentState state, std::string_view reason,
                               std::int64_t now_ms) override;
 
   Result<std::size_t> append_telemetry(std::span<const TelemetryRecord> records) override;
@@ -103,15 +110,16 @@ class SqliteStore final : public Store {
     return sqlite3_changes64(db_) == 0 ? Status(Error::kNotFound) : kOk;
   }
 
-  // Every row the statement selects, mapped.
+  // Every row the statement selects, mapped; the first row the mapper refuses ends it.
   template <typename RowMapper>
   static auto collect(Statement& select, RowMapper map_row)
-      -> Result<std::vector<decltype(map_row(select))>> {
-    std::vector<decltype(map_row(select))> rows;
+      -> Result<std::vector<RowOf<RowMapper>>> {
+    std::vector<RowOf<RowMapper>> rows;
     while (true) {
       SPINDLE_TRY_ASSIGN(const bool row, select.step());
       if (!row) break;
-      rows.push_back(map_row(select));
+      SPINDLE_TRY_ASSIGN(auto record, map_row(select));
+      rows.push_back(std::move(record));
     }
     return rows;
   }
@@ -119,8 +127,7 @@ class SqliteStore final : public Store {
   // Every row that `sql` selects with `args` bound to ?1..?N, mapped.
   template <typename RowMapper, typename... Args>
   auto find_all(std::string_view sql, std::string_view operation, RowMapper map_row,
-                const Args&... args)
-      -> Result<std::vector<decltype(map_row(std::declval<Statement&>()))>> {
+                const Args&... args) -> Result<std::vector<RowOf<RowMapper>>> {
     SPINDLE_TRY_ASSIGN(Statement select, statement(sql, operation));
     SPINDLE_TRY(select.bind(args...));
     return collect(select, map_row);
@@ -130,7 +137,7 @@ class SqliteStore final : public Store {
   // kNotFound when there is none.
   template <typename RowMapper, typename... Args>
   auto find_one(std::string_view sql, std::string_view operation, RowMapper map_row,
-                const Args&... args) -> Result<decltype(map_row(std::declval<Statement&>()))> {
+                const Args&... args) -> Result<RowOf<RowMapper>> {
     SPINDLE_TRY_ASSIGN(Statement select, statement(sql, operation));
     SPINDLE_TRY(select.bind(args...));
     SPINDLE_TRY_ASSIGN(const bool row, select.step());
