@@ -1,5 +1,5 @@
 // The operator API's implementation class, shared by the server plumbing (http_api.cpp)
-// and the endpoint handlers (endpoints.cpp). Private to gateway/api.
+// and the endpoint handlers (endpoints_*.cpp). Private to gateway/api.
 #pragma once
 
 #include <httplib.h>
@@ -98,6 +98,14 @@ class HttpApi::Impl {
   std::optional<api::Answer> check_deployments(Store& store,
                                                const std::vector<api::NewDeployment>& batch,
                                                Status& failure) const;
+
+  // Runs `read` on the reader connection under its lock and returns what `read` returns:
+  // the one connection is shared by every handler thread.
+  template <typename Read>
+  auto read_store(Read read) {
+    const std::lock_guard lock(reader_mutex_);
+    return read(*reader_);
+  }
 
   const HttpApiOptions options_;
   Writer& writer_;

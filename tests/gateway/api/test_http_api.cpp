@@ -720,12 +720,19 @@ TEST_F(DeploymentTest, AcceptedDeploymentIsStoredAndAnnounced) {
   ASSERT_EQ(announced.size(), 1U);
   EXPECT_EQ(announced[0].id, created["id"].get<std::int64_t>());
   EXPECT_EQ(announced[0].manifest, first);
-  EXPECT_EQ(announced[0].state, "pending");
+  EXPECT_EQ(announced[0].state, DeploymentState::kPending);
 
   const auto current = get("/api/v1/deployments");
   ASSERT_EQ(current.body["deployments"].size(), 1U);
   EXPECT_EQ(current.body["deployments"][0]["id"], created["id"]);
   EXPECT_EQ(current.body["deployments"][0]["state"], "pending");
+  // What the node reports shows under its own name.
+  const auto deployment_id = created["id"].get<std::int64_t>();
+  write([deployment_id](Store& store) {
+    return store.set_deployment_state(deployment_id, DeploymentState::kManifestRejected,
+                                      "bad-signature", 7);
+  });
+  EXPECT_EQ(get("/api/v1/deployments").body["deployments"][0]["state"], "manifest-rejected");
   EXPECT_EQ(get("/api/v1/devices/node-1").body["deployment"]["version"], 5);
 
   // A higher version for the same device, and a first one for another, in one batch.

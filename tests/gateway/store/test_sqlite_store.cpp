@@ -384,7 +384,7 @@ TEST_F(SqliteStoreTest, AddDeploymentNeedsKnownDeviceAndModel) {
   EXPECT_EQ(stored.model_id, "anomaly");
   EXPECT_EQ(stored.version, 1U);
   EXPECT_EQ(stored.manifest, (Bytes{0xd2, 0x84, 0x01}));
-  EXPECT_EQ(stored.state, "pending");
+  EXPECT_EQ(stored.state, DeploymentState::kPending);
   EXPECT_EQ(stored.created_ms, 5);
   EXPECT_EQ(stored.updated_ms, 5);
 }
@@ -423,16 +423,41 @@ TEST_F(SqliteStoreTest, SetDeploymentStateRecordsTheReport) {
   const std::string digest = add_device_and_model(*store, "node-1");
   auto id = store->add_deployment(deployment("node-1", digest, 1, 10));
   ASSERT_TRUE(id.ok());
-  ASSERT_TRUE(store->set_deployment_state(*id, "installed", "ok", 20).ok());
+  ASSERT_TRUE(store->set_deployment_state(*id, DeploymentState::kConfirmed, "ok", 20).ok());
   auto current = store->current_deployments();
   ASSERT_TRUE(current.ok());
   ASSERT_EQ(current->size(), 1U);
-  EXPECT_EQ((*current)[0].state, "installed");
+  EXPECT_EQ((*current)[0].state, DeploymentState::kConfirmed);
   EXPECT_EQ((*current)[0].reason, "ok");
   EXPECT_EQ((*current)[0].updated_ms, 20);
   EXPECT_EQ((*current)[0].created_ms, 10);
-  EXPECT_EQ(store->set_deployment_state(*id + 100, "failed", "timeout", 30),
+  EXPECT_EQ(store->set_deployment_state(*id + 100, DeploymentState::kFailed, "timeout", 30),
             Status(Error::kNotFound));
+}
+
+TEST_F(SqliteStoreTest, DeploymentStatesAreStoredAsTheirNames) {
+  auto store = open();
+  const std::string digest = add_device_and_model(*store, "node-1");
+  auto id = store->add_deployment(deployment("node-1", digest, 1, 10));
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(query_sql(db_path(), "SELECT state FROM deployments"), "pending");
+  ASSERT_TRUE(store->set_deployment_state(*id, DeploymentState::kRolledBack, "ok", 20).ok());
+  EXPECT_EQ(query_sql(db_path(), "SELECT state FROM deployments"), "rolled-back");
+  // The transitional overload for callers that still hold the node's name.
+  ASSERT_TRUE(
+      store->set_deployment_state(*id, std::string_view("self-test-passed"), "ok", 21).ok());
+  EXPECT_EQ(store->current_deployments()->front().state, DeploymentState::kSelfTestPassed);
+  EXPECT_EQ(store->set_deployment_state(*id, std::string_view("installed"), "ok", 22),
+            Status(Error::kInvalidValue));
+}
+
+TEST_F(SqliteStoreTest, AnUnknownStoredDeploymentStateIsAnError) {
+  auto store = open();
+  const std::string digest = add_device_and_model(*store, "node-1");
+  ASSERT_TRUE(store->add_deployment(deployment("node-1", digest, 1, 10)).ok());
+  execute_sql(db_path(), "UPDATE deployments SET state = 'installed'");
+  EXPECT_EQ(store->current_deployments().status(), Status(Error::kIoError));
+  EXPECT_EQ(store->device_deployments("node-1").status(), Status(Error::kIoError));
 }
 
 // ---- Attestation ----
@@ -475,6 +500,21 @@ TEST_F(SqliteStoreTest, TheLatestAttestationVerdictIsKeptPerDevice) {
   EXPECT_FALSE((*devices)[1].attestation.has_value());
 
   EXPECT_EQ(store->save_attestation("node-9", first), Status(Error::kNotFound));
+}
+
+TEST_F(SqliteStoreTest, AnAttestationVerdictMustBeAKnownName) {
+  auto store = open();
+  ASSERT_TRUE(store->add_device("node-1", 1).ok());
+  StoredAttestation attestation;
+  attestation.verdict = "fine";
+  attestation.time_ms = 20;
+  EXPECT_EQ(store->save_attestation("node-1", attestation), Status(Error::kInvalidValue));
+  attestation.verdict = attestation_verdict_name(AttestationVerdict::kMacInvalid);
+  ASSERT_TRUE(store->save_attestation("node-1", attestation).ok());
+  EXPECT_EQ(query_sql(db_path(), "SELECT verdict FROM attestations"), "mac-invalid");
+  execute_sql(db_path(), "UPDATE attestations SET verdict = 'fine'");
+  EXPECT_EQ(store->get_device("node-1").status(), Status(Error::kIoError));
+  EXPECT_EQ(store->list_devices().status(), Status(Error::kIoError));
 }
 
 // ---- Telemetry ----
@@ -768,20 +808,23 @@ TEST_F(SqliteStoreTest, ACaptureCollectsEachChunkOnceAndCompletes) {
   request.created_ms = 50;
   const auto capture = store->add_capture(request);
   ASSERT_TRUE(capture.ok()) << capture.status().name();
-  EXPECT_EQ(capture->state, "requested");
+  EXPECT_EQ(capture->state, CaptureState::kRequested);
+  EXPECT_EQ(query_sql(db_path(), "SELECT state FROM captures"), "requested");
   EXPECT_EQ(capture->label, "healthy");
   EXPECT_TRUE(capture->board.empty());
 
   EXPECT_TRUE(*store->add_capture_chunk(chunk_of(capture->id, 0, 0, 3)));
   EXPECT_FALSE(*store->add_capture_chunk(chunk_of(capture->id, 0, 0, 3)));  // re-sent
   auto now = store->get_capture(capture->id);
-  EXPECT_EQ(now->state, "collecting");
+  EXPECT_EQ(now->state, CaptureState::kCollecting);
+  EXPECT_EQ(query_sql(db_path(), "SELECT state FROM captures"), "collecting");
   EXPECT_EQ(now->windows_received, 3U);
   EXPECT_EQ(now->board, "native_sim");
   EXPECT_EQ(now->feature_count, 45U);
   EXPECT_TRUE(*store->add_capture_chunk(chunk_of(capture->id, 1, 3, 2)));
   now = store->get_capture(capture->id);
-  EXPECT_EQ(now->state, "complete");
+  EXPECT_EQ(now->state, CaptureState::kComplete);
+  EXPECT_EQ(query_sql(db_path(), "SELECT state FROM captures"), "complete");
   EXPECT_EQ(now->windows_received, 5U);
   EXPECT_EQ(now->chunks_received, 2U);
   EXPECT_EQ(now->completed_ms, 101);
@@ -816,9 +859,26 @@ TEST_F(SqliteStoreTest, CapturesListNewestFirstAndFailOnce) {
   EXPECT_EQ(store->list_captures("node-1", true)->size(), 1U);
   EXPECT_TRUE(store->fail_capture(first->id, "node gone", 7).ok());
   EXPECT_EQ(store->fail_capture(first->id, "again", 8), Status(Error::kNotFound));
-  EXPECT_EQ(store->get_capture(first->id)->state, "failed");
+  EXPECT_EQ(store->get_capture(first->id)->state, CaptureState::kFailed);
+  EXPECT_EQ(
+      query_sql(db_path(), "SELECT state FROM captures WHERE id = " + std::to_string(first->id)),
+      "failed");
   EXPECT_EQ(store->get_capture(first->id)->reason, "node gone");
   EXPECT_TRUE(store->list_captures("node-1", true)->empty());
+}
+
+TEST_F(SqliteStoreTest, AnUnknownStoredCaptureStateIsAnError) {
+  const auto store = open();
+  ASSERT_TRUE(store->add_device("node-1", 1).ok());
+  StoredCapture request;
+  request.device_id = "node-1";
+  request.kind = "raw";
+  request.windows_requested = 2;
+  const auto capture = store->add_capture(request);
+  ASSERT_TRUE(capture.ok());
+  execute_sql(db_path(), "UPDATE captures SET state = 'done'");
+  EXPECT_EQ(store->get_capture(capture->id).status(), Status(Error::kIoError));
+  EXPECT_EQ(store->list_captures("", false).status(), Status(Error::kIoError));
 }
 
 }  // namespace

@@ -10,7 +10,8 @@
 // (double) for reading times, which come from the node (SenML bt + t).
 //
 // Every function returns a Status/Result; none throws. kIoError covers a failure of the
-// database or the file system (the implementation logs the underlying message).
+// database or the file system, and a stored value this build cannot read (a state name it
+// does not know); the implementation logs the underlying message.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "spindle/gateway/record_states.hpp"
 #include "spindle/protocol/senml.hpp"
 #include "spindle/status.hpp"
 
@@ -33,7 +35,9 @@ using Bytes = std::vector<std::uint8_t>;
 
 // A device's latest attestation verdict (docs/delivery.md "Attestation").
 struct StoredAttestation {
-  std::string verdict;  // "match", "mismatch", "mac-invalid", "stale"
+  // attestation_verdict_name of the verdict. Still text until gateway/coap names it as an
+  // AttestationVerdict; the store refuses a name attestation_verdict_from_name does not know.
+  std::string verdict;
   std::int64_t time_ms = 0;
   std::string nonce;            // hex of the nonce the answer echoed
   std::string active_digest;    // hex, as the node reported it
@@ -67,7 +71,7 @@ struct StoredDeployment {
   std::uint64_t version = 0;
   Bytes manifest;  // the COSE_Sign1 served on /d/{device}/manifest
   std::int64_t created_ms = 0;
-  std::string state;   // "pending" at creation; then what the node reports
+  DeploymentState state = DeploymentState::kPending;  // then what the node reports
   std::string reason;  // error name of the last report ("ok" for progress)
   std::int64_t updated_ms = 0;
 };
@@ -115,8 +119,8 @@ struct StoredCapture {
   std::uint32_t feature_count = 0;
   std::int64_t created_ms = 0;
   std::int64_t completed_ms = 0;  // 0 until complete or failed
-  std::string state;              // "requested", "collecting", "complete", "failed"
-  std::string reason;             // why it failed; "" otherwise
+  CaptureState state = CaptureState::kRequested;
+  std::string reason;  // why it failed; "" otherwise
 };
 
 // One stored chunk: whole windows of little-endian float32 values (protocol/capture.hpp).
@@ -184,7 +188,7 @@ class Store {
   // Errors: kNotFound, kIoError.
   virtual Status set_online(std::string_view id, bool online) = 0;
   // Keeps `attestation` as the device's latest verdict, replacing the previous one.
-  // Errors: kNotFound (no such device), kIoError.
+  // Errors: kInvalidValue (an unknown verdict name), kNotFound (no such device), kIoError.
   virtual Status save_attestation(std::string_view device_id,
                                   const StoredAttestation& attestation) = 0;
 
@@ -204,7 +208,7 @@ class Store {
   virtual Result<Bytes> read_model_payload(std::string_view digest) = 0;
 
   // ---- Deployments ----
-  // Records a deployment (state "pending") and returns its id.
+  // Records a deployment (state kPending, whatever `deployment` holds) and returns its id.
   // Errors: kNotFound (device or model unknown), kIoError.
   virtual Result<std::int64_t> add_deployment(const StoredDeployment& deployment) = 0;
   // The newest deployment of every device that has one, ordered by device id.
@@ -213,8 +217,16 @@ class Store {
   // Every deployment of one device, newest first. Errors: kIoError.
   virtual Result<std::vector<StoredDeployment>> device_deployments(std::string_view device_id) = 0;
   // Errors: kNotFound, kIoError.
-  virtual Status set_deployment_state(std::int64_t id, std::string_view state,
+  virtual Status set_deployment_state(std::int64_t id, DeploymentState state,
                                       std::string_view reason, std::int64_t now_ms) = 0;
+  // Transitional, for gateway/coap/src/coap_server.cpp, which still has the state as text:
+  // the same with deployment_state_from_name(state_name). Remove with its last user.
+  // Errors: kInvalidValue (an unknown name), then those above.
+  Status set_deployment_state(std::int64_t id, std::string_view state_name, std::string_view reason,
+                              std::int64_t now_ms) {
+    SPINDLE_TRY_ASSIGN(const DeploymentState state, deployment_state_from_name(state_name));
+    return set_deployment_state(id, state, reason, now_ms);
+  }
 
   // ---- Telemetry ----
   // Appends records, skipping any whose (device, seq, name, time) is already stored: a
@@ -228,25 +240,25 @@ class Store {
   virtual Result<std::uint64_t> count_telemetry(std::string_view device_id) = 0;
 
   // ---- Captures ----
-  // Records a capture in state "requested" (kind, label, windows_requested, device_id and
+  // Records a capture in state kRequested (kind, label, windows_requested, device_id and
   // created_ms are taken from `capture`) and returns it with its id.
   // Errors: kNotFound (unknown device), kIoError.
   virtual Result<StoredCapture> add_capture(const StoredCapture& capture) = 0;
   // Errors: kNotFound, kIoError.
   virtual Result<StoredCapture> get_capture(std::int64_t id) = 0;
-  // Newest first; "" = every device; `active_only`: requested or collecting.
+  // Newest first; "" = every device; `active_only`: kRequested or kCollecting.
   // Errors: kIoError.
   virtual Result<std::vector<StoredCapture>> list_captures(std::string_view device_id,
                                                            bool active_only) = 0;
   // Stores a chunk unless its (capture, sequence) or (capture, first window) is already
   // stored, in which case nothing changes (a re-sent chunk is stored once, even after the
-  // capture completed). A new chunk adds its windows; the capture becomes "collecting", or
-  // "complete" (completed_ms = the chunk's received_ms) once every requested window is
+  // capture completed). A new chunk adds its windows; the capture becomes kCollecting, or
+  // kComplete (completed_ms = the chunk's received_ms) once every requested window is
   // there; the chunk sets the window shape. Returns whether the chunk was new.
   // Errors: kNotFound (no such capture), kInvalidState (a new chunk for a capture that is
   // complete or failed), kIoError.
   virtual Result<bool> add_capture_chunk(const StoredCaptureChunk& chunk) = 0;
-  // Marks an unfinished capture "failed" with `reason`. Errors: kNotFound, kIoError.
+  // Marks an unfinished capture kFailed with `reason`. Errors: kNotFound, kIoError.
   virtual Status fail_capture(std::int64_t id, std::string_view reason, std::int64_t now_ms) = 0;
   // Every chunk of a capture, by first window. Errors: kIoError.
   virtual Result<std::vector<StoredCaptureChunk>> capture_chunks(std::int64_t capture_id) = 0;

@@ -1,0 +1,177 @@
+// The operator API's health and device endpoints (docs/gateway/api.md).
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "endpoints_private.hpp"
+#include "http_api_private.hpp"
+#include "json_views_private.hpp"
+#include "spindle/gateway/clock.hpp"
+#include "spindle/protocol/limits.hpp"
+
+namespace spindle::gateway {
+
+using api::Answer;
+using api::error_answer;
+using api::json_answer;
+using nlohmann::json;
+
+// ---- Health ----
+
+Answer HttpApi::Impl::healthz(const httplib::Request&, const std::string&) {
+  // An indexed lookup of a key that cannot exist: answers "not found" when the database is
+  // readable.
+  const Status status = read_store([](Store& store) { return store.get_model("").status(); });
+  if (status.ok() || status == Status(Error::kNotFound)) {
+    return json_answer(api::kHttpOk, {{"status", "ok"}});
+  }
+  return json_answer(api::kHttpUnavailable,
+                     {{"status", "unavailable"},
+                      {"error", std::string("the store cannot be read (") + status.name() +
+                                    "): see the gateway log"}});
+}
+
+// ---- Devices ----
+
+Answer HttpApi::Impl::provision_devices(const httplib::Request& request, const std::string& body) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  json parsed;
+  if (auto bad = api::parse_entries(body, "devices", api::kMaxBatchEntries, parsed)) return *bad;
+  const json& entries = parsed;
+
+  struct Provisioned {
+    std::string id;
+    DeviceKeys keys;
+    bool created = false;
+  };
+  std::vector<Provisioned> devices;
+  devices.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const json& entry = entries[i];
+    const std::string where = api::index_name("devices", i);
+    if (!entry.contains("id") || !entry["id"].is_string()) {
+      return error_answer(api::kHttpBadRequest,
+                          where + " has no \"id\" string: send {\"id\": \"node-1\"}");
+    }
+    std::string id = entry["id"].get<std::string>();
+    const auto keys = keys_.device_keys(id);
+    if (!keys.ok()) {
+      return error_answer(
+          api::kHttpBadRequest,
+          where + ".id \"" + id.substr(0, 64) + "\" is not a valid device id: " + api::id_rule());
+    }
+    devices.push_back({std::move(id), *keys, false});
+  }
+
+  const std::int64_t now = now_ms();
+  const Status written = writer_.run([&devices, now](Store& store) -> Status {
+    for (auto& device : devices) {
+      const Status added = store.add_device(device.id, now);
+      device.created = added.ok();
+      if (added == Status(Error::kAlreadyExists)) continue;  // provisioning is idempotent
+      SPINDLE_TRY(added);
+    }
+    return kOk;
+  });
+  if (!written.ok()) return api::write_failed(written);
+
+  json answer = json::array();
+  for (const auto& device : devices) {
+    if (device.created) listener_.device_added(device.id);
+    json entry = api::keys_view(device.keys);
+    entry["id"] = device.id;
+    entry["created"] = device.created;
+    answer.push_back(std::move(entry));
+  }
+  return json_answer(api::kHttpOk, {{"devices", std::move(answer)}});
+}
+
+Answer HttpApi::Impl::list_devices(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  const auto devices = read_store([](Store& store) { return store.list_devices(); });
+  if (!devices.ok()) return api::read_failed(devices.status());
+  return json_answer(api::kHttpOk, {{"devices", api::views(*devices, api::device_view)}});
+}
+
+Answer HttpApi::Impl::get_device(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  const std::string id = request.matches[1].str();
+  if (!check_id(id).ok()) return api::bad_path_id("device id", id);
+  Result<StoredDevice> device = Error::kIoError;
+  Result<std::uint64_t> telemetry = Error::kIoError;
+  Result<std::vector<StoredDeployment>> history = Error::kIoError;
+  read_store([&](Store& store) {
+    device = store.get_device(id);
+    if (!device.ok()) return;
+    telemetry = store.count_telemetry(id);
+    history = store.device_deployments(id);
+  });
+  if (device.status() == Status(Error::kNotFound)) return api::unknown_device(id);
+  if (!device.ok()) return api::read_failed(device.status());
+  if (!telemetry.ok()) return api::read_failed(telemetry.status());
+  if (!history.ok()) return api::read_failed(history.status());
+  json view = api::device_view(*device);
+  view["telemetry_records"] = *telemetry;
+  view["deployment"] = history->empty() ? json(nullptr) : api::deployment_view(history->front());
+  return json_answer(api::kHttpOk, std::move(view));
+}
+
+Answer HttpApi::Impl::list_device_deployments(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  const std::string id = request.matches[1].str();
+  if (!check_id(id).ok()) return api::bad_path_id("device id", id);
+  Result<StoredDevice> device = Error::kIoError;
+  Result<std::vector<StoredDeployment>> history = Error::kIoError;
+  read_store([&](Store& store) {
+    device = store.get_device(id);
+    if (device.ok()) history = store.device_deployments(id);
+  });
+  if (device.status() == Status(Error::kNotFound)) return api::unknown_device(id);
+  if (!device.ok()) return api::read_failed(device.status());
+  if (!history.ok()) return api::read_failed(history.status());
+  return json_answer(api::kHttpOk, {{"deployments", api::views(*history, api::deployment_view)}});
+}
+
+std::optional<Answer> HttpApi::Impl::find_device(const httplib::Request& request, std::string& id) {
+  id = request.matches[1].str();
+  if (!check_id(id).ok()) return api::bad_path_id("device id", id);
+  const Status status = read_store([&id](Store& store) { return store.get_device(id).status(); });
+  if (status == Status(Error::kNotFound)) return api::unknown_device(id);
+  if (!status.ok()) return api::read_failed(status);
+  return std::nullopt;
+}
+
+// Never provisions: the keys of a device that was not provisioned are not handed out.
+Answer HttpApi::Impl::get_device_keys(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  std::string id;
+  if (auto bad = find_device(request, id)) return *bad;
+  const auto keys = keys_.device_keys(id);
+  if (!keys.ok()) return api::read_failed(keys.status());  // cannot happen for a valid id
+  json view = api::keys_view(*keys);
+  view["device"] = id;
+  return json_answer(api::kHttpOk, std::move(view));
+}
+
+// The challenge lives in memory only (the CoAP side keeps it): a gateway restart forgets it,
+// and the operator asks again.
+Answer HttpApi::Impl::attest_device(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  std::string id;
+  if (auto bad = find_device(request, id)) return *bad;
+  const auto challenge = draw_challenge(now_ms());
+  if (!challenge.ok()) {
+    return error_answer(api::kHttpInternalError,
+                        "no randomness for a challenge: see the gateway log");
+  }
+  listener_.challenge_issued(id, *challenge);
+  return json_answer(api::kHttpCreated, {
+                                            {"device", id},
+                                            {"nonce", api::to_hex(challenge->nonce)},
+                                            {"expires_ms", challenge->expires_ms},
+                                        });
+}
+
+}  // namespace spindle::gateway

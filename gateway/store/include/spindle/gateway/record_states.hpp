@@ -1,0 +1,73 @@
+// The states of stored records as types: a capture's progress, a deployment's install
+// state and an attestation verdict. They become text only where they leave C++: in the
+// database (gateway/store's row mapping) and in the operator API's JSON. Each enum has one
+// name table, read both ways: *_name gives the text stored and shown, *_from_name reads it
+// back and refuses a text it does not know.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "spindle/protocol/status.hpp"
+#include "spindle/protocol/status_report.hpp"
+
+namespace spindle::gateway {
+
+// A data capture (docs/protocol.md "Data capture"): requested, collecting once its first
+// chunk arrived, then complete (every requested window stored) or failed.
+enum class CaptureState : std::uint8_t { kRequested, kCollecting, kComplete, kFailed };
+inline constexpr std::size_t kCaptureStateCount = 4;
+
+// "requested", "collecting", "complete", "failed".
+const char* capture_state_name(CaptureState state);
+// Errors: kInvalidValue (not a name capture_state_name gives).
+Result<CaptureState> capture_state_from_name(std::string_view name);
+
+// A deployment: pending from its creation until the node first reports on it, then the
+// install state the node reported last (status_report::InstallState, in its order).
+enum class DeploymentState : std::uint8_t {
+  kPending,
+  kManifestAccepted,
+  kManifestRejected,
+  kDownloading,
+  kDownloaded,
+  kVerified,
+  kSelfTestPassed,
+  kActivated,
+  kConfirmed,
+  kRolledBack,
+  kFailed,
+};
+inline constexpr std::size_t kDeploymentStateCount = 11;
+static_assert(kDeploymentStateCount == 2 + status_report::kMaxInstallState);
+
+// The deployment state a node's report puts a deployment in.
+DeploymentState deployment_state(status_report::InstallState reported);
+// "pending", then the node's names (status_report::install_state_name: "manifest-accepted",
+// ..., "failed").
+const char* deployment_state_name(DeploymentState state);
+// Errors: kInvalidValue (not a name deployment_state_name gives).
+Result<DeploymentState> deployment_state_from_name(std::string_view name);
+
+// The gateway's verdict on a device's attestation answer (docs/delivery.md "Attestation").
+// The same values, in the same order, as gateway/core's Verdict, which is meant to become
+// this type (core keeps the judging and the event kinds).
+enum class AttestationVerdict : std::uint8_t { kMatch, kMismatch, kMacInvalid, kStale };
+inline constexpr std::size_t kAttestationVerdictCount = 4;
+
+// "match", "mismatch", "mac-invalid", "stale".
+const char* attestation_verdict_name(AttestationVerdict verdict);
+// Errors: kInvalidValue (not a name attestation_verdict_name gives).
+Result<AttestationVerdict> attestation_verdict_from_name(std::string_view name);
+
+// ---- Transitional: for gateway/coap/src/coap_server.cpp, which still compares and joins
+// capture states as text. Remove with their last user; nothing else may use them. ----
+
+// Whether `state` is called `name` (capture_state_name).
+bool operator==(CaptureState state, std::string_view name);
+// `text` followed by the state's name.
+std::string operator+(std::string text, CaptureState state);
+
+}  // namespace spindle::gateway

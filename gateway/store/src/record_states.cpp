@@ -1,0 +1,70 @@
+#include "spindle/gateway/record_states.hpp"
+
+#include <array>
+#include <utility>
+
+namespace spindle::gateway {
+namespace {
+
+// Indexed by CaptureState.
+constexpr std::array<const char*, kCaptureStateCount> kCaptureStateNames = {
+    "requested", "collecting", "complete", "failed"};
+
+// Indexed by AttestationVerdict.
+constexpr std::array<const char*, kAttestationVerdictCount> kAttestationVerdictNames = {
+    "match", "mismatch", "mac-invalid", "stale"};
+
+// The enum value whose name is `name`: every value is tried, so the names are written
+// once, in the to-text direction.
+template <typename Enum, std::size_t kCount, typename Name>
+Result<Enum> from_name(std::string_view name, Name name_of) {
+  for (std::size_t i = 0; i < kCount; ++i) {
+    const auto value = static_cast<Enum>(i);
+    if (name == name_of(value)) return value;
+  }
+  return Error::kInvalidValue;
+}
+
+}  // namespace
+
+const char* capture_state_name(CaptureState state) {
+  return kCaptureStateNames[static_cast<std::size_t>(state)];
+}
+
+Result<CaptureState> capture_state_from_name(std::string_view name) {
+  return from_name<CaptureState, kCaptureStateCount>(name, capture_state_name);
+}
+
+DeploymentState deployment_state(status_report::InstallState reported) {
+  // kPending comes first; the node's states follow in their wire order.
+  return static_cast<DeploymentState>(static_cast<std::size_t>(reported) + 1);
+}
+
+const char* deployment_state_name(DeploymentState state) {
+  if (state == DeploymentState::kPending) return "pending";
+  // The node's states are named once, in protocol/, as operators see them in reports.
+  return status_report::install_state_name(
+      static_cast<status_report::InstallState>(static_cast<std::size_t>(state) - 1));
+}
+
+Result<DeploymentState> deployment_state_from_name(std::string_view name) {
+  return from_name<DeploymentState, kDeploymentStateCount>(name, deployment_state_name);
+}
+
+const char* attestation_verdict_name(AttestationVerdict verdict) {
+  return kAttestationVerdictNames[static_cast<std::size_t>(verdict)];
+}
+
+Result<AttestationVerdict> attestation_verdict_from_name(std::string_view name) {
+  return from_name<AttestationVerdict, kAttestationVerdictCount>(name, attestation_verdict_name);
+}
+
+bool operator==(CaptureState state, std::string_view name) {
+  return name == capture_state_name(state);
+}
+
+std::string operator+(std::string text, CaptureState state) {
+  return std::move(text) + capture_state_name(state);
+}
+
+}  // namespace spindle::gateway

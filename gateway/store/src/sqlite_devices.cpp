@@ -1,0 +1,63 @@
+// The SQLite store: devices and their latest attestation verdict.
+#include "sqlite_store_private.hpp"
+
+#include "spindle/protocol/limits.hpp"
+#include "sqlite_rows_private.hpp"
+
+namespace spindle::gateway::sqlite {
+
+// ---- Devices ----
+
+Status SqliteStore::add_device(std::string_view id, std::int64_t now_ms) {
+  if (!check_id(id).ok()) return Error::kInvalidValue;
+  return execute("INSERT INTO devices(id, created_ms) VALUES (?1, ?2)", "add device", id, now_ms);
+}
+
+Result<StoredDevice> SqliteStore::get_device(std::string_view id) {
+  static const std::string kSql = std::string(kSelectDevices) + " WHERE d.id = ?1";
+  return find_one(kSql, "get device", device_from_row, id);
+}
+
+Result<std::vector<StoredDevice>> SqliteStore::list_devices() {
+  static const std::string kSql = std::string(kSelectDevices) + " ORDER BY d.id";
+  return find_all(kSql, "list devices", device_from_row);
+}
+
+Status SqliteStore::save_registration(std::string_view id, std::span<const std::uint8_t> body,
+                                      std::string_view location, std::uint32_t lifetime_s,
+                                      std::int64_t now_ms) {
+  constexpr const char* kSql =
+      "UPDATE devices SET registration = ?2, location = ?3, lifetime_s = ?4, "
+      "last_seen_ms = ?5, online = 1 WHERE id = ?1";
+  return update_existing_row(kSql, "save registration", id, body, location, lifetime_s, now_ms);
+}
+
+Status SqliteStore::touch_device(std::string_view id, std::uint32_t lifetime_s,
+                                 std::int64_t now_ms) {
+  constexpr const char* kSql =
+      "UPDATE devices SET last_seen_ms = ?2, online = 1, "
+      "lifetime_s = CASE WHEN ?3 = 0 THEN lifetime_s ELSE ?3 END WHERE id = ?1";
+  return update_existing_row(kSql, "touch device", id, now_ms, lifetime_s);
+}
+
+Status SqliteStore::set_online(std::string_view id, bool online) {
+  return update_existing_row("UPDATE devices SET online = ?2 WHERE id = ?1", "set device online",
+                             id, online);
+}
+
+Status SqliteStore::save_attestation(std::string_view device_id,
+                                     const StoredAttestation& attestation) {
+  // An unknown device fails the foreign key, which sqlite_status reports as kNotFound.
+  constexpr const char* kSql =
+      "INSERT INTO attestations(device_id, verdict, time_ms, nonce, active_digest, firmware, "
+      "expected_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(device_id) DO UPDATE "
+      "SET verdict = excluded.verdict, time_ms = excluded.time_ms, nonce = excluded.nonce, "
+      "active_digest = excluded.active_digest, firmware = excluded.firmware, "
+      "expected_digest = excluded.expected_digest";
+  if (!attestation_verdict_from_name(attestation.verdict).ok()) return Error::kInvalidValue;
+  return execute(kSql, "save attestation", device_id, attestation.verdict, attestation.time_ms,
+                 attestation.nonce, attestation.active_digest, attestation.firmware,
+                 attestation.expected_digest);
+}
+
+}  // namespace spindle::gateway::sqlite

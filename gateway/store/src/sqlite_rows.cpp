@@ -1,0 +1,163 @@
+#include "sqlite_rows_private.hpp"
+
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+namespace spindle::gateway::sqlite {
+namespace {
+
+senml::ValueKind value_kind_from_int(std::int64_t value) {
+  switch (value) {
+    case static_cast<std::int64_t>(senml::ValueKind::kNumber):
+      return senml::ValueKind::kNumber;
+    case static_cast<std::int64_t>(senml::ValueKind::kString):
+      return senml::ValueKind::kString;
+    case static_cast<std::int64_t>(senml::ValueKind::kBool):
+      return senml::ValueKind::kBool;
+    case static_cast<std::int64_t>(senml::ValueKind::kData):
+      return senml::ValueKind::kData;
+    default:
+      return senml::ValueKind::kNone;
+  }
+}
+
+// The enum a state column names, read with its from-text function: an unknown name is data
+// this build cannot read, not a value to default.
+template <typename Enum>
+Result<Enum> stored_state(const Statement& row, int column,
+                          Result<Enum> (*from_name)(std::string_view), const char* what) {
+  const std::string text = row.column_text(column);
+  const Result<Enum> value = from_name(text);
+  if (!value.ok()) {
+    spdlog::error("store: the database holds {} \"{}\", which this build does not know", what,
+                  text);
+    return Error::kIoError;
+  }
+  return value;
+}
+
+}  // namespace
+
+Result<StoredDevice> device_from_row(const Statement& row) {
+  StoredDevice device;
+  device.id = row.column_text(0);
+  device.created_ms = row.column_int64(1);
+  device.registration = row.column_blob(2);
+  device.location = row.column_text(3);
+  device.lifetime_s = static_cast<std::uint32_t>(row.column_int64(4));
+  device.last_seen_ms = row.column_int64(5);
+  device.online = row.column_bool(6);
+  if (!row.column_is_null(7)) {
+    SPINDLE_TRY(
+        stored_state(row, 7, attestation_verdict_from_name, "the attestation verdict").status());
+    device.attestation = StoredAttestation{
+        .verdict = row.column_text(7),
+        .time_ms = row.column_int64(8),
+        .nonce = row.column_text(9),
+        .active_digest = row.column_text(10),
+        .firmware = row.column_text(11),
+        .expected_digest = row.column_text(12),
+    };
+  }
+  return device;
+}
+
+Result<StoredModel> model_from_row(const Statement& row) {
+  StoredModel model;
+  model.digest = row.column_text(0);
+  model.size = row.column_uint64(1);
+  model.model_id = row.column_text(2);
+  model.created_ms = row.column_int64(3);
+  return model;
+}
+
+Result<StoredDeployment> deployment_from_row(const Statement& row) {
+  StoredDeployment deployment;
+  deployment.id = row.column_int64(0);
+  deployment.device_id = row.column_text(1);
+  deployment.model_digest = row.column_text(2);
+  deployment.model_id = row.column_text(3);
+  deployment.version = row.column_uint64(4);
+  deployment.manifest = row.column_blob(5);
+  deployment.created_ms = row.column_int64(6);
+  SPINDLE_TRY_ASSIGN(deployment.state,
+                     stored_state(row, 7, deployment_state_from_name, "the deployment state"));
+  deployment.reason = row.column_text(8);
+  deployment.updated_ms = row.column_int64(9);
+  return deployment;
+}
+
+Result<StoredCapture> capture_from_row(const Statement& row) {
+  StoredCapture capture;
+  capture.id = row.column_int64(0);
+  capture.device_id = row.column_text(1);
+  capture.kind = row.column_text(2);
+  capture.label = row.column_text(3);
+  capture.windows_requested = static_cast<std::uint32_t>(row.column_int64(4));
+  capture.windows_received = static_cast<std::uint32_t>(row.column_int64(5));
+  capture.chunks_received = static_cast<std::uint32_t>(row.column_int64(6));
+  capture.board = row.column_text(7);
+  capture.sample_rate_hz = static_cast<std::uint32_t>(row.column_int64(8));
+  capture.window_length = static_cast<std::uint32_t>(row.column_int64(9));
+  capture.axes = static_cast<std::uint32_t>(row.column_int64(10));
+  capture.feature_count = static_cast<std::uint32_t>(row.column_int64(11));
+  capture.created_ms = row.column_int64(12);
+  capture.completed_ms = row.column_int64(13);
+  SPINDLE_TRY_ASSIGN(capture.state,
+                     stored_state(row, 14, capture_state_from_name, "the capture state"));
+  capture.reason = row.column_text(15);
+  return capture;
+}
+
+Result<StoredCaptureChunk> capture_chunk_from_row(const Statement& row) {
+  StoredCaptureChunk chunk;
+  chunk.capture_id = row.column_int64(0);
+  chunk.sequence = static_cast<std::uint32_t>(row.column_int64(1));
+  chunk.first_window = static_cast<std::uint32_t>(row.column_int64(2));
+  chunk.window_count = static_cast<std::uint32_t>(row.column_int64(3));
+  chunk.board = row.column_text(4);
+  chunk.sample_rate_hz = static_cast<std::uint32_t>(row.column_int64(5));
+  chunk.window_length = static_cast<std::uint32_t>(row.column_int64(6));
+  chunk.axes = static_cast<std::uint32_t>(row.column_int64(7));
+  chunk.feature_count = static_cast<std::uint32_t>(row.column_int64(8));
+  chunk.data = row.column_blob(9);
+  chunk.received_ms = row.column_int64(10);
+  return chunk;
+}
+
+Result<TelemetryRecord> telemetry_from_row(const Statement& row) {
+  TelemetryRecord record;
+  record.id = row.column_int64(0);
+  record.device_id = row.column_text(1);
+  record.seq = row.column_uint64(2);
+  record.name = row.column_text(3);
+  record.time = row.column_double(4);
+  record.unit = row.column_text(5);
+  record.kind = value_kind_from_int(row.column_int64(6));
+  record.number = row.column_double(7);
+  record.text = row.column_text(8);
+  record.boolean = row.column_bool(9);
+  record.data = row.column_blob(10);
+  record.received_ms = row.column_int64(11);
+  return record;
+}
+
+Result<StoredEvent> event_from_row(const Statement& row) {
+  StoredEvent event;
+  event.id = row.column_int64(0);
+  event.time_ms = row.column_int64(1);
+  event.device_id = row.column_text(2);
+  event.kind = row.column_text(3);
+  event.detail = row.column_text(4);
+  return event;
+}
+
+std::int64_t sql_limit(std::size_t limit) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(limit < kMax ? limit : kMax);
+}
+
+}  // namespace spindle::gateway::sqlite

@@ -1,0 +1,54 @@
+// How store records map to table rows: the column lists the queries select, and one
+// function per record that reads a row in that order. Private to gateway/store.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "spindle/gateway/store.hpp"
+#include "sqlite_statement_private.hpp"
+
+namespace spindle::gateway::sqlite {
+
+inline constexpr const char* kSelectCaptures =
+    "SELECT id, device_id, kind, label, windows_requested, windows_received, chunks_received, "
+    "board, sample_rate_hz, window_length, axes, feature_count, created_ms, completed_ms, state, "
+    "reason FROM captures";
+
+// The device columns every device query selects, with the latest attestation verdict (a
+// NULL verdict: none yet); device_from_row reads them in this order.
+inline constexpr const char* kSelectDevices =
+    "SELECT d.id, d.created_ms, d.registration, d.location, d.lifetime_s, d.last_seen_ms, "
+    "d.online, a.verdict, a.time_ms, a.nonce, a.active_digest, a.firmware, a.expected_digest "
+    "FROM devices d LEFT JOIN attestations a ON a.device_id = d.id";
+
+inline constexpr const char* kSelectModels =
+    "SELECT digest, size, model_id, created_ms FROM models";
+
+inline constexpr const char* kSelectDeployments =
+    "SELECT id, device_id, model_digest, model_id, version, manifest, created_ms, state, "
+    "reason, updated_ms FROM deployments";
+
+// Every mapper reads its columns in the order given; a row holding a state name this build
+// does not know (record_states.hpp) is refused with kIoError, and logged.
+
+// The columns of kSelectDevices.
+Result<StoredDevice> device_from_row(const Statement& row);
+// The columns of kSelectModels.
+Result<StoredModel> model_from_row(const Statement& row);
+// The columns of kSelectDeployments.
+Result<StoredDeployment> deployment_from_row(const Statement& row);
+// The columns of kSelectCaptures.
+Result<StoredCapture> capture_from_row(const Statement& row);
+// capture_id, sequence, first_window, window_count, board, sample_rate_hz, window_length,
+// axes, feature_count, data, received_ms.
+Result<StoredCaptureChunk> capture_chunk_from_row(const Statement& row);
+// id, device_id, seq, name, time, unit, kind, number, text, boolean, data, received_ms.
+Result<TelemetryRecord> telemetry_from_row(const Statement& row);
+// id, time_ms, device_id, kind, detail.
+Result<StoredEvent> event_from_row(const Statement& row);
+
+// SQLite's LIMIT is signed; larger limits mean "no limit".
+std::int64_t sql_limit(std::size_t limit);
+
+}  // namespace spindle::gateway::sqlite

@@ -1,0 +1,180 @@
+// The SQLite store's schema: the ordered migrations and how a connection applies them.
+#include <array>
+#include <cstddef>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "sqlite_store_private.hpp"
+
+namespace spindle::gateway {
+namespace {
+
+// Ordered schema migrations: step i takes the database from user_version i to i + 1. Append,
+// never edit a released step: databases in the field have already run it.
+constexpr std::array<const char*, 3> kMigrations = {
+    R"sql(
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY NOT NULL,
+  created_ms INTEGER NOT NULL,
+  registration BLOB NOT NULL DEFAULT x'',
+  location TEXT NOT NULL DEFAULT '',
+  lifetime_s INTEGER NOT NULL DEFAULT 0,
+  last_seen_ms INTEGER NOT NULL DEFAULT 0,
+  online INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE models (
+  digest TEXT PRIMARY KEY NOT NULL,
+  size INTEGER NOT NULL,
+  model_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE deployments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  model_digest TEXT NOT NULL REFERENCES models(digest),
+  model_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  manifest BLOB NOT NULL,
+  created_ms INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+CREATE INDEX deployments_by_device ON deployments(device_id, id);
+CREATE INDEX deployments_by_model ON deployments(model_digest);
+-- number is nullable: SQLite stores a NaN reading as NULL, and a NaN is a valid reading.
+CREATE TABLE telemetry (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  time REAL NOT NULL,
+  unit TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  number REAL,
+  text TEXT NOT NULL,
+  boolean INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  received_ms INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX telemetry_identity ON telemetry(device_id, seq, name, time);
+CREATE INDEX telemetry_by_device_time ON telemetry(device_id, time);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  time_ms INTEGER NOT NULL,
+  device_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX events_by_device ON events(device_id, id);
+CREATE INDEX events_by_kind ON events(kind, id);
+CREATE INDEX events_by_time ON events(time_ms);
+)sql",
+    // 2: the latest attestation verdict of each device.
+    R"sql(
+CREATE TABLE attestations (
+  device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices(id),
+  verdict TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  nonce TEXT NOT NULL,
+  active_digest TEXT NOT NULL,
+  firmware TEXT NOT NULL,
+  expected_digest TEXT NOT NULL
+);
+)sql",
+    // 3: data captures and their chunks (docs/protocol.md "Data capture").
+    R"sql(
+CREATE TABLE captures (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  kind TEXT NOT NULL,
+  label TEXT NOT NULL,
+  windows_requested INTEGER NOT NULL,
+  windows_received INTEGER NOT NULL DEFAULT 0,
+  chunks_received INTEGER NOT NULL DEFAULT 0,
+  board TEXT NOT NULL DEFAULT '',
+  sample_rate_hz INTEGER NOT NULL DEFAULT 0,
+  window_length INTEGER NOT NULL DEFAULT 0,
+  axes INTEGER NOT NULL DEFAULT 0,
+  feature_count INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  completed_ms INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX captures_by_device ON captures(device_id, id);
+CREATE INDEX captures_by_state ON captures(state, id);
+CREATE TABLE capture_chunks (
+  capture_id INTEGER NOT NULL REFERENCES captures(id),
+  sequence INTEGER NOT NULL,
+  first_window INTEGER NOT NULL,
+  window_count INTEGER NOT NULL,
+  board TEXT NOT NULL,
+  sample_rate_hz INTEGER NOT NULL,
+  window_length INTEGER NOT NULL,
+  axes INTEGER NOT NULL,
+  feature_count INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  received_ms INTEGER NOT NULL,
+  PRIMARY KEY (capture_id, sequence)
+);
+CREATE UNIQUE INDEX capture_chunks_by_window ON capture_chunks(capture_id, first_window);
+)sql",
+};
+
+}  // namespace
+
+int sqlite_schema_version() {
+  return static_cast<int>(kMigrations.size());
+}
+
+namespace sqlite {
+
+Status SqliteStore::migrate() {
+  SPINDLE_TRY_ASSIGN(const std::int64_t version, user_version());
+  if (version == static_cast<std::int64_t>(kMigrations.size())) return kOk;
+  SPINDLE_TRY(check_version(version));
+  SPINDLE_TRY(begin());
+  const Status status = apply_migrations();
+  if (!status.ok()) {
+    (void)rollback();
+    return status;
+  }
+  return commit();
+}
+
+Status SqliteStore::apply_migrations() {
+  SPINDLE_TRY_ASSIGN(const std::int64_t version, user_version());
+  SPINDLE_TRY(check_version(version));
+  for (auto step = static_cast<std::size_t>(version); step < kMigrations.size(); ++step) {
+    // A migration holds several statements, which only sqlite3_exec runs in one call; it
+    // is fixed text of this build, never data.
+    char* message = nullptr;
+    const int rc = sqlite3_exec(db_, kMigrations[step], nullptr, nullptr, &message);
+    sqlite3_free(message);
+    SPINDLE_TRY(sqlite_status(db_, rc, "migrate schema"));
+    spdlog::info("store: schema migrated to version {}", step + 1);
+  }
+  // PRAGMA takes no bound parameters; the number is this build's own constant.
+  return execute("PRAGMA user_version = " + std::to_string(kMigrations.size()),
+                 "set schema version");
+}
+
+Result<std::int64_t> SqliteStore::user_version() {
+  SPINDLE_TRY_ASSIGN(Statement select, statement("PRAGMA user_version", "read schema version"));
+  SPINDLE_TRY_ASSIGN(const bool row, select.step());
+  return row ? select.column_int64(0) : 0;
+}
+
+Status SqliteStore::check_version(std::int64_t version) {
+  if (version > static_cast<std::int64_t>(kMigrations.size()) || version < 0) {
+    spdlog::error("store: database schema version {} is newer than this build's {}", version,
+                  kMigrations.size());
+    return Error::kUnsupportedVersion;
+  }
+  return kOk;
+}
+
+}  // namespace sqlite
+}  // namespace spindle::gateway
