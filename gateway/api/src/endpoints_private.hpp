@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "request_private.hpp"
-#include "spindle/protocol/status.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway::api {
 

@@ -56,7 +56,7 @@ json registration_view(const registration::Registration& reg) {
 
 json attestation_view(const StoredAttestation& attestation) {
   return {
-      {"verdict", attestation.verdict},
+      {"verdict", attestation_verdict_name(attestation.verdict)},
       {"time_ms", attestation.time_ms},
       {"nonce", attestation.nonce},
       {"active_digest", attestation.active_digest},

@@ -153,7 +153,7 @@ void CoapServer::Impl::store_capture_chunk(const DeviceRecord& device, coap_sess
         if (result->decision.outcome == ChunkOutcome::kFinished) return kOk;
         SPINDLE_TRY_ASSIGN(result->capture, store.get_capture(stored.capture_id));
         if (result->decision.outcome == ChunkOutcome::kStored &&
-            result->capture.state == "complete") {
+            result->capture.state == CaptureState::kComplete) {
           SPINDLE_TRY(store.append_event(id, "capture-complete",
                                          "capture " + std::to_string(capture->id) + ": " +
                                              std::to_string(result->capture.windows_received) +
@@ -177,8 +177,8 @@ void CoapServer::Impl::store_capture_chunk(const DeviceRecord& device, coap_sess
               metrics_.count_capture_chunk_duplicate();
             }
             reply.code = COAP_RESPONSE_CODE_CHANGED;
-            const bool finished =
-                result->capture.state != "requested" && result->capture.state != "collecting";
+            const bool finished = result->capture.state != CaptureState::kRequested &&
+                                  result->capture.state != CaptureState::kCollecting;
             const auto outstanding = captures_.find(id);
             if (finished && outstanding != captures_.end() &&
                 outstanding->second.capture_id == capture_id) {

@@ -29,7 +29,7 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
   std::string kind;
   std::string detail;
   std::int64_t deployment_id = 0;
-  std::string state;
+  DeploymentState state = DeploymentState::kPending;
   std::string reason;
   std::optional<StoredAttestation> attestation;
   std::optional<Verdict> verdict;
@@ -37,10 +37,10 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
   if (report->kind == status_report::Kind::kUpdate) {
     const auto& update = report->update;
     kind = "install";
-    state = status_report::install_state_name(update.state);
+    state = deployment_state(update.state);
     reason = error_name(update.reason);
-    detail = std::string(update.model_id) + " v" + std::to_string(update.version) + ": " + state +
-             " (" + reason + ")";
+    detail = std::string(update.model_id) + " v" + std::to_string(update.version) + ": " +
+             deployment_state_name(state) + " (" + reason + ")";
     if (!update.detail.empty()) detail += " " + std::string(update.detail);
     if (device.deployment_id != 0 && update.model_id == device.model_id &&
         update.version == device.version) {
@@ -56,7 +56,7 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
     // Consumed now, not after the commit: a second answer to the same nonce is stale.
     consumed = challenges_.consume(device.id, *verdict);
     attestation = StoredAttestation{
-        .verdict = verdict_name(*verdict),
+        .verdict = *verdict,
         .time_ms = now,
         .nonce = host::to_hex(answer.nonce),
         .active_digest = host::to_hex(answer.active_digest),
@@ -64,8 +64,9 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
         .expected_digest = device.model_digest,
     };
     kind = verdict_event_kind(*verdict);
-    detail = attestation->verdict + ": nonce " + attestation->nonce + ", firmware " +
-             attestation->firmware + ", active " + attestation->active_digest + ", deployed " +
+    detail = std::string(attestation_verdict_name(*verdict)) + ": nonce " + attestation->nonce +
+             ", firmware " + attestation->firmware + ", active " + attestation->active_digest +
+             ", deployed " +
              (device.model_digest.empty() ? std::string("nothing") : device.model_digest);
   }
   // A verdict that could not be stored was not given: the node answers again, and that

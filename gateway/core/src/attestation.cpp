@@ -15,17 +15,9 @@
 namespace spindle::gateway {
 namespace {
 
-struct VerdictNames {
-  const char* verdict;
-  const char* event_kind;
-};
 // Indexed by Verdict.
-constexpr std::array<VerdictNames, kVerdictCount> kVerdictNames = {{
-    {"match", "attestation"},
-    {"mismatch", "attestation-mismatch"},
-    {"mac-invalid", "attestation-failed"},
-    {"stale", "attestation-stale"},
-}};
+constexpr std::array<const char*, kVerdictCount> kEventKinds = {
+    "attestation", "attestation-mismatch", "attestation-failed", "attestation-stale"};
 
 }  // namespace
 
@@ -40,12 +32,8 @@ Result<Challenge> draw_challenge(std::int64_t now_ms) {
   return challenge;
 }
 
-const char* verdict_name(Verdict verdict) {
-  return kVerdictNames[static_cast<std::size_t>(verdict)].verdict;
-}
-
 const char* verdict_event_kind(Verdict verdict) {
-  return kVerdictNames[static_cast<std::size_t>(verdict)].event_kind;
+  return kEventKinds[static_cast<std::size_t>(verdict)];
 }
 
 Verdict judge_attestation(std::span<const std::uint8_t> attestation_key, std::string_view device_id,

@@ -28,8 +28,8 @@ std::optional<ChunkDecision> check_capture_chunk(const StoredCapture* capture,
 
 Result<ChunkDecision> capture_chunk_added(const StoredCapture& capture, const Result<bool>& added) {
   if (added.status() == Status(Error::kInvalidState)) {
-    return ChunkDecision{ChunkOutcome::kFinished,
-                         "capture " + std::to_string(capture.id) + " is " + capture.state};
+    return ChunkDecision{ChunkOutcome::kFinished, "capture " + std::to_string(capture.id) + " is " +
+                                                      capture_state_name(capture.state)};
   }
   if (!added.ok()) return added.status();
   return ChunkDecision{*added ? ChunkOutcome::kStored : ChunkOutcome::kDuplicate, {}};

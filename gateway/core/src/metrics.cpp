@@ -147,7 +147,7 @@ std::string Metrics::render() const {
          "Attestation answers judged (and the verdict stored), by verdict.");
   for (std::size_t v = 0; v < kVerdictCount; ++v) {
     sample(out, "spindle_attestations_total",
-           std::string("verdict=\"") + verdict_name(static_cast<Verdict>(v)) + "\"",
+           std::string("verdict=\"") + attestation_verdict_name(static_cast<Verdict>(v)) + "\"",
            load(attestations_[v]));
   }
   return out;

@@ -59,12 +59,4 @@ Result<AttestationVerdict> attestation_verdict_from_name(std::string_view name) 
   return from_name<AttestationVerdict, kAttestationVerdictCount>(name, attestation_verdict_name);
 }
 
-bool operator==(CaptureState state, std::string_view name) {
-  return name == capture_state_name(state);
-}
-
-std::string operator+(std::string text, CaptureState state) {
-  return std::move(text) + capture_state_name(state);
-}
-
 }  // namespace spindle::gateway

@@ -54,10 +54,10 @@ Status SqliteStore::save_attestation(std::string_view device_id,
       "SET verdict = excluded.verdict, time_ms = excluded.time_ms, nonce = excluded.nonce, "
       "active_digest = excluded.active_digest, firmware = excluded.firmware, "
       "expected_digest = excluded.expected_digest";
-  if (!attestation_verdict_from_name(attestation.verdict).ok()) return Error::kInvalidValue;
-  return execute(kSql, "save attestation", device_id, attestation.verdict, attestation.time_ms,
-                 attestation.nonce, attestation.active_digest, attestation.firmware,
-                 attestation.expected_digest);
+  return execute(kSql, "save attestation", device_id,
+                 std::string_view(attestation_verdict_name(attestation.verdict)),
+                 attestation.time_ms, attestation.nonce, attestation.active_digest,
+                 attestation.firmware, attestation.expected_digest);
 }
 
 }  // namespace spindle::gateway::sqlite

@@ -51,10 +51,11 @@ Result<StoredDevice> device_from_row(const Statement& row) {
   device.last_seen_ms = row.column_int64(5);
   device.online = row.column_bool(6);
   if (!row.column_is_null(7)) {
-    SPINDLE_TRY(
-        stored_state(row, 7, attestation_verdict_from_name, "the attestation verdict").status());
+    SPINDLE_TRY_ASSIGN(
+        const AttestationVerdict verdict,
+        stored_state(row, 7, attestation_verdict_from_name, "the attestation verdict"));
     device.attestation = StoredAttestation{
-        .verdict = row.column_text(7),
+        .verdict = verdict,
         .time_ms = row.column_int64(8),
         .nonce = row.column_text(9),
         .active_digest = row.column_text(10),

@@ -70,7 +70,6 @@ class SqliteStore final : public Store {
   Result<std::int64_t> add_deployment(const StoredDeployment& deployment) override;
   Result<std::vector<StoredDeployment>> current_deployments() override;
   Result<std::vector<StoredDeployment>> device_deployments(std::string_view device_id) override;
-  using Store::set_deployment_state;  // the transitional overload taking a name
   Status set_deployment_state(std::int64_t id, DeploymentState state, std::string_view reason,
                               std::int64_t now_ms) override;
 

@@ -591,7 +591,7 @@ TEST_F(HttpApiTest, DeviceShowsItsLatestAttestationVerdict) {
   EXPECT_TRUE(get("/api/v1/devices/node-1").body["attestation"].is_null());
   const std::string active(64, 'a');
   write([&](Store& store) {
-    return store.save_attestation("node-1", {.verdict = "mismatch",
+    return store.save_attestation("node-1", {.verdict = AttestationVerdict::kMismatch,
                                              .time_ms = 1234,
                                              .nonce = std::string(32, '0'),
                                              .active_digest = active,
@@ -599,7 +599,7 @@ TEST_F(HttpApiTest, DeviceShowsItsLatestAttestationVerdict) {
                                              .expected_digest = std::string(64, 'b')});
   });
   write([&](Store& store) {
-    return store.save_attestation("node-2", {.verdict = "match",
+    return store.save_attestation("node-2", {.verdict = AttestationVerdict::kMatch,
                                              .time_ms = 1235,
                                              .nonce = std::string(32, '1'),
                                              .active_digest = std::string(64, '0'),

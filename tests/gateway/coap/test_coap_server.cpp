@@ -100,7 +100,7 @@ class FaultyStore final : public Store {
   Result<std::vector<StoredDeployment>> device_deployments(std::string_view id) override {
     return inner_->device_deployments(id);
   }
-  Status set_deployment_state(std::int64_t id, std::string_view state, std::string_view reason,
+  Status set_deployment_state(std::int64_t id, DeploymentState state, std::string_view reason,
                               std::int64_t now) override {
     return inner_->set_deployment_state(id, state, reason, now);
   }

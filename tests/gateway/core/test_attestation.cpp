@@ -107,10 +107,10 @@ TEST(Challenge, DrawnChallengesAreFreshAndLastTenMinutes) {
 }
 
 TEST(Verdict, NamesAndEventKindsAreThoseTheApiDocuments) {
-  EXPECT_STREQ(verdict_name(Verdict::kMatch), "match");
-  EXPECT_STREQ(verdict_name(Verdict::kMismatch), "mismatch");
-  EXPECT_STREQ(verdict_name(Verdict::kMacInvalid), "mac-invalid");
-  EXPECT_STREQ(verdict_name(Verdict::kStale), "stale");
+  EXPECT_STREQ(attestation_verdict_name(Verdict::kMatch), "match");
+  EXPECT_STREQ(attestation_verdict_name(Verdict::kMismatch), "mismatch");
+  EXPECT_STREQ(attestation_verdict_name(Verdict::kMacInvalid), "mac-invalid");
+  EXPECT_STREQ(attestation_verdict_name(Verdict::kStale), "stale");
   EXPECT_STREQ(verdict_event_kind(Verdict::kMatch), "attestation");
   EXPECT_STREQ(verdict_event_kind(Verdict::kMismatch), "attestation-mismatch");
   EXPECT_STREQ(verdict_event_kind(Verdict::kMacInvalid), "attestation-failed");

@@ -20,7 +20,7 @@ StoredCapture collecting_capture() {
   capture.window_length = 1024;
   capture.axes = 3;
   capture.feature_count = 8;
-  capture.state = "collecting";
+  capture.state = CaptureState::kCollecting;
   return capture;
 }
 
@@ -107,7 +107,7 @@ TEST(CheckCaptureChunkTest, TheFirstChunkSetsTheWindowShape) {
   capture.windows_received = 0;
   capture.board.clear();
   capture.sample_rate_hz = capture.window_length = capture.axes = capture.feature_count = 0;
-  capture.state = "requested";
+  capture.state = CaptureState::kRequested;
   StoredCaptureChunk chunk = chunk_in_shape(collecting_capture());
   EXPECT_FALSE(check_capture_chunk(&capture, "pump-1", "features", 8, chunk).has_value());
 }
@@ -126,7 +126,7 @@ TEST(CaptureChunkAddedTest, AChunkAlreadyHeldIsADuplicate) {
 
 TEST(CaptureChunkAddedTest, ANewChunkForAFinishedCaptureIsTooLateAndSaysItsState) {
   StoredCapture capture = collecting_capture();
-  capture.state = "complete";
+  capture.state = CaptureState::kComplete;
   const auto decision = capture_chunk_added(capture, Result<bool>(Error::kInvalidState));
   ASSERT_TRUE(decision.ok());
   EXPECT_EQ(decision->outcome, ChunkOutcome::kFinished);

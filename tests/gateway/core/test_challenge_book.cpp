@@ -62,9 +62,9 @@ TEST(ChallengeBookTest, AMatchOrAMismatchUsesTheChallengeUp) {
     ChallengeBook book;
     book.issue("pump-1", challenge_with(0x11));
     const auto consumed = book.consume("pump-1", verdict);
-    ASSERT_TRUE(consumed.has_value()) << verdict_name(verdict);
+    ASSERT_TRUE(consumed.has_value()) << attestation_verdict_name(verdict);
     EXPECT_EQ(consumed->nonce, challenge_with(0x11).nonce);
-    EXPECT_EQ(book.outstanding("pump-1", kNow), nullptr) << verdict_name(verdict);
+    EXPECT_EQ(book.outstanding("pump-1", kNow), nullptr) << attestation_verdict_name(verdict);
   }
 }
 
@@ -72,8 +72,8 @@ TEST(ChallengeBookTest, AnInvalidMacOrAStaleAnswerLeavesTheChallengeOutstanding)
   for (const Verdict verdict : {Verdict::kMacInvalid, Verdict::kStale}) {
     ChallengeBook book;
     book.issue("pump-1", challenge_with(0x11));
-    EXPECT_FALSE(book.consume("pump-1", verdict).has_value()) << verdict_name(verdict);
-    EXPECT_NE(book.outstanding("pump-1", kNow), nullptr) << verdict_name(verdict);
+    EXPECT_FALSE(book.consume("pump-1", verdict).has_value()) << attestation_verdict_name(verdict);
+    EXPECT_NE(book.outstanding("pump-1", kNow), nullptr) << attestation_verdict_name(verdict);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <span>
 #include <string_view>
 
+#include "spindle/gateway/record_states.hpp"
 #include "spindle/protocol/status_report.hpp"
 #include "spindle/status.hpp"
 
@@ -33,11 +34,11 @@ struct Challenge {
 // Errors: kIoError (the kernel gave no randomness; logged).
 Result<Challenge> draw_challenge(std::int64_t now_ms);
 
-enum class Verdict : std::uint8_t { kMatch, kMismatch, kMacInvalid, kStale };
-inline constexpr std::size_t kVerdictCount = 4;
+// The verdict is a record state of the store (record_states.hpp), named there:
+// attestation_verdict_name gives "match", "mismatch", "mac-invalid", "stale".
+using Verdict = AttestationVerdict;
+inline constexpr std::size_t kVerdictCount = kAttestationVerdictCount;
 
-// "match", "mismatch", "mac-invalid", "stale": stored and shown in the API.
-const char* verdict_name(Verdict verdict);
 // The event recorded with the verdict: "attestation", "attestation-mismatch",
 // "attestation-failed", "attestation-stale".
 const char* verdict_event_kind(Verdict verdict);

@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "spindle/protocol/status.hpp"
 #include "spindle/protocol/status_report.hpp"
+#include "spindle/status.hpp"
 
 namespace spindle::gateway {
 
@@ -52,8 +52,7 @@ const char* deployment_state_name(DeploymentState state);
 Result<DeploymentState> deployment_state_from_name(std::string_view name);
 
 // The gateway's verdict on a device's attestation answer (docs/delivery.md "Attestation").
-// The same values, in the same order, as gateway/core's Verdict, which is meant to become
-// this type (core keeps the judging and the event kinds).
+// gateway/core's Verdict is this type (core judges and names the events).
 enum class AttestationVerdict : std::uint8_t { kMatch, kMismatch, kMacInvalid, kStale };
 inline constexpr std::size_t kAttestationVerdictCount = 4;
 
@@ -61,13 +60,5 @@ inline constexpr std::size_t kAttestationVerdictCount = 4;
 const char* attestation_verdict_name(AttestationVerdict verdict);
 // Errors: kInvalidValue (not a name attestation_verdict_name gives).
 Result<AttestationVerdict> attestation_verdict_from_name(std::string_view name);
-
-// ---- Transitional: for gateway/coap/src/coap_server.cpp, which still compares and joins
-// capture states as text. Remove with their last user; nothing else may use them. ----
-
-// Whether `state` is called `name` (capture_state_name).
-bool operator==(CaptureState state, std::string_view name);
-// `text` followed by the state's name.
-std::string operator+(std::string text, CaptureState state);
 
 }  // namespace spindle::gateway

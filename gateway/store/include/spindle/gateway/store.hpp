@@ -37,7 +37,7 @@ using Bytes = std::vector<std::uint8_t>;
 struct StoredAttestation {
   // attestation_verdict_name of the verdict. Still text until gateway/coap names it as an
   // AttestationVerdict; the store refuses a name attestation_verdict_from_name does not know.
-  std::string verdict;
+  AttestationVerdict verdict = AttestationVerdict::kMatch;
   std::int64_t time_ms = 0;
   std::string nonce;            // hex of the nonce the answer echoed
   std::string active_digest;    // hex, as the node reported it
@@ -219,14 +219,6 @@ class Store {
   // Errors: kNotFound, kIoError.
   virtual Status set_deployment_state(std::int64_t id, DeploymentState state,
                                       std::string_view reason, std::int64_t now_ms) = 0;
-  // Transitional, for gateway/coap/src/coap_server.cpp, which still has the state as text:
-  // the same with deployment_state_from_name(state_name). Remove with its last user.
-  // Errors: kInvalidValue (an unknown name), then those above.
-  Status set_deployment_state(std::int64_t id, std::string_view state_name, std::string_view reason,
-                              std::int64_t now_ms) {
-    SPINDLE_TRY_ASSIGN(const DeploymentState state, deployment_state_from_name(state_name));
-    return set_deployment_state(id, state, reason, now_ms);
-  }
 
   // ---- Telemetry ----
   // Appends records, skipping any whose (device, seq, name, time) is already stored: a
