@@ -12,7 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "spindle/protocol/hex.hpp"
+#include "spindle/host/files.hpp"
+#include "spindle/host/text.hpp"
 
 namespace spindle::gateway::sqlite {
 namespace {
@@ -28,30 +29,6 @@ Status io_error(std::string_view operation, const fs::path& path, int error) {
   return Error::kIoError;
 }
 
-// Closes a file descriptor on every path out of a function.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now, reporting the error that a deferred write may surface only here.
-  int close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
-
-Status sync_directory(const fs::path& dir) {
-  FileDescriptor fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return io_error("open directory", dir, errno);
-  if (::fsync(fd.get()) != 0) return io_error("sync directory", dir, errno);
-  return kOk;
-}
-
 }  // namespace
 
 bool is_digest_text(std::string_view text) {
@@ -63,9 +40,7 @@ bool is_digest_text(std::string_view text) {
 }
 
 std::string digest_text(const crypto::Digest& digest) {
-  std::string text(kDigestHexSize, '0');
-  (void)hex::encode(digest, text);  // cannot fail: the buffer is exactly twice the digest
-  return text;
+  return host::to_hex(digest);
 }
 
 Status make_private_directory(const fs::path& dir) {
@@ -84,49 +59,25 @@ Status make_private_directory(const fs::path& dir) {
 }
 
 Status write_file_atomically(const fs::path& target, std::span<const std::uint8_t> bytes) {
-  std::string temp = target.string() + ".tmp-XXXXXX";
-  FileDescriptor fd(::mkostemp(temp.data(), O_CLOEXEC));
-  if (fd.get() < 0) return io_error("create", temp, errno);
-  const auto fail = [&temp](std::string_view operation, int error) {
-    ::unlink(temp.c_str());
-    return io_error(operation, temp, error);
-  };
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd.get(), bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("write", errno);
-    }
-    written += static_cast<std::size_t>(n);
+  std::string problem;
+  if (!host::write_file(target.string(), bytes, host::Visibility::kSecret, host::Existing::kReplace,
+                        &problem)
+           .ok()) {
+    spdlog::error("store: {}", problem);
+    return Error::kIoError;
   }
-  if (::fsync(fd.get()) != 0) return fail("sync", errno);
-  if (fd.close() != 0) return fail("close", errno);
-  if (::rename(temp.c_str(), target.c_str()) != 0) return fail("rename", errno);
-  return sync_directory(target.parent_path());
+  return kOk;
 }
 
 Result<Bytes> read_file(const fs::path& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return Error::kNotFound;
-    return io_error("open", path, errno);
+  std::string problem;
+  auto bytes = host::read_file(path.string(), &problem);
+  if (bytes.status() == Status(Error::kNotFound)) return Error::kNotFound;
+  if (!bytes.ok()) {
+    spdlog::error("store: {}", problem);
+    return Error::kIoError;
   }
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) return io_error("stat", path, errno);
-  Bytes bytes(static_cast<std::size_t>(info.st_size));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error("read", path, errno);
-    }
-    if (n == 0) break;  // the file shrank under us: the digest check will refuse it
-    done += static_cast<std::size_t>(n);
-  }
-  bytes.resize(done);
-  return bytes;
+  return std::move(bytes).value();
 }
 
 }  // namespace spindle::gateway::sqlite

@@ -23,13 +23,13 @@ std::string digest_text(const crypto::Digest& digest);
 // directory is left as is. Errors: kIoError (logged).
 Status make_private_directory(const std::filesystem::path& dir);
 
-// Writes `bytes` to `target` so that after a crash the name holds either nothing or all of
-// them: a uniquely named temporary file (two connections may store the same model at once)
-// is written, synced and renamed, then the directory entry is synced. Errors: kIoError.
+// Writes `bytes` to `target` (mode 0600) so that after a crash the name holds either nothing
+// or all of them (host::write_file: a temporary no other writer uses, synced, renamed, the
+// folder synced). Errors: kIoError (logged).
 Status write_file_atomically(const std::filesystem::path& target,
                              std::span<const std::uint8_t> bytes);
 
-// Reads a whole file. Errors: kNotFound when it does not exist, kIoError.
+// Reads a whole file. Errors: kNotFound when it does not exist, kIoError (logged).
 Result<Bytes> read_file(const std::filesystem::path& path);
 
 }  // namespace spindle::gateway::sqlite

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -44,14 +45,27 @@ class Descriptor {
   int fd_;
 };
 
+// A temporary beside `path` that no other writer uses: several threads or processes may
+// write the same file at once (two gateway connections storing the same model).
+int open_temporary(const std::string& path, bool secret, std::string* temporary) {
+  static std::atomic<unsigned> counter{0};
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    *temporary = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    const int fd =
+        ::open(temporary->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
+    if (fd >= 0 || errno != EEXIST) return fd;  // EEXIST: left by a crashed writer
+  }
+  errno = EEXIST;
+  return -1;
+}
+
 }  // namespace
 
 Status write_file(const std::string& path, std::span<const std::uint8_t> bytes,
                   Visibility visibility, Existing existing, std::string* error) {
   const bool secret = visibility == Visibility::kSecret;
-  const std::string temporary = path + ".tmp";
-  Descriptor fd(
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644));
+  std::string temporary;
+  Descriptor fd(open_temporary(path, secret, &temporary));
   if (fd.get() < 0) return failed(error, "cannot write", path, errno);
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -64,8 +78,7 @@ Status write_file(const std::string& path, std::span<const std::uint8_t> bytes,
     }
     done += static_cast<std::size_t>(n);
   }
-  // fchmod: an existing temporary keeps its old mode through open().
-  if ((secret && ::fchmod(fd.get(), 0600) != 0) || ::fsync(fd.get()) != 0 || !fd.close()) {
+  if (::fsync(fd.get()) != 0 || !fd.close()) {
     const int code = errno;
     ::unlink(temporary.c_str());
     return failed(error, "cannot write", path, code);
