@@ -15,6 +15,7 @@
 
 #include "http_api_private.hpp"
 #include "request_private.hpp"
+#include "spindle/host/text.hpp"
 
 namespace spindle::gateway {
 namespace {
@@ -35,14 +36,6 @@ bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
     }
   }
   return true;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
 }
 
 void send(httplib::Response& response, const Answer& answer) {
@@ -275,7 +268,7 @@ std::optional<Answer> HttpApi::Impl::authorize(const httplib::Request& request) 
   if (!starts_with_ignoring_case(header, kScheme)) {
     return refuse("missing bearer token: send the header \"Authorization: Bearer <token>\"", false);
   }
-  const std::string_view token = trim(std::string_view(header).substr(kScheme.size()));
+  const std::string_view token = host::trim(std::string_view(header).substr(kScheme.size()));
   if (!crypto::equal_constant_time(crypto::Sha256::of(crypto::as_bytes(token)), token_digest_)) {
     return refuse("wrong bearer token: send the token the gateway was started with", true);
   }

@@ -1,6 +1,6 @@
 #include "json_views_private.hpp"
 
-#include "spindle/protocol/hex.hpp"
+#include "spindle/host/text.hpp"
 #include "spindle/protocol/registration.hpp"
 
 namespace spindle::gateway::api {
@@ -69,9 +69,7 @@ json attestation_view(const StoredAttestation& attestation) {
 }  // namespace
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
-  std::string text(2 * bytes.size(), '\0');
-  (void)hex::encode(bytes, text);  // cannot fail: the buffer is exactly the size needed
-  return text;
+  return host::to_hex(bytes);
 }
 
 json device_view(const StoredDevice& device) {

@@ -156,7 +156,7 @@ TelemetryRecord number_reading(const std::string& device, std::uint64_t seq,
   record.seq = seq;
   record.name = name;
   record.time = time;
-  record.unit = "/";
+  record.unit.assign(1, '/');  // not = "/": a false -Wrestrict from GCC 12 at -O3
   record.kind = senml::ValueKind::kNumber;
   record.number = value;
   record.received_ms = 1000;
