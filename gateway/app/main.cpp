@@ -37,9 +37,9 @@ using namespace spindle::gateway;
 // A file's text without surrounding whitespace (a token, a public key in hex).
 std::string read_trimmed(const std::filesystem::path& path) {
   std::string problem;
-  const auto bytes = host::read_file(path.string(), &problem);
-  if (!bytes.ok()) fail(problem);
-  return std::string(host::trim({reinterpret_cast<const char*>(bytes->data()), bytes->size()}));
+  auto text = host::read_trimmed_text(path.string(), &problem);
+  if (!text.ok()) fail(problem);
+  return std::move(text).value();
 }
 
 // The API token: read from its file, or made (32 random bytes, hex) and written 0600.

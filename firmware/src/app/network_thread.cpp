@@ -85,11 +85,11 @@ void network_main(void*) {
       continue;
     }
     const Result<UplinkOutcome> done = run_task(uplink, action.task);
-    if (done.status() == Status(Error::kPowerLoss) || done.status() == Status(Error::kIoError)) {
-      if (action.task == UplinkTask::kDelivery) {
-        fail(done.status(), "installing a model");
-        break;
-      }
+    const bool store_failed =
+        done.status() == Status(Error::kPowerLoss) || done.status() == Status(Error::kIoError);
+    if (action.task == UplinkTask::kDelivery && store_failed) {
+      fail(done.status(), "installing a model");
+      break;
     }
     const UplinkOutcome outcome = done.ok() ? *done : UplinkOutcome::kFailed;
     const LinkChange change = schedule.on_result(action.task, outcome, os::uptime_ms());

@@ -15,7 +15,7 @@ namespace spindle::gateway {
 
 Result<SiteKeys> SiteKeys::load_or_create(const std::filesystem::path& file) {
   std::string problem;
-  auto stored = host::read_file(file.string(), &problem);
+  auto stored = host::read_trimmed_text(file.string(), &problem);
   if (stored.status() == Status(Error::kNotFound)) {
     std::vector<std::uint8_t> master(kMasterSecretSize);
     if (getrandom(master.data(), master.size(), 0) != static_cast<ssize_t>(master.size())) {
@@ -36,8 +36,7 @@ Result<SiteKeys> SiteKeys::load_or_create(const std::filesystem::path& file) {
     spdlog::error("site keys: {}", problem);
     return Error::kIoError;
   }
-  const auto master =
-      host::parse_hex(host::trim({reinterpret_cast<const char*>(stored->data()), stored->size()}));
+  const auto master = host::parse_hex(*stored);
   if (!master.ok() || master->size() < 16) {
     spdlog::error("site keys: {} is not a hex secret of at least 16 bytes", file.string());
     return Error::kInvalidValue;

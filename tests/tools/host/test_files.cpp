@@ -1,6 +1,6 @@
 // tools/host/files: a written file reads back whole; a secret is 0600 from the start; a
 // create-only write keeps what is there; replacing is atomic and leaves no temporary;
-// failures name the file.
+// failures name the file; trimmed text loses only its surrounding whitespace.
 #include "spindle/host/files.hpp"
 
 #include <gtest/gtest.h>
@@ -62,6 +62,14 @@ TEST_F(HostFilesTest, ACreateOnlyWriteKeepsAnExistingFile) {
   EXPECT_NE(problem.find(path("secret")), std::string::npos) << problem;
   EXPECT_EQ(text_of("secret"), "original");
   EXPECT_EQ(entries(), 1U);
+}
+
+TEST_F(HostFilesTest, TrimmedTextLosesOnlyItsSurroundingWhitespace) {
+  ASSERT_TRUE(write_text_file(path("token"), "  a b\r\n").ok());
+  const auto text = read_trimmed_text(path("token"));
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "a b");
+  EXPECT_EQ(read_trimmed_text(path("absent")).status(), Status(Error::kNotFound));
 }
 
 TEST_F(HostFilesTest, AMissingFileIsNotFoundAndTheErrorNamesIt) {

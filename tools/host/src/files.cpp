@@ -1,5 +1,7 @@
 #include "spindle/host/files.hpp"
 
+#include "spindle/host/text.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -127,6 +129,11 @@ Result<ByteVector> read_file(const std::string& path, std::string* error) {
     bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
   }
   return bytes;
+}
+
+Result<std::string> read_trimmed_text(const std::string& path, std::string* error) {
+  SPINDLE_TRY_ASSIGN(const ByteVector bytes, read_file(path, error));
+  return std::string(trim({reinterpret_cast<const char*>(bytes.data()), bytes.size()}));
 }
 
 }  // namespace spindle::host

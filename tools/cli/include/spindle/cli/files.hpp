@@ -46,10 +46,11 @@ inline ByteVector read_file(const std::string& path) {
 
 // The file's text without leading and trailing whitespace (a token, a key in hex).
 inline std::string read_trimmed_text(const std::string& path) {
-  const ByteVector raw = read_file(path);
-  const std::string_view text = host::trim({reinterpret_cast<const char*>(raw.data()), raw.size()});
-  if (text.empty()) throw std::invalid_argument(path + " is empty");
-  return std::string(text);
+  std::string problem;
+  auto text = host::read_trimmed_text(path, &problem);
+  if (!text.ok()) throw std::runtime_error(problem);
+  if (text->empty()) throw std::invalid_argument(path + " is empty");
+  return std::move(text).value();
 }
 
 inline ByteVector read_hex_file(const std::string& path) {

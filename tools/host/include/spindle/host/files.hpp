@@ -42,4 +42,8 @@ Status write_text_file(const std::string& path, std::string_view text,
 // Errors: kNotFound (no such file), kIoError.
 Result<ByteVector> read_file(const std::string& path, std::string* error = nullptr);
 
+// The file's text without leading and trailing whitespace (a token, a key in hex).
+// Errors: as read_file.
+Result<std::string> read_trimmed_text(const std::string& path, std::string* error = nullptr);
+
 }  // namespace spindle::host
