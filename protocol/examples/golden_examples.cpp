@@ -64,6 +64,13 @@ manifest::Manifest example_manifest() {
   }
   m.self_test_count = 1;
   m.self_tests[0] = {.input = kSelfTestInput, .expected_output = kSelfTestOutput};
+  m.has_calibration = true;
+  m.calibration = {.normalization_windows = 300,
+                   .threshold_windows = 300,
+                   .threshold_quantile = 0.995F,
+                   .threshold_margin = 1.5F,
+                   .threshold_min = 0.25F,
+                   .threshold_max = 3.0F};
   return m;
 }
 
@@ -102,7 +109,8 @@ std::vector<Vector> golden_vectors() {
     out.push_back({"manifest.cbor",
                    "Manifest payload: model vib-ae v4 for device node-0001, AES-CCM-64-128-128 "
                    "(COSE alg 33) with a wrapped content key, 8 input features with training "
-                   "baseline, one self-test vector.",
+                   "baseline, one self-test vector, per-machine calibration over 300 + 300 windows "
+                   "(threshold at the 0.995 quantile x 1.5, within 0.25..3).",
                    must(manifest::encode(example_manifest(), buffer), "manifest")});
   }
   {
@@ -151,6 +159,28 @@ std::vector<Vector> golden_vectors() {
                    "0.1.0, HMAC-SHA256 under its attestation key derived from the test master "
                    "secret.",
                    must(status_report::encode(report, buffer), "status_attestation")});
+  }
+  {
+    // Two features: (0.5, 0.25) and (-1.0, 2.0), float32 little-endian.
+    static constexpr std::array<std::uint8_t, 16> kNormalization = {
+        0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x80, 0x3e,
+        0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0x40};
+    status_report::StatusReport report;
+    report.kind = status_report::Kind::kCalibration;
+    report.calibration = {.model_id = "vib-ae",
+                          .version = 4,
+                          .state = status_report::CalibrationState::kCalibrated,
+                          .generation = 1,
+                          .windows_done = 600,
+                          .windows_total = 600,
+                          .threshold = 0.8125F,
+                          .clamp = status_report::ThresholdClamp::kNone,
+                          .normalization = kNormalization};
+    out.push_back({"status_calibration.cbor",
+                   "Calibration report: vib-ae v4 calibrated on this machine (first calibration, "
+                   "600 of 600 windows), threshold 0.8125, not clamped; normalization of two "
+                   "features, (0.5, 0.25) and (-1, 2).",
+                   must(status_report::encode(report, buffer), "status_calibration")});
   }
   {
     gateway_request::GatewayRequest request;

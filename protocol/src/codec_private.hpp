@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <span>
 #include <string_view>
@@ -53,8 +54,7 @@ inline Status read_fixed_bytes(cbor::Reader& reader, std::size_t size,
 }
 
 // Checks that every key in `required` was seen.
-template <std::size_t N>
-Status require(const cbor::KeySet& seen, const std::int64_t (&required)[N]) {
+inline Status require(const cbor::KeySet& seen, std::initializer_list<std::int64_t> required) {
   for (const std::int64_t key : required) {
     if (!seen.has(key)) return Error::kMissingField;
   }

@@ -20,6 +20,15 @@ enum Key : std::int64_t {
   kThreshold = 9,
   kBaseline = 10,
   kSelfTests = 11,
+  kCalibration = 12,
+};
+enum CalibrationKey : std::int64_t {
+  kCalNormalization = 1,
+  kCalThresholdWindows = 2,
+  kCalQuantile = 3,
+  kCalMargin = 4,
+  kCalMin = 5,
+  kCalMax = 6,
 };
 enum EncryptionKey : std::int64_t { kEncAlg = 1, kEncNonce = 2, kEncWrappedKey = 3 };
 enum RequirementsKey : std::int64_t { kReqArena = 1, kReqFlash = 2, kReqOpSet = 3 };
@@ -111,6 +120,59 @@ Status decode_self_tests(cbor::Reader& r, Manifest* out) {
   return kOk;
 }
 
+Status decode_calibration(cbor::Reader& r, Calibration* out) {
+  cbor::KeySet seen;
+  SPINDLE_TRY(codec::read_struct(r, kMaxEntries, seen, [&](std::int64_t key) -> Status {
+    switch (key) {
+      case kCalNormalization:
+        return codec::read_uint_into(r, &out->normalization_windows, kMinCalibrationWindows,
+                                     kMaxCalibrationWindows);
+      case kCalThresholdWindows:
+        return codec::read_uint_into(r, &out->threshold_windows, kMinCalibrationWindows,
+                                     kMaxCalibrationWindows);
+      case kCalQuantile:
+        return codec::read_float(r, &out->threshold_quantile);
+      case kCalMargin:
+        return codec::read_float(r, &out->threshold_margin);
+      case kCalMin:
+        return codec::read_float(r, &out->threshold_min);
+      case kCalMax:
+        return codec::read_float(r, &out->threshold_max);
+      default:
+        return Error::kUnknownCriticalField;
+    }
+  }));
+  return codec::require(
+      seen, {kCalNormalization, kCalThresholdWindows, kCalQuantile, kCalMargin, kCalMin, kCalMax});
+}
+
+bool within(float value, float low, float high) {
+  return value >= low && value <= high;  // false for NaN
+}
+
+Status validate_calibration(const Manifest& m) {
+  const Calibration& c = m.calibration;
+  if (m.baseline_count == 0) return Error::kInvalidValue;
+  for (const std::uint32_t windows : {c.normalization_windows, c.threshold_windows}) {
+    if (windows < kMinCalibrationWindows || windows > kMaxCalibrationWindows) {
+      return Error::kInvalidValue;
+    }
+  }
+  if (!within(c.threshold_quantile, 0.5F, 1.0F) || !within(c.threshold_margin, 1.0F, 1000.0F)) {
+    return Error::kInvalidValue;
+  }
+  constexpr float kLargest = 3.4e38F;
+  if (!within(c.threshold_min, 0.0F, kLargest) || !(c.threshold_min > 0.0F) ||
+      !within(c.threshold_max, c.threshold_min, kLargest) ||
+      !within(m.threshold, c.threshold_min, c.threshold_max)) {
+    return Error::kInvalidValue;
+  }
+  if (calibration_tail(c.threshold_windows, c.threshold_quantile) > kMaxCalibrationTail) {
+    return Error::kInvalidValue;
+  }
+  return kOk;
+}
+
 // Cross-field rules, shared by the encoder (refuse to produce) and the decoder (refuse).
 Status validate(const Manifest& m) {
   SPINDLE_TRY(check_id(m.model_id));
@@ -133,10 +195,18 @@ Status validate(const Manifest& m) {
   if (m.baseline_count > kMaxFeatures || m.self_test_count > kMaxSelfTests) {
     return Error::kOversize;
   }
+  if (m.has_calibration) SPINDLE_TRY(validate_calibration(m));
   return kOk;
 }
 
 }  // namespace
+
+std::size_t calibration_tail(std::uint32_t windows, float quantile) {
+  if (windows == 0) return 0;
+  const double at = static_cast<double>(quantile) * static_cast<double>(windows - 1);
+  const auto lower = static_cast<std::uint32_t>(at);  // floor: at >= 0
+  return windows - lower;
+}
 
 Result<Manifest> decode(std::span<const std::uint8_t> input) {
   cbor::Reader r(input);
@@ -166,6 +236,9 @@ Result<Manifest> decode(std::span<const std::uint8_t> input) {
         return decode_baseline(r, &m);
       case kSelfTests:
         return decode_self_tests(r, &m);
+      case kCalibration:
+        m.has_calibration = true;
+        return decode_calibration(r, &m.calibration);
       default:
         return Error::kUnknownCriticalField;
     }
@@ -180,7 +253,8 @@ Result<Manifest> decode(std::span<const std::uint8_t> input) {
 Result<std::span<const std::uint8_t>> encode(const Manifest& m, std::span<std::uint8_t> out) {
   SPINDLE_TRY(validate(m));
   cbor::Writer w(out);
-  w.map(9 + (m.baseline_count ? 1U : 0U) + (m.self_test_count ? 1U : 0U));
+  w.map(9 + (m.baseline_count ? 1U : 0U) + (m.self_test_count ? 1U : 0U) +
+        (m.has_calibration ? 1U : 0U));
   w.uint(kModelId).text(m.model_id);
   w.uint(kVersion).uint(m.version);
   w.uint(kDeviceId).text(m.device_id);
@@ -211,6 +285,16 @@ Result<std::span<const std::uint8_t>> encode(const Manifest& m, std::span<std::u
     for (std::size_t i = 0; i < m.self_test_count; ++i) {
       w.array(2).bytes(m.self_tests[i].input).bytes(m.self_tests[i].expected_output);
     }
+  }
+  if (m.has_calibration) {
+    const Calibration& c = m.calibration;
+    w.uint(kCalibration).map(6);
+    w.uint(kCalNormalization).uint(c.normalization_windows);
+    w.uint(kCalThresholdWindows).uint(c.threshold_windows);
+    w.uint(kCalQuantile).float32(c.threshold_quantile);
+    w.uint(kCalMargin).float32(c.threshold_margin);
+    w.uint(kCalMin).float32(c.threshold_min);
+    w.uint(kCalMax).float32(c.threshold_max);
   }
   return w.finish();
 }

@@ -13,6 +13,19 @@ const char* install_state_name(InstallState state) {
   const auto index = static_cast<std::size_t>(state);
   return index < kNames.size() ? kNames[index] : "unknown";
 }
+
+const char* calibration_state_name(CalibrationState state) {
+  constexpr std::array<const char*, kMaxCalibrationState + 1> kNames = {
+      "none", "normalizing", "thresholding", "calibrated"};
+  const auto index = static_cast<std::size_t>(state);
+  return index < kNames.size() ? kNames[index] : "unknown";
+}
+
+const char* threshold_clamp_name(ThresholdClamp clamp) {
+  constexpr std::array<const char*, kMaxThresholdClamp + 1> kNames = {"none", "lower", "upper"};
+  const auto index = static_cast<std::size_t>(clamp);
+  return index < kNames.size() ? kNames[index] : "unknown";
+}
 namespace {
 
 enum Key : std::int64_t {
@@ -26,9 +39,67 @@ enum Key : std::int64_t {
   kActiveDigest = 8,
   kFirmware = 9,
   kMac = 10,
+  kCalState = 11,
+  kCalGeneration = 12,
+  kCalWindowsDone = 13,
+  kCalWindowsTotal = 14,
+  kCalThreshold = 15,
+  kCalClamp = 16,
+  kCalNormalization = 17,
 };
+constexpr std::int64_t kLastKey = kCalNormalization;
 constexpr std::size_t kMaxEntries = 16;
 constexpr std::uint8_t kMaxReason = static_cast<std::uint8_t>(kLastError);
+constexpr std::size_t kNormalizationPairBytes = 8;
+constexpr std::size_t kMaxNormalizationBytes = kMaxFeatures * kNormalizationPairBytes;
+
+// The fields each kind carries (kKind aside): required ones, then optional ones. A field
+// of another kind means the sender and this decoder disagree about the message, which is
+// refused rather than half-read.
+constexpr std::int64_t kUpdateRequired[] = {kModelId, kVersion, kState, kReason};
+constexpr std::int64_t kUpdateOptional[] = {kDetail};
+constexpr std::int64_t kAttestationRequired[] = {kNonce, kActiveDigest, kFirmware, kMac};
+constexpr std::int64_t kCalibrationRequired[] = {kModelId,       kVersion,        kCalState,
+                                                 kCalGeneration, kCalWindowsDone, kCalWindowsTotal,
+                                                 kCalThreshold,  kCalClamp};
+constexpr std::int64_t kCalibrationOptional[] = {kCalNormalization};
+
+struct KindFields {
+  std::span<const std::int64_t> required;
+  std::span<const std::int64_t> optional;
+};
+KindFields fields_of(Kind kind) {
+  switch (kind) {
+    case Kind::kUpdate:
+      return {kUpdateRequired, kUpdateOptional};
+    case Kind::kAttestation:
+      return {kAttestationRequired, {}};
+    case Kind::kCalibration:
+      return {kCalibrationRequired, kCalibrationOptional};
+  }
+  return {};
+}
+
+bool contains(std::span<const std::int64_t> keys, std::int64_t key) {
+  for (const std::int64_t k : keys) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+Status validate_calibration(const CalibrationReport& c) {
+  SPINDLE_TRY(check_id(c.model_id));
+  if (static_cast<std::uint8_t>(c.state) > kMaxCalibrationState) return Error::kInvalidValue;
+  if (static_cast<std::uint8_t>(c.clamp) > kMaxThresholdClamp) return Error::kInvalidValue;
+  if (c.windows_done > c.windows_total) return Error::kInvalidValue;
+  if (!(c.threshold > 0.0F) || !(c.threshold < 3.4e38F)) return Error::kInvalidValue;
+  if (c.normalization.size() > kMaxNormalizationBytes) return Error::kOversize;
+  if (c.normalization.size() % kNormalizationPairBytes != 0) return Error::kInvalidValue;
+  const bool learned =
+      c.state == CalibrationState::kThresholding || c.state == CalibrationState::kCalibrated;
+  if (learned == c.normalization.empty()) return Error::kInvalidValue;
+  return kOk;
+}
 
 Status validate(const StatusReport& report) {
   if (report.kind == Kind::kUpdate) {
@@ -39,6 +110,7 @@ Status validate(const StatusReport& report) {
     if (u.detail.size() > kMaxDetailSize) return Error::kOversize;
     return kOk;
   }
+  if (report.kind == Kind::kCalibration) return validate_calibration(report.calibration);
   if (report.kind != Kind::kAttestation) return Error::kInvalidValue;
   const AttestationReport& a = report.attestation;
   if (a.nonce.size() < kMinNonceSize) return Error::kInvalidValue;
@@ -48,6 +120,14 @@ Status validate(const StatusReport& report) {
   }
   if (a.firmware_version.empty()) return Error::kInvalidValue;
   if (a.firmware_version.size() > kMaxVersionTextSize) return Error::kOversize;
+  return kOk;
+}
+
+template <typename T>
+Status read_small(cbor::Reader& r, T* out, std::uint8_t max) {
+  std::uint8_t value = 0;
+  SPINDLE_TRY(codec::read_uint_into(r, &value, 0, max));
+  *out = static_cast<T>(value);
   return kOk;
 }
 
@@ -81,31 +161,24 @@ Result<crypto::Digest> attestation_mac(std::span<const std::uint8_t> attestation
 Result<StatusReport> decode(std::span<const std::uint8_t> input) {
   cbor::Reader r(input);
   StatusReport report;
+  // Model id and version are common to update and calibration reports; the kind may come
+  // after them, so they are read first and placed once the kind is known.
+  std::string_view model_id;
+  std::uint64_t version = 0;
+  CalibrationReport& cal = report.calibration;
   cbor::KeySet seen;
   SPINDLE_TRY(codec::read_struct(r, kMaxEntries, seen, [&](std::int64_t key) -> Status {
     switch (key) {
-      case kKind: {
-        std::uint8_t kind = 0;
-        SPINDLE_TRY(codec::read_uint_into(r, &kind, 0, 1));
-        report.kind = static_cast<Kind>(kind);
-        return kOk;
-      }
+      case kKind:
+        return read_small(r, &report.kind, static_cast<std::uint8_t>(Kind::kCalibration));
       case kModelId:
-        return codec::read_id(r, &report.update.model_id);
+        return codec::read_id(r, &model_id);
       case kVersion:
-        return codec::read_uint_into(r, &report.update.version);
-      case kState: {
-        std::uint8_t state = 0;
-        SPINDLE_TRY(codec::read_uint_into(r, &state, 0, kMaxInstallState));
-        report.update.state = static_cast<InstallState>(state);
-        return kOk;
-      }
-      case kReason: {
-        std::uint8_t reason = 0;
-        SPINDLE_TRY(codec::read_uint_into(r, &reason, 0, kMaxReason));
-        report.update.reason = static_cast<Error>(reason);
-        return kOk;
-      }
+        return codec::read_uint_into(r, &version);
+      case kState:
+        return read_small(r, &report.update.state, kMaxInstallState);
+      case kReason:
+        return read_small(r, &report.update.reason, kMaxReason);
       case kDetail: {
         SPINDLE_TRY_ASSIGN(report.update.detail, r.read_text(kMaxDetailSize));
         return kOk;
@@ -122,26 +195,43 @@ Result<StatusReport> decode(std::span<const std::uint8_t> input) {
       }
       case kMac:
         return codec::read_fixed_bytes(r, kDigestSize, &report.attestation.mac);
+      case kCalState:
+        return read_small(r, &cal.state, kMaxCalibrationState);
+      case kCalGeneration:
+        return codec::read_uint_into(r, &cal.generation);
+      case kCalWindowsDone:
+        return codec::read_uint_into(r, &cal.windows_done);
+      case kCalWindowsTotal:
+        return codec::read_uint_into(r, &cal.windows_total);
+      case kCalThreshold:
+        return codec::read_float(r, &cal.threshold);
+      case kCalClamp:
+        return read_small(r, &cal.clamp, kMaxThresholdClamp);
+      case kCalNormalization: {
+        SPINDLE_TRY_ASSIGN(cal.normalization, r.read_bytes(kMaxNormalizationBytes));
+        return kOk;
+      }
       default:
         return Error::kUnknownCriticalField;
     }
   }));
   SPINDLE_TRY(r.finish());
   SPINDLE_TRY(codec::require(seen, {kKind}));
-  // Each kind has its own fields; a field of the other kind means the sender and this
-  // decoder disagree about the message, which is refused rather than half-read.
-  constexpr std::int64_t kUpdateKeys[] = {kModelId, kVersion, kState, kReason, kDetail};
-  constexpr std::int64_t kAttestationKeys[] = {kNonce, kActiveDigest, kFirmware, kMac};
+  const KindFields fields = fields_of(report.kind);
+  for (const std::int64_t k : fields.required) {
+    if (!seen.has(k)) return Error::kMissingField;
+  }
+  for (std::int64_t k = kModelId; k <= kLastKey; ++k) {
+    if (seen.has(k) && !contains(fields.required, k) && !contains(fields.optional, k)) {
+      return Error::kInvalidValue;
+    }
+  }
   if (report.kind == Kind::kUpdate) {
-    SPINDLE_TRY(codec::require(seen, {kModelId, kVersion, kState, kReason}));
-    for (const std::int64_t k : kAttestationKeys) {
-      if (seen.has(k)) return Error::kInvalidValue;
-    }
-  } else {
-    SPINDLE_TRY(codec::require(seen, {kNonce, kActiveDigest, kFirmware, kMac}));
-    for (const std::int64_t k : kUpdateKeys) {
-      if (seen.has(k)) return Error::kInvalidValue;
-    }
+    report.update.model_id = model_id;
+    report.update.version = version;
+  } else if (report.kind == Kind::kCalibration) {
+    cal.model_id = model_id;
+    cal.version = version;
   }
   SPINDLE_TRY(validate(report));
   return report;
@@ -161,6 +251,20 @@ Result<std::span<const std::uint8_t>> encode(const StatusReport& report,
     w.uint(kState).uint(static_cast<std::uint8_t>(u.state));
     w.uint(kReason).uint(static_cast<std::uint8_t>(u.reason));
     if (detail) w.uint(kDetail).text(u.detail);
+  } else if (report.kind == Kind::kCalibration) {
+    const CalibrationReport& c = report.calibration;
+    const bool normalization = !c.normalization.empty();
+    w.map(9 + (normalization ? 1U : 0U));
+    w.uint(kKind).uint(2);
+    w.uint(kModelId).text(c.model_id);
+    w.uint(kVersion).uint(c.version);
+    w.uint(kCalState).uint(static_cast<std::uint8_t>(c.state));
+    w.uint(kCalGeneration).uint(c.generation);
+    w.uint(kCalWindowsDone).uint(c.windows_done);
+    w.uint(kCalWindowsTotal).uint(c.windows_total);
+    w.uint(kCalThreshold).float32(c.threshold);
+    w.uint(kCalClamp).uint(static_cast<std::uint8_t>(c.clamp));
+    if (normalization) w.uint(kCalNormalization).bytes(c.normalization);
   } else {
     const AttestationReport& a = report.attestation;
     w.map(5);

@@ -55,7 +55,9 @@ class GoldenVectorsDecodeWithCbor2(unittest.TestCase):
         self.assertEqual(m[10], [[0.5 * i, 1.0 + 0.25 * i] for i in range(8)])
         self.assertEqual(m[11], [[bytes([0x00, 0x7F, 0x80, 0x01, 0xFE, 0x10, 0xF0, 0x42]),
                                   bytes([0x17])]])
-        self.assertEqual(sorted(m), list(range(1, 12)))
+        self.assertEqual(m[12], {1: 300, 2: 300, 3: m[12][3], 4: 1.5, 5: 0.25, 6: 3.0})
+        self.assertAlmostEqual(m[12][3], 0.995, places=6)  # float32
+        self.assertEqual(sorted(m), list(range(1, 13)))
 
     def test_manifest(self):
         self.check_manifest(self.load("manifest.cbor"))
@@ -91,6 +93,14 @@ class GoldenVectorsDecodeWithCbor2(unittest.TestCase):
         message = cbor2.dumps(["spindle-attest-v1", "node-0001", report[7], report[8],
                                report[9]])
         self.assertEqual(report[10], hmac.new(key, message, hashlib.sha256).digest())
+
+    def test_status_calibration_carries_float32_normalization_pairs(self):
+        import struct
+        report = self.load("status_calibration.cbor")
+        self.assertEqual({k: v for k, v in report.items() if k != 17},
+                         {1: 2, 2: "vib-ae", 3: 4, 11: 3, 12: 1, 13: 600, 14: 600, 15: 0.8125,
+                          16: 0})
+        self.assertEqual(struct.unpack("<4f", report[17]), (0.5, 0.25, -1.0, 2.0))
 
     def test_gateway_request_carries_a_nonce_and_a_capture_request(self):
         request = self.load("gateway_request.cbor")

@@ -32,6 +32,8 @@ TEST(GoldenVectors, EachDecodesWithItsDecoder) {
   EXPECT_TRUE(status_report::decode(test::read_file(test::vector_path("status_update.cbor"))).ok());
   EXPECT_TRUE(
       status_report::decode(test::read_file(test::vector_path("status_attestation.cbor"))).ok());
+  EXPECT_TRUE(
+      status_report::decode(test::read_file(test::vector_path("status_calibration.cbor"))).ok());
   std::array<senml::Record, 8> records{};
   const auto n = senml::decode(test::read_file(test::vector_path("telemetry.cbor")), records);
   ASSERT_TRUE(n.ok());

@@ -21,8 +21,16 @@ struct Partition {
   std::uint32_t end() const { return offset + size; }
 };
 
-enum class PartitionId : std::uint8_t { kSlot0, kSlot1, kState, kTelemetry, kSettings };
-inline constexpr std::size_t kPartitionCount = 5;
+// kCalibration: the node's per-machine calibration record (docs/firmware/calibration.md).
+enum class PartitionId : std::uint8_t {
+  kSlot0,
+  kSlot1,
+  kState,
+  kTelemetry,
+  kSettings,
+  kCalibration,
+};
+inline constexpr std::size_t kPartitionCount = 6;
 
 struct BoardProfile {
   std::array<char, kMaxBoardName + 1> name_storage{};

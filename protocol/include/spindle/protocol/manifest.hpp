@@ -40,6 +40,35 @@ struct FeatureBaseline {
   float stddev = 0.0F;
 };
 
+// How a node adapts the model to the machine it is mounted on (docs/firmware/calibration.md).
+// A model that carries this was trained on features standardized per machine: the node
+// first learns its own machine's per-feature mean and standard deviation over
+// `normalization_windows` windows (the baseline, key 10, stands in until then), then scores
+// `threshold_windows` windows with that normalization and sets its threshold to their
+// `threshold_quantile` times `threshold_margin`, clamped to [threshold_min, threshold_max].
+// The manifest's own threshold (key 9) is the one in force until calibration completes;
+// no alarm is raised before.
+struct Calibration {
+  std::uint32_t normalization_windows = 0;  // kMinCalibrationWindows..kMaxCalibrationWindows
+  std::uint32_t threshold_windows = 0;      // the same range
+  float threshold_quantile = 0.0F;          // 0.5..1
+  float threshold_margin = 1.0F;            // 1..1000
+  float threshold_min = 0.0F;               // 0 < min <= threshold (key 9) <= max, finite
+  float threshold_max = 0.0F;
+};
+
+inline constexpr std::uint32_t kMinCalibrationWindows = 16;
+inline constexpr std::uint32_t kMaxCalibrationWindows = 65535;
+// The highest scores a node keeps while setting its threshold: the quantile is exact
+// (linear interpolation between order statistics, as the trainer computes it), so it needs
+// every score from the lower of the two order statistics up.
+inline constexpr std::size_t kMaxCalibrationTail = 64;
+
+// How many of the highest of `windows` scores the quantile q reads: windows - floor(q *
+// (windows - 1)). The manifest refuses a calibration for which this exceeds
+// kMaxCalibrationTail.
+std::size_t calibration_tail(std::uint32_t windows, float quantile);
+
 // An int8 input and the exact int8 output the model must produce for it.
 struct SelfTest {
   Bytes input;
@@ -60,6 +89,8 @@ struct Manifest {
   std::size_t baseline_count = 0;  // 0 or input.feature_count
   std::array<SelfTest, kMaxSelfTests> self_tests{};
   std::size_t self_test_count = 0;
+  bool has_calibration = false;  // key 12; requires the baseline
+  Calibration calibration;
 };
 
 // Errors: kBufferTooSmall, kInvalidValue / kOversize when the manifest would not decode
@@ -67,7 +98,8 @@ struct Manifest {
 Result<std::span<const std::uint8_t>> encode(const Manifest& manifest, std::span<std::uint8_t> out);
 
 // Errors: the CBOR reader's, kMissingField, kDuplicateKey, kUnknownCriticalField,
-// kOversize, kInvalidValue (ranges, lengths, baseline count), kUnsupportedAlgorithm
+// kOversize, kInvalidValue (ranges, lengths, baseline count, a calibration without a
+// baseline, out of its ranges or with too long a tail), kUnsupportedAlgorithm
 // (an encryption alg other than 33).
 Result<Manifest> decode(std::span<const std::uint8_t> input);
 

@@ -1,6 +1,7 @@
-// What a node POSTs to /d/{id}/status (protocol/cddl/status_report.cddl): either an update
-// report (one transition of the model-install state machine, with its reason) or an
-// attestation answer (a MAC over the gateway's nonce and what the node actually runs).
+// What a node POSTs to /d/{id}/status (protocol/cddl/status_report.cddl): an update report
+// (one transition of the model-install state machine, with its reason), an attestation
+// answer (a MAC over the gateway's nonce and what the node actually runs), or a
+// calibration report (how far the node has adapted the active model to its machine).
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 
 namespace spindle::status_report {
 
-enum class Kind : std::uint8_t { kUpdate = 0, kAttestation = 1 };
+enum class Kind : std::uint8_t { kUpdate = 0, kAttestation = 1, kCalibration = 2 };
 
 // Stages of a model installation as the node reports them.
 enum class InstallState : std::uint8_t {
@@ -52,10 +53,43 @@ struct AttestationReport {
   std::span<const std::uint8_t> mac;  // attestation_mac() over the above
 };
 
+// Where the active model's per-machine calibration stands (docs/firmware/calibration.md).
+enum class CalibrationState : std::uint8_t {
+  kNone = 0,          // the model carries no calibration: it runs as trained
+  kNormalizing = 1,   // learning the machine's feature statistics; no alarms yet
+  kThresholding = 2,  // scoring with them to set the threshold; no alarms yet
+  kCalibrated = 3,    // adapted; alarms on
+};
+inline constexpr std::uint8_t kMaxCalibrationState = 3;
+// "none", "normalizing", "thresholding", "calibrated".
+const char* calibration_state_name(CalibrationState state);
+
+// Whether the learned threshold hit one of the manifest's bounds.
+enum class ThresholdClamp : std::uint8_t { kNone = 0, kLower = 1, kUpper = 2 };
+inline constexpr std::uint8_t kMaxThresholdClamp = 2;
+// "none", "lower", "upper".
+const char* threshold_clamp_name(ThresholdClamp clamp);
+
+struct CalibrationReport {
+  std::string_view model_id;
+  std::uint64_t version = 0;
+  CalibrationState state = CalibrationState::kNone;
+  std::uint32_t generation = 0;     // calibrations of this model on this device, 1 = first
+  std::uint32_t windows_done = 0;   // of this calibration so far
+  std::uint32_t windows_total = 0;  // the manifest's normalization + threshold windows
+  float threshold = 0.0F;           // in force: the manifest's until calibrated
+  ThresholdClamp clamp = ThresholdClamp::kNone;
+  // The machine's per-feature (mean, stddev) the node learned, as float32 little-endian
+  // pairs in feature order (the packing of telemetry's feature_stats); empty while
+  // normalizing or without calibration.
+  std::span<const std::uint8_t> normalization;
+};
+
 struct StatusReport {
   Kind kind = Kind::kUpdate;
   UpdateReport update;            // when kind == kUpdate
   AttestationReport attestation;  // when kind == kAttestation
+  CalibrationReport calibration;  // when kind == kCalibration
 };
 
 // HMAC-SHA256, keyed with the device's attestation key (crypto::KeyPurpose::kAttestation),
@@ -68,12 +102,16 @@ Result<crypto::Digest> attestation_mac(std::span<const std::uint8_t> attestation
                                        std::span<const std::uint8_t> active_digest,
                                        std::string_view firmware_version);
 
-// Errors: kBufferTooSmall; kInvalidValue / kOversize for content the decoder would refuse.
+// Errors: kBufferTooSmall; kInvalidValue / kOversize for content the decoder would refuse
+// (for a calibration report also: windows_done above windows_total, a threshold that is
+// not finite and positive, normalization bytes not a whole number of pairs, normalization
+// present while normalizing or absent once past it).
 Result<std::span<const std::uint8_t>> encode(const StatusReport& report,
                                              std::span<std::uint8_t> out);
 
 // Errors: the CBOR reader's, kMissingField, kDuplicateKey, kUnknownCriticalField,
-// kOversize, kInvalidValue (unknown kind, state or reason; a field of the other kind).
+// kOversize, kInvalidValue (unknown kind, state, clamp or reason; a field of another kind;
+// what encode() refuses).
 Result<StatusReport> decode(std::span<const std::uint8_t> input);
 
 }  // namespace spindle::status_report
