@@ -6,12 +6,14 @@
 namespace spindle::gateway_request {
 namespace {
 
-enum Key : std::int64_t { kNonce = 1, kCapture = 2 };
+enum Key : std::int64_t { kNonce = 1, kCapture = 2, kRecalibrate = 3 };
 enum CaptureKey : std::int64_t { kCaptureId = 1, kKind = 2, kWindows = 3 };
 constexpr std::size_t kMaxEntries = 16;  // room for optional (negative-key) extensions
 
 Status validate(const GatewayRequest& request) {
-  if (request.nonce.empty() && !request.has_capture) return Error::kMissingField;
+  if (request.nonce.empty() && !request.has_capture && !request.has_recalibrate) {
+    return Error::kMissingField;
+  }
   if (!request.nonce.empty()) {
     if (request.nonce.size() < status_report::kMinNonceSize) return Error::kInvalidValue;
     if (request.nonce.size() > status_report::kMaxNonceSize) return Error::kOversize;
@@ -47,7 +49,8 @@ Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
                                              std::span<std::uint8_t> out) {
   SPINDLE_TRY(validate(request));
   cbor::Writer w(out);
-  w.map((request.nonce.empty() ? 0U : 1U) + (request.has_capture ? 1U : 0U));
+  w.map((request.nonce.empty() ? 0U : 1U) + (request.has_capture ? 1U : 0U) +
+        (request.has_recalibrate ? 1U : 0U));
   if (!request.nonce.empty()) w.uint(kNonce).bytes(request.nonce);
   if (request.has_capture) {
     const capture::Request& c = request.capture;
@@ -60,6 +63,7 @@ Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
         .uint(kWindows)
         .uint(c.windows);
   }
+  if (request.has_recalibrate) w.uint(kRecalibrate).uint(request.recalibrate_after);
   return w.finish();
 }
 
@@ -78,6 +82,9 @@ Result<GatewayRequest> decode(std::span<const std::uint8_t> input) {
       case kCapture:
         request.has_capture = true;
         return read_capture(r, &request.capture);
+      case kRecalibrate:
+        request.has_recalibrate = true;
+        return codec::read_uint_into(r, &request.recalibrate_after);
       default:
         return Error::kUnknownCriticalField;
     }

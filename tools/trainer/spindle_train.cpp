@@ -24,15 +24,16 @@ using cli::UsageError;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: spindle-train generate --board B --out FILE [--fault F --severity S] [--speeds ..]\n"
+    "usage: spindle-train generate --board B --out FILE [--machines M] [--fault F --severity S]\n"
     "       spindle-train fit --data FILE [--data FILE ..] --out-dir DIR [--kind K] [--board B]\n"
-    "       spindle-train evaluate --model-dir DIR [--board B] [--seed-base N]\n\n"
+    "       spindle-train evaluate --model-dir DIR [--machines M | --data FILE ..] [--seed-base N]\n\n"
     "generate  labelled feature windows from the node's simulator and feature extractor (CSV)\n"
-    "fit       train on healthy windows, quantize to int8, calibrate the threshold; writes\n"
-    "          DIR/model.spmc, threshold, baseline.csv, model.json\n"
-    "evaluate  ROC-AUC, precision/recall, false alarms per speed, detection delay and int8 vs\n"
-    "          float on simulator seeds the training never saw; prints a table and writes\n"
-    "          DIR/evaluation.json\n\n"
+    "fit       train on healthy windows of several machines (standardized per machine), hold\n"
+    "          whole machines out, quantize to int8, set the node's calibration; writes\n"
+    "          DIR/model.spmc, threshold, baseline.csv, calibration, model.json\n"
+    "evaluate  on machines the training never saw, each calibrated as a node would: ROC-AUC,\n"
+    "          recall, false alarms per machine with and without adaptation, detection delay,\n"
+    "          int8 vs float; prints a table and writes DIR/evaluation.json\n\n"
     "spindle-train COMMAND --help lists a command's options.";
 
 template <typename T>
@@ -62,12 +63,27 @@ sensor::Fault parse_fault(const std::string& name) {
   return *fault;
 }
 
+// "3", "1,4,9" or "1001-1020".
+std::vector<std::uint64_t> parse_machines(const std::string& text) {
+  const std::size_t dash = text.find('-');
+  if (dash == std::string::npos) return parse_list<std::uint64_t>(text, "--machines");
+  const auto first = parse_list<std::uint64_t>(text.substr(0, dash), "--machines");
+  const auto last = parse_list<std::uint64_t>(text.substr(dash + 1), "--machines");
+  if (first.size() != 1 || last.size() != 1 || last[0] < first[0] || last[0] - first[0] > 10000) {
+    throw UsageError("--machines " + text + ": a list, or a range A-B of at most 10001");
+  }
+  std::vector<std::uint64_t> out;
+  for (std::uint64_t m = first[0]; m <= last[0]; ++m)
+    out.push_back(m);
+  return out;
+}
+
 board::BoardProfile board_of(const std::string& name) {
   return cli::load_board(name);
 }
 
 int generate(int argc, char** argv) {
-  std::string board_name = "native_sim", out_path, fault_name = "none", speeds = "25";
+  std::string board_name = "native_sim", out_path, fault_name = "none", speeds, machines = "0";
   std::string label;
   double severity = 0.0, severity_end = -1.0, ramp_s = 0.0;
   std::size_t windows = 200;
@@ -82,19 +98,26 @@ int generate(int argc, char** argv) {
       "severity", po::value(&severity)->default_value(0.0), "fault severity (at start), 0..1")(
       "severity-end", po::value(&severity_end), "severity at the end of the ramp")(
       "ramp-s", po::value(&ramp_s)->default_value(0.0), "seconds of simulated time to ramp")(
-      "speeds", po::value(&speeds)->default_value(speeds),
-      "shaft speeds in Hz, comma-separated; one run each")(
-      "windows", po::value(&windows)->default_value(windows), "windows per speed")(
+      "machines", po::value(&machines)->default_value(machines),
+      "simulated machines (0 = the reference machine), comma-separated or a range A-B")(
+      "speeds", po::value(&speeds),
+      "shaft speeds in Hz, comma-separated; one run per machine and speed (default: each "
+      "machine's own speed; the reference machine's is 24.67 Hz)")(
+      "windows", po::value(&windows)->default_value(windows), "windows per run")(
       "seed", po::value(&seed)->default_value(seed),
-      "simulator seed of the first speed; the next speeds take seed+1, seed+2, ..")(
+      "noise seed of the first run; the next runs take seed+1, seed+2, ..")(
       "label", po::value(&label), "label column (default: the fault's name)");
   po::variables_map vm;
   if (!cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
   const board::BoardProfile board = board_of(board_name);
   std::vector<trainer::Scenario> scenarios;
   std::uint64_t next = seed;
-  for (const float speed : parse_list<float>(speeds, "--speeds")) {
+  const std::vector<float> speed_list =
+      speeds.empty() ? std::vector<float>{0.0f} : parse_list<float>(speeds, "--speeds");
+  for (const std::uint64_t machine : parse_machines(machines))
+    for (const float speed : speed_list) {
     trainer::Scenario s;
+    s.machine = machine;
     s.fault = parse_fault(fault_name);
     s.start_severity = static_cast<float>(severity);
     s.end_severity = static_cast<float>(vm.count("severity-end") ? severity_end : severity);
@@ -104,7 +127,7 @@ int generate(int argc, char** argv) {
     s.windows = windows;
     s.label = label;
     scenarios.push_back(s);
-  }
+    }
   const trainer::FeatureTable table = trainer::simulate(board, scenarios);
   trainer::write_csv(table, out_path);
   std::cout << out_path << ": " << table.rows() << " windows of " << table.width << " features ("
@@ -122,6 +145,7 @@ int fit(int argc, char** argv) {
   float quantile = fit_options.threshold_quantile;
   float margin = fit_options.threshold_margin;
   std::uint32_t seed = 1;
+  std::string adaptation = "per-machine";
   po::options_description options("spindle-train fit options");
   options.add_options()("help,h", "print this help")(
       "data", po::value(&data)->required(),
@@ -140,7 +164,23 @@ int fit(int argc, char** argv) {
       "quantile of the held-out healthy scores the threshold starts from")(
       "threshold-margin", po::value(&margin)->default_value(margin),
       "factor on that quantile (>= 1)")("seed", po::value(&seed)->default_value(seed),
-                                        "seed of the split, the weights and the shuffles");
+                                        "seed of the split, the weights and the shuffles")(
+      "adaptation", po::value(&adaptation)->default_value(adaptation),
+      "per-machine (standardize each machine by its own first windows; the node calibrates) "
+      "or none (one standardization for the fleet)")(
+      "normalization-windows",
+      po::value(&fit_options.normalization_windows)
+          ->default_value(fit_options.normalization_windows),
+      "per machine: windows a node learns its machine's feature statistics over")(
+      "threshold-windows",
+      po::value(&fit_options.threshold_windows)->default_value(fit_options.threshold_windows),
+      "per machine: windows a node then scores to set its threshold")(
+      "validation-machines",
+      po::value(&fit_options.validation_machines)
+          ->default_value(fit_options.validation_machines),
+      "per machine: whole machines held out for validation (0: 15 % of them when >= 3)")(
+      "bound-factor", po::value(&fit_options.bound_factor)->default_value(fit_options.bound_factor),
+      "per machine: a node's threshold stays within the machines' lowest / F and highest * F");
   po::variables_map vm;
   if (!cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
   if (kind == "autoencoder") {
@@ -149,6 +189,13 @@ int fit(int argc, char** argv) {
     fit_options.type = trainer::ModelType::kCentroids;
   } else {
     throw UsageError("--kind '" + kind + "': autoencoder or kmeans");
+  }
+  if (adaptation == "per-machine") {
+    fit_options.adaptation = trainer::Adaptation::kPerMachine;
+  } else if (adaptation == "none") {
+    fit_options.adaptation = trainer::Adaptation::kNone;
+  } else {
+    throw UsageError("--adaptation '" + adaptation + "': per-machine or none");
   }
   const board::BoardProfile board = board_of(board_name);
   trainer::FeatureTable healthy;
@@ -198,13 +245,36 @@ int fit(int argc, char** argv) {
     std::cout << model.record.epochs << " Lloyd iterations, inertia "
               << model.record.best_validation_loss;
   }
-  std::cout << "\n  held-out healthy windows over the threshold: "
+  std::cout << "\n  held-out healthy windows of the training machines over the threshold: "
             << 100.0f * model.record.calibration_false_alarm_rate << "%\n";
+  if (model.has_calibration) {
+    std::cout << "  per machine, calibrated as a node would (" << fit_options.normalization_windows
+              << " + " << fit_options.threshold_windows
+              << " windows), then false alarms on its remaining windows:\n";
+    float worst = 0.0f;
+    bool any_held = false;
+    for (const trainer::MachineCalibration& c : model.record.machine_calibrations) {
+      std::cout << "    " << c.device << (c.held_out ? " (held out)" : "") << ": threshold "
+                << c.threshold << ", " << 100.0f * c.false_alarm_rate << "% of " << c.test_windows
+                << " windows\n";
+      if (c.held_out) {
+        any_held = true;
+        worst = std::max(worst, c.false_alarm_rate);
+      }
+    }
+    if (any_held) {
+      std::cout << "  held-out machines, worst: " << 100.0f * worst << "% false alarms\n";
+    }
+    std::cout << "  fleet threshold " << model.threshold << "; a node's own within "
+              << model.calibration.threshold_min << " .. " << model.calibration.threshold_max
+              << "\n";
+  }
   return 0;
 }
 
 int evaluate(int argc, char** argv) {
-  std::string model_dir, board_name, speeds, severities;
+  std::string model_dir, board_name, machines, severities;
+  std::vector<std::string> data;
   trainer::EvaluationOptions eval;
   bool require = false;
   po::options_description options("spindle-train evaluate options");
@@ -213,22 +283,30 @@ int evaluate(int argc, char** argv) {
       "board", po::value(&board_name),
       "board profile to simulate (default: the one the model was trained for)")(
       "seed-base", po::value(&eval.seed_base)->default_value(eval.seed_base),
-      "first simulator seed; scenario i uses seed-base + i (refused if training used it)")(
-      "speeds", po::value(&speeds), "shaft speeds in Hz (default 15,20,25,30,40,50)")(
-      "severities", po::value(&severities), "fault severities (default 0.05,0.1,0.3)")(
+      "first noise seed; scenario i uses seed-base + i (refused if training used it)")(
+      "machines", po::value(&machines),
+      "simulated machines never trained on, comma-separated or a range A-B (default "
+      "1001-1020)")("data", po::value(&data),
+                    "captured feature CSV instead (repeat for several): one machine per device, "
+                    "healthy windows (fault none) first, and labelled fault windows")(
+      "severities", po::value(&severities), "fault severities (default 0.1,0.3)")(
       "moderate", po::value(&eval.moderate_severity)->default_value(eval.moderate_severity),
       "severity the targets are checked at (one of --severities)")(
       "healthy-windows", po::value(&eval.healthy_windows)->default_value(eval.healthy_windows),
-      "healthy windows per speed")(
+      "healthy windows per machine after its calibration period")(
       "fault-windows", po::value(&eval.fault_windows)->default_value(eval.fault_windows),
-      "windows per fault, severity and speed")(
+      "windows per machine, fault and severity")(
       "ramp-s", po::value(&eval.ramp_seconds)->default_value(eval.ramp_seconds),
-      "seconds over which the detection-delay runs ramp a fault from 0 to 1")(
+      "seconds over which the detection-delay runs ramp a fault from 0 to 1 (0: none)")(
       "require-targets", po::bool_switch(&require),
-      "exit 3 when the targets (ROC-AUC >= 0.97 at --moderate, <= 1% false alarms) are not met");
+      "exit 3 unless every machine meets the targets with adaptation (ROC-AUC >= 0.97 at "
+      "--moderate, <= 1% false alarms)");
   po::variables_map vm;
   if (!cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
-  if (!speeds.empty()) eval.speeds_hz = parse_list<float>(speeds, "--speeds");
+  if (!machines.empty()) eval.machines = parse_machines(machines);
+  if (!machines.empty() && !data.empty()) throw UsageError("--machines or --data, not both");
+  for (const std::string& path : data)
+    eval.data.push_back(trainer::read_csv(path));
   if (!severities.empty()) eval.severities = parse_list<float>(severities, "--severities");
   const trainer::TrainedModel model = trainer::load(model_dir);
   const board::BoardProfile board = board_of(board_name.empty() ? model.record.board : board_name);

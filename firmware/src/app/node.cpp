@@ -82,15 +82,17 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   const auto& slot0 = config.board.partition(board::PartitionId::kSlot0);
   const auto& slot1 = config.board.partition(board::PartitionId::kSlot1);
   const auto& state_part = config.board.partition(board::PartitionId::kState);
+  const auto& calibration_part = config.board.partition(board::PartitionId::kCalibration);
   g_state.slot0_area.emplace(*platform.flash, slot0.offset, slot0.size);
   g_state.slot1_area.emplace(*platform.flash, slot1.offset, slot1.size);
   g_state.state_area.emplace(*platform.flash, state_part.offset, state_part.size);
+  g_state.calibration_area.emplace(*platform.flash, calibration_part.offset, calibration_part.size);
   SPINDLE_TRY(
       g_state.store.mount(&*g_state.state_area, &*g_state.slot0_area, &*g_state.slot1_area));
   const bool store_has_model = g_state.store.state().active != modelstore::kNoSlot;
   SPINDLE_TRY(g_state.pipeline.init(
       config.board, store_has_model ? std::span<const std::uint8_t>() : config.model,
-      config.threshold));
+      config.threshold, &*g_state.calibration_area));
   modelstore::InstallerConfig installer_config;
   installer_config.device_id = config.device_id;
   installer_config.board = &config.board;

@@ -118,6 +118,7 @@ struct NodeState {
   std::optional<os::FlashArea> slot0_area;
   std::optional<os::FlashArea> slot1_area;
   std::optional<os::FlashArea> state_area;
+  std::optional<os::FlashArea> calibration_area;
   os::Thread sensor_thread;
   os::Thread network_thread;
   // Sensor thread -> work queue: two window buffers, handed over by index.
@@ -154,7 +155,8 @@ struct NodeState {
   bool manifest_pending = false;  // received and not yet fully handled
   std::int64_t next_manifest_check_ms = 0;
   net::Response notification;  // the latest manifest notification taken from the client
-  std::array<std::uint8_t, 256> report_body{};
+  std::array<std::uint8_t, 256 + kMaxFeatures * 8> report_body{};
+  std::array<std::uint8_t, kMaxFeatures * 8> calibration_pairs{};
   // An attestation challenge from the gateway, to answer.
   std::array<std::uint8_t, status_report::kMaxNonceSize> nonce{};
   std::size_t nonce_size = 0;

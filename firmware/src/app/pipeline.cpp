@@ -22,11 +22,12 @@ alignas(16) std::array<std::uint8_t, CONFIG_MODEL_ARENA_SIZE> g_arena;
 features::FeatureExtractor g_extractor;
 inference::Interpreter g_interpreter;
 std::array<float, kMaxFeatures> g_features;
+std::array<float, kMaxFeatures> g_model_input;
 
 }  // namespace
 
 Status Pipeline::init(const board::BoardProfile& board, std::span<const std::uint8_t> model,
-                      float threshold) {
+                      float threshold, os::FlashArea* calibration_area) {
   if (board.window_length > kWindowCapacity || board.model_arena_bytes > g_arena.size()) {
     SPINDLE_LOG_ERR(kLog, "board %s needs window %u / arena %u; this build has %zu / %zu",
                     board.name().data(), board.window_length, board.model_arena_bytes,
@@ -43,6 +44,8 @@ Status Pipeline::init(const board::BoardProfile& board, std::span<const std::uin
   board_ = &board;
   os::LockGuard guard(mutex_);
   has_model_ = false;
+  calibration_.stop();
+  if (calibration_area != nullptr) SPINDLE_TRY(calibration_.attach(calibration_area));
   if (model.empty()) return kOk;
   return load_locked(model, threshold);
 }
@@ -64,7 +67,7 @@ Status Pipeline::load_locked(std::span<const std::uint8_t> model, float threshol
     g_interpreter.unload();
     return Error::kSizeMismatch;
   }
-  threshold_ = threshold;
+  calibration_.stop(threshold);
   has_model_ = true;
   SPINDLE_LOG_INF(kLog, "model loaded: %zu features, arena %zu of %u bytes, threshold %.4f",
                   g_interpreter.input_size(), g_interpreter.required_arena_bytes(),
@@ -75,6 +78,7 @@ Status Pipeline::load_locked(std::span<const std::uint8_t> model, float threshol
 void Pipeline::suspend() {
   os::LockGuard guard(mutex_);
   has_model_ = false;
+  calibration_.stop();
   g_interpreter.unload();
 }
 
@@ -102,7 +106,27 @@ Status Pipeline::load(std::span<const std::uint8_t> container, const manifest::M
     }
   }
   SPINDLE_LOG_INF(kLog, "%zu self-tests passed", manifest.self_test_count);
+  const Status calibrated = calibration_.start(manifest, g_interpreter.input_size());
+  if (!calibrated.ok()) {
+    SPINDLE_LOG_ERR(kLog, "calibration refused: %s", calibrated.name());
+    has_model_ = false;
+    calibration_.stop();
+    g_interpreter.unload();
+    return calibrated;
+  }
   return kOk;
+}
+
+bool Pipeline::calibration_report(std::span<std::uint8_t> buffer,
+                                  status_report::CalibrationReport* out) {
+  os::LockGuard guard(mutex_);
+  return has_model_ && calibration_.report(buffer, out);
+}
+
+Status Pipeline::recalibrate(std::uint64_t after_generation) {
+  os::LockGuard guard(mutex_);
+  if (!has_model_) return Error::kInvalidState;
+  return calibration_.restart(after_generation);
 }
 
 Status Pipeline::process(std::span<const float> x, std::span<const float> y,
@@ -114,9 +138,13 @@ Status Pipeline::process(std::span<const float> x, std::span<const float> y,
   result->scored = false;
   os::LockGuard guard(mutex_);
   if (has_model_) {
-    SPINDLE_TRY(g_interpreter.invoke(result->features, &result->score));
+    SPINDLE_TRY_ASSIGN(const std::span<const float> input,
+                       calibration_.input(result->features, g_model_input));
+    SPINDLE_TRY(g_interpreter.invoke(input, &result->score));
     result->scored = true;
-    result->anomaly = result->score > threshold_;
+    result->calibrating = calibration_.calibrating();
+    result->anomaly = calibration_.anomaly(result->score);
+    calibration_.observe(result->features, result->score);
     result->arena_high_water = static_cast<std::uint32_t>(g_interpreter.arena_high_water_mark());
   }
   result->latency_us = static_cast<std::uint32_t>(os::uptime_us() - start_us);

@@ -140,7 +140,36 @@ Status take_manifest(net::CoapClient& client, const net::Response& first) {
   return kOk;
 }
 
-// Sends the queued install reports, oldest first.
+// Sends where the active model's calibration stands, when that changed (or the gateway
+// may not know it: after a registration). Always the newest state, so reports that were
+// due while the link was down collapse into one.
+Status flush_calibration_report(net::CoapClient& client) {
+  if (!g_state.pipeline.take_calibration_report_due()) return kOk;
+  status_report::StatusReport report;
+  report.kind = status_report::Kind::kCalibration;
+  if (!g_state.pipeline.calibration_report(g_state.calibration_pairs, &report.calibration)) {
+    return kOk;  // no model from a manifest: nothing to report
+  }
+  const auto body = status_report::encode(report, g_state.report_body);
+  if (!body.ok()) {
+    SPINDLE_LOG_ERR(kLog, "calibration report does not encode: %s", body.status().name());
+    return kOk;
+  }
+  const auto response = post_status(client, *body);
+  if (!response.ok() || response->code_class() == 5 ||
+      response->code == blockwise::coap_code(4, 29)) {
+    g_state.pipeline.request_calibration_report();  // send it again later
+    return response.ok() ? Status(Error::kRemoteError) : response.status();
+  }
+  if (!response->success()) {
+    char code[8];
+    net::format_code(response->code, code);
+    SPINDLE_LOG_ERR(kLog, "gateway refused a calibration report with %s", code);
+  }
+  return kOk;
+}
+
+// Sends the queued install reports, oldest first, then the calibration report if due.
 Status flush_reports(net::CoapClient& client) {
   while (!g_state.reports.empty()) {
     const QueuedReport& q = g_state.reports.front();
@@ -169,7 +198,7 @@ Status flush_reports(net::CoapClient& client) {
     }
     g_state.reports.pop();
   }
-  return kOk;
+  return flush_calibration_report(client);
 }
 
 }  // namespace

@@ -79,6 +79,12 @@ void take_gateway_request(const net::Response& response) {
                     static_cast<unsigned long long>(request->capture.capture_id),
                     request->capture.windows, capture::kind_name(request->capture.kind));
   }
+  if (request->has_recalibrate) {
+    const Status s = g_state.pipeline.recalibrate(request->recalibrate_after);
+    if (!s.ok()) SPINDLE_LOG_WRN(kLog, "recalibration not possible: %s", s.name());
+    // Whether begun now or before, the gateway waits for the new generation's report.
+    g_state.pipeline.request_calibration_report();
+  }
 }
 
 Result<UplinkOutcome> register_or_refresh(net::CoapClient& client, bool registered,
@@ -114,6 +120,8 @@ Result<UplinkOutcome> register_or_refresh(net::CoapClient& client, bool register
     location.size = response.location_size;
     SPINDLE_LOG_INF(kLog, "registered at /%.*s, lifetime %u s", static_cast<int>(location.size),
                     location.path.data(), config.lifetime_s);
+    // A new registration may be a gateway that never heard of this node's calibration.
+    g_state.pipeline.request_calibration_report();
   }
   return UplinkOutcome::kDone;
 }

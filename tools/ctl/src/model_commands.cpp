@@ -50,7 +50,7 @@ ByteVector device_kek(GatewayClient& gateway, const std::string& device_id) {
 }  // namespace
 
 int cmd_pack(const Args& args) {
-  std::string model_path, board_name, key_path, kid, baseline_path, out_path;
+  std::string model_path, board_name, key_path, kid, baseline_path, calibration_path, out_path;
   PackRequest request;
   std::size_t self_tests = request.self_tests;
   po::options_description options("options");
@@ -68,6 +68,9 @@ int cmd_pack(const Args& args) {
       "anomaly score above which a window is flagged")(
       "baseline", po::value(&baseline_path),
       "training statistics: a CSV file of \"mean,stddev\" lines, one per feature")(
+      "calibration", po::value(&calibration_path),
+      "per-machine calibration (the trainer's DIR/calibration file): nodes adapt the model to "
+      "their machine before raising alarms; needs --baseline")(
       "self-tests", po::value(&self_tests)->default_value(self_tests),
       "self-test vectors to compute and ship, 0..4")(
       "seed", po::value(&request.seed)->default_value(request.seed),
@@ -78,7 +81,8 @@ int cmd_pack(const Args& args) {
           args,
           "usage: spindlectl pack --model FILE --model-id ID --version N --board NAME|PATH\n"
           "                       --signing-key KID.key --kid KID --out FILE.spkg\n"
-          "                       [--threshold X] [--baseline FILE] [--self-tests N] [--seed S]\n\n"
+          "                       [--threshold X] [--baseline FILE] [--calibration FILE]\n"
+          "                       [--self-tests N] [--seed S]\n\n"
           "Checks the model against the board's budgets (arena, op set, slot size, feature\n"
           "vector), computes self-test vectors with the node's int8 runtime, encrypts the model\n"
           "under a fresh content key and signs the package.",
@@ -105,6 +109,12 @@ int cmd_pack(const Args& args) {
     request.baseline = parse_baseline_csv({reinterpret_cast<const char*>(text.data()), text.size()},
                                           baseline_path);
   }
+  if (!calibration_path.empty()) {
+    const ByteVector text = cli::read_file(calibration_path);
+    request.calibration = parse_calibration(
+        {reinterpret_cast<const char*>(text.data()), text.size()}, calibration_path);
+    request.has_calibration = true;
+  }
 
   std::vector<std::string> notes;
   ByteVector file;
@@ -124,7 +134,8 @@ int cmd_pack(const Args& args) {
             << request.board.model_capacity() << ", arena " << info.requirements.arena_bytes
             << " of " << request.board.model_arena_bytes << " bytes, " << info.input.feature_count
             << " features, " << info.self_tests.size() << " self-tests, " << info.baseline.size()
-            << " baseline rows\n  digest " << cli::to_hex(info.payload_digest) << ", signed by "
+            << " baseline rows" << (info.has_calibration ? ", per-machine calibration" : "")
+            << "\n  digest " << cli::to_hex(info.payload_digest) << ", signed by "
             << kid << "\n";
   return 0;
 }

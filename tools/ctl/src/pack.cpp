@@ -1,5 +1,7 @@
 #include "spindle/ctl/pack.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <random>
@@ -7,6 +9,7 @@
 
 #include "spindle/cli/random.hpp"
 #include "spindle/features/feature_extractor.hpp"
+#include "spindle/host/text.hpp"
 #include "spindle/inference/arena.hpp"
 #include "spindle/inference/interpreter.hpp"
 #include "spindle/inference/kernel.hpp"
@@ -109,6 +112,48 @@ std::vector<SelfTestVector> self_tests(const PackRequest& request,
 
 }  // namespace
 
+namespace {
+
+// The manifest decoder's rules for a calibration, as messages an operator can act on.
+void check_calibration(const PackRequest& request, std::size_t features) {
+  const manifest::Calibration& c = request.calibration;
+  if (request.baseline.size() != features) {
+    refuse("a calibration needs the training baseline (--baseline): the node normalizes with it "
+           "until it has learned its machine's");
+  }
+  for (const auto& [name, windows] : {std::pair{"normalization_windows", c.normalization_windows},
+                                      std::pair{"threshold_windows", c.threshold_windows}}) {
+    if (windows < manifest::kMinCalibrationWindows || windows > manifest::kMaxCalibrationWindows) {
+      refuse(std::string("calibration ") + name + " " + std::to_string(windows) + ": use " +
+             std::to_string(manifest::kMinCalibrationWindows) + ".." +
+             std::to_string(manifest::kMaxCalibrationWindows));
+    }
+  }
+  if (!(c.threshold_quantile >= 0.5F && c.threshold_quantile <= 1.0F)) {
+    refuse("calibration threshold_quantile must be within 0.5..1");
+  }
+  if (!(c.threshold_margin >= 1.0F && c.threshold_margin <= 1000.0F)) {
+    refuse("calibration threshold_margin must be within 1..1000");
+  }
+  if (!(c.threshold_min > 0.0F) || !(c.threshold_max >= c.threshold_min) ||
+      !std::isfinite(c.threshold_max)) {
+    refuse("calibration bounds: 0 < threshold_min <= threshold_max, finite");
+  }
+  if (!(request.threshold >= c.threshold_min && request.threshold <= c.threshold_max)) {
+    refuse("the threshold " + std::to_string(request.threshold) +
+           " lies outside the calibration bounds " + std::to_string(c.threshold_min) + ".." +
+           std::to_string(c.threshold_max));
+  }
+  const std::size_t tail = manifest::calibration_tail(c.threshold_windows, c.threshold_quantile);
+  if (tail > manifest::kMaxCalibrationTail) {
+    refuse("calibration threshold_quantile " + std::to_string(c.threshold_quantile) + " over " +
+           std::to_string(c.threshold_windows) + " windows needs the " + std::to_string(tail) +
+           " highest scores kept; a node keeps " + std::to_string(manifest::kMaxCalibrationTail));
+  }
+}
+
+}  // namespace
+
 PackageInfo describe_model(const PackRequest& request, std::vector<std::string>* notes) {
   const board::BoardProfile& board = request.board;
   const std::string name(board.name());
@@ -151,6 +196,7 @@ PackageInfo describe_model(const PackRequest& request, std::vector<std::string>*
     refuse("the baseline has " + std::to_string(request.baseline.size()) + " rows; the model has " +
            std::to_string(features) + " features (one mean,stddev row each)");
   }
+  if (request.has_calibration) check_calibration(request, features);
   if (board.window_length > UINT16_MAX) {
     refuse("board " + name + "'s window length " + std::to_string(board.window_length) +
            " exceeds what a manifest carries (65535)");
@@ -171,6 +217,8 @@ PackageInfo describe_model(const PackRequest& request, std::vector<std::string>*
   info.threshold = request.threshold;
   info.baseline = request.baseline;
   info.self_tests = self_tests(request, interpreter, notes);
+  info.has_calibration = request.has_calibration;
+  info.calibration = request.calibration;
   return info;
 }
 
@@ -223,6 +271,55 @@ std::vector<manifest::FeatureBaseline> parse_baseline_csv(std::string_view text,
     rows.push_back({values[0], values[1]});
   }
   return rows;
+}
+
+manifest::Calibration parse_calibration(std::string_view text, const std::string& source) {
+  manifest::Calibration c;
+  constexpr std::array<std::string_view, 6> kKeys = {
+      "normalization_windows", "threshold_windows", "threshold_quantile",
+      "threshold_margin",      "threshold_min",     "threshold_max"};
+  std::array<bool, kKeys.size()> seen{};
+  std::size_t line_number = 0;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    std::string line(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    ++line_number;
+    const std::string trimmed(spindle::host::trim(line));
+    if (trimmed.empty() || trimmed.front() == '#') continue;
+    const std::string where = source + ":" + std::to_string(line_number) + ": ";
+    const std::size_t eq = trimmed.find('=');
+    if (eq == std::string::npos) throw std::invalid_argument(where + "'" + trimmed + "' is not key=value");
+    const std::string key(spindle::host::trim(std::string_view(trimmed).substr(0, eq)));
+    const std::string value(spindle::host::trim(std::string_view(trimmed).substr(eq + 1)));
+    const auto found = std::find(kKeys.begin(), kKeys.end(), key);
+    if (found == kKeys.end()) throw std::invalid_argument(where + "unknown key '" + key + "'");
+    const auto index = static_cast<std::size_t>(found - kKeys.begin());
+    if (seen[index]) throw std::invalid_argument(where + key + " given twice");
+    seen[index] = true;
+    const char* stop = value.data() + value.size();
+    if (index < 2) {
+      std::uint32_t n = 0;
+      const auto [ptr, ec] = std::from_chars(value.data(), stop, n);
+      if (ec != std::errc() || ptr != stop || value.empty()) {
+        throw std::invalid_argument(where + key + " '" + value + "' is not a whole number");
+      }
+      (index == 0 ? c.normalization_windows : c.threshold_windows) = n;
+      continue;
+    }
+    float v = 0.0F;
+    const auto [ptr, ec] = std::from_chars(value.data(), stop, v);
+    if (ec != std::errc() || ptr != stop || value.empty() || !std::isfinite(v)) {
+      throw std::invalid_argument(where + key + " '" + value + "' is not a finite number");
+    }
+    float* fields[] = {&c.threshold_quantile, &c.threshold_margin, &c.threshold_min,
+                       &c.threshold_max};
+    *fields[index - 2] = v;
+  }
+  for (std::size_t i = 0; i < kKeys.size(); ++i) {
+    if (!seen[i]) throw std::invalid_argument(source + ": no " + std::string(kKeys[i]));
+  }
+  return c;
 }
 
 }  // namespace spindle::ctl

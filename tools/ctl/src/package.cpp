@@ -14,6 +14,10 @@ namespace {
 // manifest.cddl's device id key; the signed info puts the board name under its own key.
 constexpr std::int64_t kManifestDeviceId = 3;
 constexpr std::int64_t kInfoBoard = 12;
+// The manifest's calibration (its key 12) sits under key 13 in the signed info, since the
+// board name had key 12 first.
+constexpr std::int64_t kManifestCalibration = 12;
+constexpr std::int64_t kInfoCalibration = 13;
 constexpr std::size_t kMaxInfoEntries = 16;
 // The description is encoded and decoded by the manifest codec, bound to this stand-in
 // device id, which is swapped for the board name on the way out: one set of field rules
@@ -137,6 +141,8 @@ Result<manifest::Manifest> manifest_view(const PackageInfo& info, std::string_vi
                        as_span(info.self_tests[i].expected_output)};
   }
   m.self_test_count = info.self_tests.size();
+  m.has_calibration = info.has_calibration;
+  m.calibration = info.calibration;
   return m;
 }
 
@@ -146,7 +152,10 @@ Result<ByteVector> encode_info(const PackageInfo& info) {
                      manifest_view(info, kDescriptionDevice, info.wrapped_key));
   ByteVector buffer(kMaxSignedInfoBytes);
   SPINDLE_TRY_ASSIGN(const auto encoded, manifest::encode(m, buffer));
-  SPINDLE_TRY_ASSIGN(const auto entries, read_entries(encoded));
+  SPINDLE_TRY_ASSIGN(auto entries, read_entries(encoded));
+  for (MapEntry& entry : entries) {
+    if (entry.key == kManifestCalibration) entry.key = kInfoCalibration;
+  }
   return rewrite_map(entries, kManifestDeviceId, kInfoBoard, info.board);
 }
 
@@ -158,9 +167,18 @@ Result<PackageInfo> decode_info(std::span<const std::uint8_t> payload) {
   cbor::Reader board_reader(board->value);
   SPINDLE_TRY_ASSIGN(const std::string_view board_name, board_reader.read_text(kMaxBoardNameSize));
   if (board_name.empty()) return Error::kInvalidValue;
-  // A device id in the description would become a duplicate key here: refused.
+  // Back to the manifest's keys: the board goes, the calibration returns to key 12. A device
+  // id in the description would become a duplicate key here: refused.
+  std::vector<MapEntry> manifest_entries;
+  for (MapEntry entry : entries) {
+    if (entry.key == kInfoBoard) continue;
+    if (entry.key == kManifestCalibration) return Error::kUnknownCriticalField;
+    if (entry.key == kInfoCalibration) entry.key = kManifestCalibration;
+    manifest_entries.push_back(entry);
+  }
   SPINDLE_TRY_ASSIGN(const ByteVector as_manifest,
-                     rewrite_map(entries, kInfoBoard, kManifestDeviceId, kDescriptionDevice));
+                     rewrite_map(manifest_entries, kInfoBoard, kManifestDeviceId,
+                                 kDescriptionDevice));
   SPINDLE_TRY_ASSIGN(const manifest::Manifest m, manifest::decode(as_manifest));
 
   PackageInfo info;
@@ -182,6 +200,8 @@ Result<PackageInfo> decode_info(std::span<const std::uint8_t> payload) {
     info.self_tests.push_back({{test.input.begin(), test.input.end()},
                                {test.expected_output.begin(), test.expected_output.end()}});
   }
+  info.has_calibration = m.has_calibration;
+  info.calibration = m.calibration;
   return info;
 }
 

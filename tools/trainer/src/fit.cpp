@@ -4,8 +4,13 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <map>
 #include <set>
 #include <stdexcept>
+
+#include "spindle/calibration/calibrator.hpp"
+#include "spindle/calibration/normalization.hpp"
+#include "spindle/trainer/machine_data.hpp"
 
 namespace spindle::trainer {
 namespace {
@@ -58,7 +63,11 @@ float quantile(std::vector<float> values, float q) {
   return values[lo] + static_cast<float>(frac) * (values[hi] - values[lo]);
 }
 
-TrainedModel fit(const FeatureTable& healthy, const FitOptions& options) {
+namespace {
+
+// Training on windows as they are (already standardized per machine, or raw): split,
+// train, quantize, threshold from the calibration split.
+TrainedModel fit_windows(const FeatureTable& healthy, const FitOptions& options) {
   if (healthy.rows() < kMinWindows) {
     throw std::invalid_argument(std::to_string(healthy.rows()) +
                                 " windows: training needs at least " + std::to_string(kMinWindows) +
@@ -155,6 +164,96 @@ TrainedModel fit(const FeatureTable& healthy, const FitOptions& options) {
   model.record.threshold_margin = options.threshold_margin;
   model.baseline = column_stats(healthy);
   return model;
+}
+
+TrainedModel fit_per_machine(const FeatureTable& healthy, const FitOptions& options) {
+  const std::uint32_t period = options.normalization_windows + options.threshold_windows;
+  if (options.normalization_windows < manifest::kMinCalibrationWindows ||
+      options.threshold_windows < manifest::kMinCalibrationWindows ||
+      period > manifest::kMaxCalibrationWindows ||
+      manifest::calibration_tail(options.threshold_windows, options.threshold_quantile) >
+          manifest::kMaxCalibrationTail ||
+      !(options.bound_factor >= 1.0f)) {
+    throw std::invalid_argument(
+        "calibration period: normalization and threshold windows of at least " +
+        std::to_string(manifest::kMinCalibrationWindows) + ", a quantile that keeps at most " +
+        std::to_string(manifest::kMaxCalibrationTail) + " scores, bound factor >= 1");
+  }
+  const std::vector<Machine> machines = group_by_machine(healthy);
+  for (const Machine& m : machines) {
+    if (m.rows.size() < period) {
+      throw std::invalid_argument("machine " + m.device + " has " + std::to_string(m.rows.size()) +
+                                  " windows; per-machine training needs at least its calibration "
+                                  "period, " + std::to_string(period) + " (--calibration-windows)");
+    }
+  }
+  // Whole machines held out, drawn with the trainer's seed.
+  std::vector<std::size_t> order(machines.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::mt19937 rng(options.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::size_t held = options.validation_machines;
+  if (held == 0 && machines.size() >= 3) held = std::max<std::size_t>(1, machines.size() * 15 / 100);
+  if (held >= machines.size()) {
+    throw std::invalid_argument(std::to_string(held) + " validation machines leave none of the " +
+                                std::to_string(machines.size()) + " to train on");
+  }
+  std::vector<bool> held_out(machines.size(), false);
+  for (std::size_t i = 0; i < held; ++i)
+    held_out[order[i]] = true;
+
+  FeatureTable train;
+  train.width = healthy.width;
+  std::vector<calibration::Normalization> normalizations;
+  for (std::size_t m = 0; m < machines.size(); ++m) {
+    normalizations.push_back(
+        machine_normalization(healthy, machines[m], options.normalization_windows));
+    if (!held_out[m]) train.append(standardize(healthy, machines[m], normalizations.back()));
+  }
+  TrainedModel model = fit_windows(train, options);
+  model.baseline = column_stats(healthy);  // raw, over every machine: the fleet's
+  model.record.adaptation = "per-machine";
+  std::set<std::int64_t> seeds;
+  for (const WindowInfo& i : healthy.info)
+    seeds.insert(i.seed);
+  model.record.seeds.assign(seeds.begin(), seeds.end());
+
+  // Every machine calibrates as a node would; the held-out ones are the validation.
+  manifest::Calibration unbounded;
+  unbounded.normalization_windows = options.normalization_windows;
+  unbounded.threshold_windows = options.threshold_windows;
+  unbounded.threshold_quantile = options.threshold_quantile;
+  unbounded.threshold_margin = options.threshold_margin;
+  unbounded.threshold_min = 1e-30f;
+  unbounded.threshold_max = 3e38f;
+  Int8Scorer scorer(model.container);
+  std::vector<float> thresholds;
+  for (std::size_t m = 0; m < machines.size(); ++m) {
+    const MachineRun run = run_calibrated(healthy, machines[m], unbounded, scorer);
+    MachineCalibration c;
+    c.device = machines[m].device;
+    c.held_out = held_out[m];
+    c.threshold = run.threshold;
+    c.test_windows = run.test_scores.size();
+    c.false_alarm_rate = fraction_above(run.test_scores, run.threshold);
+    model.record.machine_calibrations.push_back(c);
+    model.record.machines.push_back(c.device);
+    thresholds.push_back(run.threshold);
+  }
+  const auto [low, high] = std::minmax_element(thresholds.begin(), thresholds.end());
+  model.has_calibration = true;
+  model.calibration = unbounded;
+  model.calibration.threshold_min = *low / options.bound_factor;
+  model.calibration.threshold_max = *high * options.bound_factor;
+  model.threshold = quantile(thresholds, 0.5f);
+  return model;
+}
+
+}  // namespace
+
+TrainedModel fit(const FeatureTable& healthy, const FitOptions& options) {
+  if (options.adaptation == Adaptation::kNone) return fit_windows(healthy, options);
+  return fit_per_machine(healthy, options);
 }
 
 }  // namespace spindle::trainer

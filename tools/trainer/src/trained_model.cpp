@@ -22,6 +22,38 @@ modelkit::Standardization standardization_from(const json& j) {
   return {j.at("mean").get<std::vector<float>>(), j.at("inv_std").get<std::vector<float>>()};
 }
 
+json machine_calibrations_json(const std::vector<MachineCalibration>& list) {
+  json out = json::array();
+  for (const MachineCalibration& c : list) {
+    out.push_back({{"device", c.device},
+                   {"held_out", c.held_out},
+                   {"threshold", c.threshold},
+                   {"test_windows", c.test_windows},
+                   {"false_alarm_rate", c.false_alarm_rate}});
+  }
+  return out;
+}
+
+json calibration_json(const manifest::Calibration& c) {
+  return {{"normalization_windows", c.normalization_windows},
+          {"threshold_windows", c.threshold_windows},
+          {"threshold_quantile", c.threshold_quantile},
+          {"threshold_margin", c.threshold_margin},
+          {"threshold_min", c.threshold_min},
+          {"threshold_max", c.threshold_max}};
+}
+
+manifest::Calibration calibration_from(const json& j) {
+  manifest::Calibration c;
+  c.normalization_windows = j.at("normalization_windows").get<std::uint32_t>();
+  c.threshold_windows = j.at("threshold_windows").get<std::uint32_t>();
+  c.threshold_quantile = j.at("threshold_quantile").get<float>();
+  c.threshold_margin = j.at("threshold_margin").get<float>();
+  c.threshold_min = j.at("threshold_min").get<float>();
+  c.threshold_max = j.at("threshold_max").get<float>();
+  return c;
+}
+
 json record_json(const TrainingRecord& r) {
   return {{"board", r.board},
           {"train_windows", r.train_windows},
@@ -35,7 +67,10 @@ json record_json(const TrainingRecord& r) {
           {"best_validation_loss", r.best_validation_loss},
           {"threshold_quantile", r.threshold_quantile},
           {"threshold_margin", r.threshold_margin},
-          {"calibration_false_alarm_rate", r.calibration_false_alarm_rate}};
+          {"calibration_false_alarm_rate", r.calibration_false_alarm_rate},
+          {"adaptation", r.adaptation},
+          {"machines", r.machines},
+          {"machine_calibrations", machine_calibrations_json(r.machine_calibrations)}};
 }
 
 TrainingRecord record_from(const json& j) {
@@ -53,10 +88,34 @@ TrainingRecord record_from(const json& j) {
   r.threshold_quantile = j.at("threshold_quantile").get<float>();
   r.threshold_margin = j.at("threshold_margin").get<float>();
   r.calibration_false_alarm_rate = j.at("calibration_false_alarm_rate").get<float>();
+  // Models trained before per-machine adaptation have none of these.
+  r.adaptation = j.value("adaptation", std::string("none"));
+  r.machines = j.value("machines", std::vector<std::string>{});
+  for (const json& c : j.value("machine_calibrations", json::array())) {
+    r.machine_calibrations.push_back({c.at("device").get<std::string>(),
+                                      c.at("held_out").get<bool>(), c.at("threshold").get<float>(),
+                                      c.at("test_windows").get<std::size_t>(),
+                                      c.at("false_alarm_rate").get<float>()});
+  }
   return r;
 }
 
 }  // namespace
+
+std::string calibration_file(const manifest::Calibration& c) {
+  std::ostringstream out;
+  out.precision(9);
+  out << "# the node's per-machine calibration (docs/firmware/calibration.md), for spindlectl "
+         "pack --calibration
+"
+      << "normalization_windows=" << c.normalization_windows << '\n'
+      << "threshold_windows=" << c.threshold_windows << '\n'
+      << "threshold_quantile=" << c.threshold_quantile << '\n'
+      << "threshold_margin=" << c.threshold_margin << '\n'
+      << "threshold_min=" << c.threshold_min << '\n'
+      << "threshold_max=" << c.threshold_max << '\n';
+  return out.str();
+}
 
 std::string type_name(ModelType type) {
   return type == ModelType::kAutoencoder ? "autoencoder" : "kmeans";
@@ -121,12 +180,16 @@ void save(const TrainedModel& model, const std::string& dir) {
   for (const manifest::FeatureBaseline& b : model.baseline)
     baseline << b.mean << ',' << b.stddev << '\n';
   cli::write_text_file(dir + "/baseline.csv", baseline.str());
+  if (model.has_calibration) {
+    cli::write_text_file(dir + "/calibration", calibration_file(model.calibration));
+  }
 
   json j = {{"kind", type_name(model.type)},
             {"threshold", model.threshold},
             {"container_bytes", model.container.size()},
             {"arena_bytes", model.arena_bytes},
             {"training", record_json(model.record)}};
+  if (model.has_calibration) j["calibration"] = calibration_json(model.calibration);
   if (model.type == ModelType::kAutoencoder) {
     json layers = json::array();
     for (const modelkit::DenseLayer& l : model.autoencoder.layers) {
@@ -166,6 +229,10 @@ TrainedModel load(const std::string& dir) {
       throw std::invalid_argument("kind '" + kind + "' is neither autoencoder nor kmeans");
     }
     model.threshold = j.at("threshold").get<float>();
+    if (j.contains("calibration")) {
+      model.has_calibration = true;
+      model.calibration = calibration_from(j.at("calibration"));
+    }
     model.arena_bytes = j.at("arena_bytes").get<std::uint32_t>();
     model.record = record_from(j.at("training"));
   } catch (const json::exception& e) {

@@ -31,6 +31,8 @@ struct PackRequest {
   std::vector<manifest::FeatureBaseline> baseline;  // empty, or one per feature
   std::size_t self_tests = kMaxSelfTests;           // vectors wanted, 0..kMaxSelfTests
   std::uint64_t seed = 1;                           // of the self-test inputs
+  bool has_calibration = false;  // per-machine calibration; needs the baseline
+  manifest::Calibration calibration;
 };
 
 // Checks the request and describes the model: every PackageInfo field except those
@@ -39,7 +41,8 @@ struct PackRequest {
 // exceeds the board's CONFIG_MODEL_ARENA_SIZE, it uses an opcode the runtime lacks, the
 // payload (container + 16-byte tag) exceeds the board's model_payload_capacity(), the
 // runtime refuses to load it, its input is not the board's feature vector, or the baseline
-// has the wrong number of rows. Appends to `notes` what the operator should know (fewer
+// has the wrong number of rows, or a calibration is given without a baseline or with values
+// the manifest refuses (naming the rule). Appends to `notes` what the operator should know (fewer
 // self-tests than asked for, and why).
 PackageInfo describe_model(const PackRequest& request, std::vector<std::string>* notes);
 
@@ -54,5 +57,12 @@ ByteVector pack(const PackRequest& request, const crypto::EcPrivateKey& signing_
 // the line (not two numbers, not finite, stddev < 0).
 std::vector<manifest::FeatureBaseline> parse_baseline_csv(std::string_view text,
                                                           const std::string& source);
+
+// A calibration file as spindle-train writes it (trained_model.hpp): key=value lines,
+// normalization_windows, threshold_windows, threshold_quantile, threshold_margin,
+// threshold_min, threshold_max, each once; blank lines and '#' comments skipped. Throws
+// std::invalid_argument naming `source` and the line (an unknown or repeated key, a value
+// that is not a number) or the missing key.
+manifest::Calibration parse_calibration(std::string_view text, const std::string& source);
 
 }  // namespace spindle::ctl

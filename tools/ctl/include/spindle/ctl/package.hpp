@@ -64,6 +64,8 @@ struct PackageInfo {
   float threshold = 0.0F;
   std::vector<manifest::FeatureBaseline> baseline;  // empty or input.feature_count entries
   std::vector<SelfTestVector> self_tests;           // 0..kMaxSelfTests
+  bool has_calibration = false;                     // per-machine calibration (manifest key 12)
+  manifest::Calibration calibration;
 };
 
 struct Package {

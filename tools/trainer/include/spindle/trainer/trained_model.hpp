@@ -7,6 +7,8 @@
 //   threshold       the anomaly threshold, one number (spindlectl pack --threshold)
 //   baseline.csv    mean,stddev of each raw feature over the healthy training windows
 //                   (spindlectl pack --baseline)
+//   calibration     the node's calibration period and threshold rule, key=value lines, for
+//                   a per-machine model (spindlectl pack --calibration)
 //   model.json      kind, float model, quantization, threshold calibration, training record
 //   evaluation.json written by evaluate (evaluation.hpp)
 #pragma once
@@ -27,6 +29,15 @@ namespace spindle::trainer {
 
 enum class ModelType { kAutoencoder, kCentroids };
 
+// How one machine calibrates, as a node would (fit's per-machine validation).
+struct MachineCalibration {
+  std::string device;
+  bool held_out = false;          // not trained on
+  float threshold = 0.0f;         // the node's calibrated threshold, before the bounds
+  std::size_t test_windows = 0;   // after the calibration period
+  float false_alarm_rate = 0.0f;  // of those, over the threshold
+};
+
 struct TrainingRecord {
   std::string board;
   std::size_t train_windows = 0;
@@ -41,6 +52,9 @@ struct TrainingRecord {
   float threshold_quantile = 0.0f;
   float threshold_margin = 0.0f;
   float calibration_false_alarm_rate = 0.0f;  // of the calibration windows at the threshold
+  std::string adaptation = "none";            // "none" or "per-machine"
+  std::vector<std::string> machines;          // devices of the training data
+  std::vector<MachineCalibration> machine_calibrations;
 };
 
 struct TrainedModel {
@@ -51,10 +65,17 @@ struct TrainedModel {
   std::uint32_t arena_bytes = 0;
   float threshold = 0.0f;
   std::vector<manifest::FeatureBaseline> baseline;
+  bool has_calibration = false;  // per machine: the node calibrates with these
+  manifest::Calibration calibration;
   TrainingRecord record;
 };
 
 std::string type_name(ModelType type);  // "autoencoder" / "kmeans"
+
+// The `calibration` file: one key=value line per field of manifest::Calibration
+// (normalization_windows, threshold_windows, threshold_quantile, threshold_margin,
+// threshold_min, threshold_max), `#` comments.
+std::string calibration_file(const manifest::Calibration& calibration);
 
 // The float model's score (as trained, before quantization). Throws std::invalid_argument
 // on a width mismatch.
@@ -82,7 +103,8 @@ class Int8Scorer {
   inference::Interpreter interpreter_;
 };
 
-// Writes model.spmc, threshold, baseline.csv and model.json into `dir` (created if absent).
+// Writes model.spmc, threshold, baseline.csv, calibration (per-machine models) and
+// model.json into `dir` (created if absent).
 // Throws std::runtime_error naming a file that cannot be written.
 void save(const TrainedModel& model, const std::string& dir);
 // Reads what save() wrote. Throws std::runtime_error / std::invalid_argument naming the file.

@@ -1,10 +1,13 @@
-// One window's work on the node: features, then the active model's score.
+// One window's work on the node: features, then the active model's score, with the input
+// normalization and threshold of its calibration on this machine (model_calibration.hpp).
 #pragma once
 
 #include <cstdint>
 #include <span>
 
+#include "spindle/app/model_calibration.hpp"
 #include "spindle/modelstore/installer.hpp"
+#include "spindle/os/flash.hpp"
 #include "spindle/os/sync.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/limits.hpp"
@@ -16,6 +19,7 @@ struct WindowResult {
   bool scored = false;  // false while no model is active
   float score = 0.0F;
   bool anomaly = false;
+  bool calibrating = false;  // the model is being adapted to this machine: no alarms yet
   std::uint32_t latency_us = 0;        // features + inference
   std::uint32_t arena_high_water = 0;  // bytes of the model arena ever in use
   std::span<const float> features;     // this window's feature vector
@@ -29,9 +33,11 @@ class Pipeline final : public modelstore::ModelRunner {
   // plaintext container; empty: no model) into the arena, of which only the board's
   // CONFIG_MODEL_ARENA_SIZE is used. Errors: kDoesNotFit (the window or the arena of the
   // board exceed what this build was sized for, or the model needs a larger arena), the
-  // feature extractor's and the runtime's errors.
+  // feature extractor's and the runtime's errors, the calibration store's.
+  // `calibration_area`: the board's calibration partition (nullptr: calibrations are not
+  // persisted).
   Status init(const board::BoardProfile& board, std::span<const std::uint8_t> model,
-              float threshold);
+              float threshold, os::FlashArea* calibration_area = nullptr);
 
   // Errors: kInvalidValue (axis buffers of the wrong length), the runtime's.
   Status process(std::span<const float> x, std::span<const float> y, std::span<const float> z,
@@ -42,8 +48,17 @@ class Pipeline final : public modelstore::ModelRunner {
   // Loads a decrypted container into the board's arena and runs the manifest's self-test
   // vectors through the int8 path, comparing the int8 output bit for bit. Errors:
   // kSelfTestFailed, kSizeMismatch (input size is not the node's feature count), the
-  // runtime's; on error no model is loaded.
+  // runtime's, the calibration's (model_calibration.hpp); on error no model is loaded.
   Status load(std::span<const std::uint8_t> container, const manifest::Manifest& manifest) override;
+
+  // The calibration report for the gateway (see ModelCalibration::report), and whether one
+  // is due. Thread-safe.
+  bool calibration_report(std::span<std::uint8_t> buffer, status_report::CalibrationReport* out);
+  bool take_calibration_report_due() { return calibration_.take_report_due(); }
+  void request_calibration_report() { calibration_.request_report(); }
+  // The operator's reset of this machine's calibration (ModelCalibration::restart).
+  // Errors: kInvalidState (no model with a calibration section), the flash's.
+  Status recalibrate(std::uint64_t after_generation);
 
  private:
   Status load_locked(std::span<const std::uint8_t> model, float threshold);
@@ -51,7 +66,7 @@ class Pipeline final : public modelstore::ModelRunner {
   os::Mutex mutex_;
   const board::BoardProfile* board_ = nullptr;
   bool has_model_ = false;
-  float threshold_ = 0.0F;
+  ModelCalibration calibration_;
 };
 
 }  // namespace spindle::app
