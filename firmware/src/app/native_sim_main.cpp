@@ -27,6 +27,7 @@
 #include "spindle/protocol/hex.hpp"
 #include "spindle/protocol/provisioning.hpp"
 #include "spindle/sensor/fault.hpp"
+#include "spindle/sensor/machine.hpp"
 #include "spindle/sensor/replay_source.hpp"
 #include "spindle/sensor/vibration_simulator.hpp"
 
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
   std::uint32_t health_windows = 16, block_size = 1024, manifest_check_s = 60;
   double severity = 0.0, severity_end = -1.0, ramp_s = 0.0, shaft_hz = 0.0, speed = 1.0;
   double threshold = 0.0;
-  std::uint64_t seed = 1, windows = 0, model_version = 1;
+  std::uint64_t seed = 1, machine = 0, windows = 0, model_version = 1;
   std::uint32_t lifetime = 300, drain_timeout = 60;
   bool exit_when_sent = false;
 
@@ -119,8 +120,14 @@ int main(int argc, char** argv) {
       "fault severity at the end of the ramp, 0..1 (default: --severity)")(
       "ramp-s", po::value(&ramp_s)->default_value(0.0),
       "seconds of simulated time to ramp severity")(
-      "shaft-hz", po::value(&shaft_hz), "shaft speed in Hz (default: the simulator's 24.67 Hz)")(
-      "seed", po::value(&seed)->default_value(1), "simulator seed (same seed, same samples)")(
+      "machine", po::value(&machine)->default_value(0),
+      "simulated machine: 0 is the reference machine (1480 rpm, 6205 bearing); any other number "
+      "draws its own speed, imbalance, mount resonances, bearing, gearbox and sensor coupling "
+      "(same number, same machine)")(
+      "shaft-hz", po::value(&shaft_hz),
+      "shaft speed in Hz (default: the machine's own nominal speed; 24.67 Hz for machine 0)")(
+      "seed", po::value(&seed)->default_value(1),
+      "simulator noise seed (same machine and seed, same samples)")(
       "speed", po::value(&speed)->default_value(1.0),
       "simulated time per wall-clock time; 0 runs as fast as the node can")(
       "windows", po::value(&windows)->default_value(0), "stop sampling after N windows (0: never)")(
@@ -230,7 +237,8 @@ int main(int argc, char** argv) {
     sensor::SimulatorConfig config;
     config.seed = seed;
     config.sample_rate_hz = profile->sensor_rate_hz;
-    if (vm.count("shaft-hz")) config.shaft_hz = static_cast<float>(shaft_hz);
+    config.machine = sensor::draw_machine(machine);
+    config.shaft_hz = vm.count("shaft-hz") ? static_cast<float>(shaft_hz) : config.machine.shaft_hz;
     config.fault.fault = *fault;
     config.fault.start_severity = static_cast<float>(severity);
     config.fault.end_severity = static_cast<float>(severity_end < 0 ? severity : severity_end);

@@ -7,26 +7,11 @@ namespace spindle::sensor {
 namespace {
 
 constexpr float kTwoPi = 6.28318530718F;
-constexpr float kHalfPi = 1.57079632679F;
 
-// The constants below are the model of docs/firmware/vibration-model.md (amplitudes in g,
-// fault amplitudes at severity 1). Phases are arbitrary but fixed; a fault adds to the
-// healthy component of the same order in phase, so its energy grows monotonically with
-// severity.
-
-// Healthy machine: residual imbalance (1x, rotating: x and y in quadrature) and the 2x, 3x
-// every real rotor and coupling shows.
-constexpr float kResidual1x = 0.02F;
-constexpr float kResidual1xAxial = 0.005F;
-constexpr float kResidual2x = 0.008F;
-constexpr float kResidual2xAxial = 0.004F;
-constexpr float kResidual3x = 0.004F;
-constexpr float kPhase1xAxial = 0.4F;
-constexpr float kPhase2xX = 0.9F;
-constexpr float kPhase2xY = 2.1F;
-constexpr float kPhase2xAxial = 0.3F;
-constexpr float kPhase3xX = 1.7F;
-constexpr float kPhase3xY = 0.2F;
+// The constants below are the faults of docs/firmware/vibration-model.md (amplitudes in g at
+// severity 1); the healthy machine is a MachineProfile (machine.hpp). A fault adds to the
+// machine's component of the same order in phase, so its energy grows monotonically with
+// severity, and passes through the same mount and modes.
 
 // Imbalance: a rotating force at 1x, seen radially; the axial sensor sees only cross-talk.
 constexpr float kImbalance1x = 0.5F;
@@ -37,7 +22,6 @@ constexpr float kImbalanceAxialCoupling = 0.02F;
 constexpr float kMisalignAxial1x = 0.25F;
 constexpr float kMisalignAxial2x = 0.40F;
 constexpr float kMisalignAxial3x = 0.08F;
-constexpr float kPhase3xAxial = 1.1F;
 constexpr float kMisalignRadial1x = 0.08F;
 constexpr float kMisalignRadial2x = 0.15F;
 
@@ -79,52 +63,92 @@ bool in_range(float value, float low, float high) {
   return value >= low && value <= high;  // false for NaN
 }
 
+bool finite(float value) {
+  return std::isfinite(value);
+}
+
+Status validate(const StructuralMode& mode, float nyquist) {
+  if (!(mode.hz > 0.0F) || !(mode.hz < 0.9F * nyquist)) return Error::kInvalidValue;
+  if (!in_range(mode.damping, 0.001F, 0.5F)) return Error::kInvalidValue;
+  if (!in_range(mode.g, 0.0F, 100.0F) || !in_range(mode.impact_share, 0.0F, 10.0F)) {
+    return Error::kInvalidValue;
+  }
+  return kOk;
+}
+
+Status validate(const AxisProfile& axis, float nyquist) {
+  for (const OrderLine& line : axis.orders) {
+    if (!in_range(line.g, 0.0F, 100.0F) || !finite(line.phase)) return Error::kInvalidValue;
+  }
+  SPINDLE_TRY(validate(axis.modes[0], nyquist));
+  if (axis.modes[1].hz != 0.0F) SPINDLE_TRY(validate(axis.modes[1], nyquist));
+  if (!(axis.mount_gain > 0.0F) || !(axis.mount_gain <= 10.0F)) return Error::kInvalidValue;
+  if (!in_range(axis.noise_g, 0.0F, 100.0F) || !in_range(axis.gear_mesh_g, 0.0F, 100.0F) ||
+      !in_range(axis.line_g, 0.0F, 100.0F)) {
+    return Error::kInvalidValue;
+  }
+  return kOk;
+}
+
+// The machine at the run's speed `shaft_hz` (already checked > 0 and finite).
+Status validate(const MachineProfile& m, float shaft_hz, float nyquist) {
+  if (!(m.shaft_hz > 0.0F) || !(m.shaft_hz <= 1000.0F)) return Error::kInvalidValue;
+  if (!in_range(m.speed_wander, 0.0F, 0.2F)) return Error::kInvalidValue;
+  if (!(m.speed_wander_seconds > 0.0F) || !finite(m.speed_wander_seconds)) {
+    return Error::kInvalidValue;
+  }
+  const float fastest = shaft_hz * (1.0F + m.speed_wander);
+  if (!(static_cast<float>(kLoosenessOrders) * fastest < nyquist)) return Error::kInvalidValue;
+  for (const AxisProfile& axis : m.axes)
+    SPINDLE_TRY(validate(axis, nyquist));
+  const GearMesh& gear = m.gear;
+  if (gear.teeth > 200 || !finite(gear.phase)) return Error::kInvalidValue;
+  for (const float sideband : gear.sidebands) {
+    if (!in_range(sideband, 0.0F, 1.0F)) return Error::kInvalidValue;
+  }
+  const auto top_order = static_cast<float>(gear.teeth + gear.sidebands.size());
+  if (gear.teeth != 0 && !(top_order * fastest < 0.9F * nyquist)) return Error::kInvalidValue;
+  const LineFrequency& line = m.line;
+  if (!finite(line.phase)) return Error::kInvalidValue;
+  if (line.mains_hz != 0.0F &&
+      (!in_range(line.mains_hz, 40.0F, 70.0F) || !(2.0F * line.mains_hz < 0.9F * nyquist))) {
+    return Error::kInvalidValue;
+  }
+  return kOk;
+}
+
 Status validate(const SimulatorConfig& c) {
   if (c.sample_rate_hz < 100 || c.sample_rate_hz > 100000) return Error::kInvalidValue;
   const float nyquist = 0.5F * static_cast<float>(c.sample_rate_hz);
-  if (!in_range(c.speed_wander, 0.0F, 0.2F)) return Error::kInvalidValue;
-  if (!(c.shaft_hz > 0.0F)) return Error::kInvalidValue;
-  if (!(static_cast<float>(kLoosenessOrders) * c.shaft_hz * (1.0F + c.speed_wander) < nyquist)) {
-    return Error::kInvalidValue;
-  }
-  if (!(c.speed_wander_seconds > 0.0F) || !std::isfinite(c.speed_wander_seconds)) {
-    return Error::kInvalidValue;
-  }
-  if (!in_range(c.noise_g, 0.0F, 100.0F) || !in_range(c.resonance_g, 0.0F, 100.0F)) {
-    return Error::kInvalidValue;
-  }
-  if (!(c.resonance_hz > 0.0F) || !(c.resonance_hz < 0.9F * nyquist)) return Error::kInvalidValue;
-  if (!in_range(c.resonance_damping, 0.001F, 0.5F)) return Error::kInvalidValue;
+  if (!(c.shaft_hz > 0.0F) || !finite(c.shaft_hz)) return Error::kInvalidValue;
+  SPINDLE_TRY(validate(c.machine, c.shaft_hz, nyquist));
   const FaultProfile& f = c.fault;
   if (static_cast<std::size_t>(f.fault) >= kFaultCount) return Error::kInvalidValue;
   if (!in_range(f.start_severity, 0.0F, 1.0F) || !in_range(f.end_severity, 0.0F, 1.0F)) {
     return Error::kInvalidValue;
   }
-  if (!(f.ramp_seconds >= 0.0F) || !std::isfinite(f.ramp_seconds)) return Error::kInvalidValue;
+  if (!(f.ramp_seconds >= 0.0F) || !finite(f.ramp_seconds)) return Error::kInvalidValue;
   return kOk;
 }
 
 }  // namespace
 
 VibrationSimulator::VibrationSimulator()
-    : VibrationSimulator(SimulatorConfig{}, sensor::defect_orders(BearingGeometry{}).value()) {}
+    : VibrationSimulator(SimulatorConfig{},
+                         sensor::defect_orders(SimulatorConfig{}.machine.bearing).value()) {}
 
-VibrationSimulator::VibrationSimulator(const SimulatorConfig& config, const DefectOrders& orders)
-    : config_(config), orders_(orders), random_(config.seed) {
-  dt_ = 1.0F / static_cast<float>(config.sample_rate_hz);
-  wander_keep_ = std::exp(-dt_ / config.speed_wander_seconds);
-  wander_drive_ = std::sqrt(1.0F - wander_keep_ * wander_keep_);
-  shaft_hz_ = config.shaft_hz;
-
-  const float omega = kTwoPi * config.resonance_hz * dt_;
-  const float zeta = config.resonance_damping;
+VibrationSimulator::Resonator VibrationSimulator::make_resonator(const StructuralMode& mode,
+                                                                 float dt) {
+  const float omega = kTwoPi * mode.hz * dt;
+  const float zeta = mode.damping;
   const float r = std::exp(-zeta * omega);
   const float omega_d = omega * std::sqrt(1.0F - zeta * zeta);
-  resonator_a1_ = 2.0F * r * std::cos(omega_d);
-  resonator_a2_ = r * r;
-  resonator_b_ = std::sin(omega_d);  // impulse response r^n sin((n+1) omega_d): peak ~1
+  Resonator res;
+  res.a1 = 2.0F * r * std::cos(omega_d);
+  res.a2 = r * r;
+  res.b = std::sin(omega_d);  // impulse response r^n sin((n+1) omega_d): peak ~1
 
-  // Noise gain of the resonator, sum of h[n]^2, to drive it at the configured output RMS.
+  // Noise gain of the resonator, sum of h[n]^2, to drive it at the mode's output RMS.
   float power_gain = 0.0F;
   float decay = 1.0F;
   for (int n = 0; n < 100000 && decay > 1e-6F; ++n) {
@@ -132,12 +156,35 @@ VibrationSimulator::VibrationSimulator(const SimulatorConfig& config, const Defe
     power_gain += h * h;
     decay *= r;
   }
-  resonator_noise_ = config.resonance_g / std::sqrt(power_gain);
+  res.noise = mode.g / std::sqrt(power_gain);
+  return res;
+}
+
+float VibrationSimulator::Resonator::ring(float drive) {
+  const float out = b * drive + a1 * y1 - a2 * y2;
+  y2 = y1;
+  y1 = out;
+  return out;
+}
+
+VibrationSimulator::VibrationSimulator(const SimulatorConfig& config, const DefectOrders& orders)
+    : config_(config), orders_(orders), random_(config.seed) {
+  const MachineProfile& m = config.machine;
+  dt_ = 1.0F / static_cast<float>(config.sample_rate_hz);
+  wander_keep_ = std::exp(-dt_ / m.speed_wander_seconds);
+  wander_drive_ = std::sqrt(1.0F - wander_keep_ * wander_keep_);
+  shaft_hz_ = config.shaft_hz;
+  for (std::size_t axis = 0; axis < resonators_.size(); ++axis) {
+    for (std::size_t mode = 0; mode < resonators_[axis].size(); ++mode) {
+      const StructuralMode& structural = m.axes[axis].modes[mode];
+      if (structural.hz > 0.0F) resonators_[axis][mode] = make_resonator(structural, dt_);
+    }
+  }
 }
 
 Result<VibrationSimulator> VibrationSimulator::create(const SimulatorConfig& config) {
   SPINDLE_TRY(validate(config));
-  SPINDLE_TRY_ASSIGN(const DefectOrders orders, sensor::defect_orders(config.bearing));
+  SPINDLE_TRY_ASSIGN(const DefectOrders orders, sensor::defect_orders(config.machine.bearing));
   return VibrationSimulator(config, orders);
 }
 
@@ -178,34 +225,37 @@ float VibrationSimulator::bearing_impact(float theta) {
 }
 
 void VibrationSimulator::step(float& x, float& y, float& z) {
+  const MachineProfile& m = config_.machine;
+  const std::array<OrderLine, 3>& ox = m.axes[0].orders;
+  const std::array<OrderLine, 3>& oy = m.axes[1].orders;
+  const std::array<OrderLine, 3>& oz = m.axes[2].orders;
   const float s = severity();
   const float theta = kTwoPi * shaft_revs_;
 
-  // Shaft-synchronous part.
-  float px = harmonic(kResidual1x, 1.0F, theta, 0.0F) +
-             harmonic(kResidual2x, 2.0F, theta, kPhase2xX) +
-             harmonic(kResidual3x, 3.0F, theta, kPhase3xX);
-  float py = harmonic(kResidual1x, 1.0F, theta, -kHalfPi) +
-             harmonic(kResidual2x, 2.0F, theta, kPhase2xY) +
-             harmonic(kResidual3x, 3.0F, theta, kPhase3xY);
-  float pz = harmonic(kResidual1xAxial, 1.0F, theta, kPhase1xAxial) +
-             harmonic(kResidual2xAxial, 2.0F, theta, kPhase2xAxial);
+  // Shaft-synchronous part: the machine's own 1x, 2x, 3x.
+  const auto orders = [theta](const std::array<OrderLine, 3>& o) {
+    return harmonic(o[0].g, 1.0F, theta, o[0].phase) + harmonic(o[1].g, 2.0F, theta, o[1].phase) +
+           harmonic(o[2].g, 3.0F, theta, o[2].phase);
+  };
+  float px = orders(ox);
+  float py = orders(oy);
+  float pz = orders(oz);
   switch (config_.fault.fault) {
     case Fault::kImbalance: {
       const float a = s * kImbalance1x;
-      px += harmonic(a, 1.0F, theta, 0.0F);
-      py += harmonic(a, 1.0F, theta, -kHalfPi);
-      pz += harmonic(kImbalanceAxialCoupling * a, 1.0F, theta, kPhase1xAxial);
+      px += harmonic(a, 1.0F, theta, ox[0].phase);
+      py += harmonic(a, 1.0F, theta, oy[0].phase);
+      pz += harmonic(kImbalanceAxialCoupling * a, 1.0F, theta, oz[0].phase);
       break;
     }
     case Fault::kMisalignment:
-      pz += harmonic(s * kMisalignAxial1x, 1.0F, theta, kPhase1xAxial) +
-            harmonic(s * kMisalignAxial2x, 2.0F, theta, kPhase2xAxial) +
-            harmonic(s * kMisalignAxial3x, 3.0F, theta, kPhase3xAxial);
-      px += harmonic(s * kMisalignRadial1x, 1.0F, theta, 0.0F) +
-            harmonic(s * kMisalignRadial2x, 2.0F, theta, kPhase2xX);
-      py += harmonic(s * kMisalignRadial1x, 1.0F, theta, -kHalfPi) +
-            harmonic(s * kMisalignRadial2x, 2.0F, theta, kPhase2xY);
+      pz += harmonic(s * kMisalignAxial1x, 1.0F, theta, oz[0].phase) +
+            harmonic(s * kMisalignAxial2x, 2.0F, theta, oz[1].phase) +
+            harmonic(s * kMisalignAxial3x, 3.0F, theta, oz[2].phase);
+      px += harmonic(s * kMisalignRadial1x, 1.0F, theta, ox[0].phase) +
+            harmonic(s * kMisalignRadial2x, 2.0F, theta, ox[1].phase);
+      py += harmonic(s * kMisalignRadial1x, 1.0F, theta, oy[0].phase) +
+            harmonic(s * kMisalignRadial2x, 2.0F, theta, oy[1].phase);
       break;
     case Fault::kLooseness: {
       const float w = s * kLooseness * looseness_waveform(theta);
@@ -220,29 +270,55 @@ void VibrationSimulator::step(float& x, float& y, float& z) {
       break;
   }
 
-  // The structural resonance, rung by the running machine's broadband forces and by
-  // bearing impacts.
+  // Gear mesh (a carrier at teeth x with sidebands at +-1x, +-2x) and the electrical 2x line
+  // frequency, when the machine has them.
+  if (m.gear.teeth != 0) {
+    const auto teeth = static_cast<float>(m.gear.teeth);
+    float mesh = harmonic(1.0F, teeth, theta, m.gear.phase);
+    for (std::size_t k = 0; k < m.gear.sidebands.size(); ++k) {
+      const auto offset = static_cast<float>(k + 1);
+      mesh += harmonic(m.gear.sidebands[k], teeth - offset, theta, m.gear.phase) +
+              harmonic(m.gear.sidebands[k], teeth + offset, theta, m.gear.phase);
+    }
+    px += m.axes[0].gear_mesh_g * mesh;
+    py += m.axes[1].gear_mesh_g * mesh;
+    pz += m.axes[2].gear_mesh_g * mesh;
+  }
+  if (m.line.mains_hz != 0.0F) {
+    const float line = std::cos(kTwoPi * line_cycles_ + m.line.phase);
+    px += m.axes[0].line_g * line;
+    py += m.axes[1].line_g * line;
+    pz += m.axes[2].line_g * line;
+    line_cycles_ += 2.0F * m.line.mains_hz * dt_;
+    if (line_cycles_ >= 1.0F) line_cycles_ -= 1.0F;
+  }
+
+  // The structural modes, rung by the running machine's broadband forces (one force per
+  // axis drives every mode of that axis) and by bearing impacts.
   const float impact = bearing_impact(theta);
   std::array<float, 3> ring{};
   for (std::size_t axis = 0; axis < ring.size(); ++axis) {
-    Resonator& res = resonators_[axis];
-    const float drive = resonator_noise_ * random_.gaussian() + kImpactAxisGain[axis] * impact;
-    const float out = resonator_b_ * drive + resonator_a1_ * res.y1 - resonator_a2_ * res.y2;
-    res.y2 = res.y1;
-    res.y1 = out;
-    ring[axis] = out;
+    std::array<Resonator, 2>& res = resonators_[axis];
+    const std::array<StructuralMode, 2>& modes = m.axes[axis].modes;
+    const float force = random_.gaussian();
+    const float hit = kImpactAxisGain[axis] * impact;
+    ring[axis] = res[0].ring(res[0].noise * force + modes[0].impact_share * hit);
+    if (modes[1].hz > 0.0F) {
+      ring[axis] += res[1].ring(res[1].noise * force + modes[1].impact_share * hit);
+    }
   }
 
-  x = px + ring[0] + config_.noise_g * random_.gaussian();
-  y = py + ring[1] + config_.noise_g * random_.gaussian();
-  z = pz + ring[2] + config_.noise_g * random_.gaussian();
+  // The sensor sees the mechanical vibration through its mount, then adds its own noise.
+  x = m.axes[0].mount_gain * (px + ring[0]) + m.axes[0].noise_g * random_.gaussian();
+  y = m.axes[1].mount_gain * (py + ring[1]) + m.axes[1].noise_g * random_.gaussian();
+  z = m.axes[2].mount_gain * (pz + ring[2]) + m.axes[2].noise_g * random_.gaussian();
 
   // Advance to the next sample: shaft angle at the current speed, then the speed wanders
   // (an Ornstein-Uhlenbeck process squashed by tanh, so it never leaves its bounds).
   shaft_revs_ += shaft_hz_ * dt_;
   if (shaft_revs_ >= 2.0F) shaft_revs_ -= 2.0F;
   wander_state_ = wander_keep_ * wander_state_ + wander_drive_ * random_.gaussian();
-  shaft_hz_ = config_.shaft_hz * (1.0F + config_.speed_wander * std::tanh(wander_state_));
+  shaft_hz_ = config_.shaft_hz * (1.0F + m.speed_wander * std::tanh(wander_state_));
   ++samples_;
 }
 

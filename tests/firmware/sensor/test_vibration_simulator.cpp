@@ -349,12 +349,12 @@ TEST(VibrationSimulator, HowReadsAreSplitDoesNotChangeTheSignal) {
 
 TEST(VibrationSimulator, ShaftSpeedWandersButStaysWithinItsBounds) {
   SimulatorConfig config;
-  config.speed_wander = 0.02F;
-  config.speed_wander_seconds = 2.0F;
+  config.machine.speed_wander = 0.02F;
+  config.machine.speed_wander_seconds = 2.0F;
   auto sim = VibrationSimulator::create(config);
   ASSERT_TRUE(sim.ok());
-  const float low = config.shaft_hz * (1.0F - config.speed_wander);
-  const float high = config.shaft_hz * (1.0F + config.speed_wander);
+  const float low = config.shaft_hz * (1.0F - config.machine.speed_wander);
+  const float high = config.shaft_hz * (1.0F + config.machine.speed_wander);
   float slowest = high;
   float fastest = low;
   std::vector<float> x(160), y(160), z(160);
@@ -383,11 +383,11 @@ TEST(VibrationSimulator, OutOfRangeConfigurationIsInvalidValue) {
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.sample_rate_hz = 50; }));
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.shaft_hz = 0.0F; }));
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.shaft_hz = 200.0F; }));  // 10x > Nyquist
-  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.resonance_hz = 1600.0F; }));
-  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.resonance_damping = 0.0F; }));
-  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.speed_wander = 0.5F; }));
-  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.noise_g = std::nanf(""); }));
-  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.bearing.ball_diameter_mm = 50.0F; }));
+  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.machine.axes[0].modes[0].hz = 1600.0F; }));
+  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.machine.axes[0].modes[0].damping = 0.0F; }));
+  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.machine.speed_wander = 0.5F; }));
+  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.machine.axes[0].noise_g = std::nanf(""); }));
+  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.machine.bearing.ball_diameter_mm = 50.0F; }));
 }
 
 TEST(VibrationSimulator, SpansOfDifferentLengthsAreSizeMismatch) {

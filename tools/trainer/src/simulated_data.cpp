@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "spindle/features/feature_extractor.hpp"
+#include "spindle/sensor/machine.hpp"
 #include "spindle/sensor/vibration_simulator.hpp"
 
 namespace spindle::trainer {
@@ -36,23 +37,26 @@ FeatureTable simulate(const board::BoardProfile& board, const std::vector<Scenar
     sensor::SimulatorConfig sim;
     sim.seed = s.seed;
     sim.sample_rate_hz = board.sensor_rate_hz;
-    sim.shaft_hz = s.shaft_hz;
+    sim.machine = sensor::draw_machine(s.machine);
+    sim.shaft_hz = s.shaft_hz > 0.0f ? s.shaft_hz : sim.machine.shaft_hz;
     sim.fault = {s.fault, s.start_severity, s.end_severity, s.ramp_seconds};
+    const std::string device = "machine-" + std::to_string(s.machine);
     auto made = sensor::VibrationSimulator::create(sim);
     if (!made.ok()) {
       throw std::invalid_argument("the simulator refuses " + std::string(fault_name(s.fault)) +
-                                  " at " + std::to_string(s.shaft_hz) + " Hz, seed " +
-                                  std::to_string(s.seed) + ": " + made.status().name());
+                                  " on " + device + " at " + std::to_string(sim.shaft_hz) +
+                                  " Hz, seed " + std::to_string(s.seed) + ": " +
+                                  made.status().name());
     }
     sensor::VibrationSimulator simulator = std::move(made).value();
     const std::string fault(fault_name(s.fault));
     for (std::size_t w = 0; w < s.windows; ++w) {
       WindowInfo info;
-      info.device = "sim";
+      info.device = device;
       info.label = s.label.empty() ? fault : s.label;
       info.fault = fault;
       info.severity = simulator.severity();
-      info.shaft_hz = s.shaft_hz;
+      info.shaft_hz = sim.shaft_hz;
       info.seed = static_cast<std::int64_t>(s.seed);
       info.window = static_cast<std::int64_t>(w);
       if (!simulator.read(x, y, z).ok()) throw std::logic_error("simulator read failed");

@@ -15,22 +15,25 @@
 
 namespace spindle::trainer {
 
-// One simulated machine run: `windows` consecutive windows from a simulator with this seed,
-// speed and fault profile (severity start -> end over ramp_seconds; 0: end from the start).
+// One simulated machine run: `windows` consecutive windows from a simulator playing machine
+// `machine` (sensor::draw_machine; 0 is the reference machine) with this noise seed, speed
+// and fault profile (severity start -> end over ramp_seconds; 0: end from the start).
 struct Scenario {
   sensor::Fault fault = sensor::Fault::kNone;
   float start_severity = 0.0f;
   float end_severity = 0.0f;
   float ramp_seconds = 0.0f;
-  float shaft_hz = 1480.0f / 60.0f;
+  float shaft_hz = 0.0f;  // 0: the machine's own nominal speed (1480 rpm for machine 0)
+  std::uint64_t machine = 0;
   std::uint64_t seed = 1;
   std::size_t windows = 0;
   std::string label;  // empty: the fault's name
 };
 
 // Runs every scenario and extracts its windows. A window's severity is the simulator's at
-// its first sample. Throws std::invalid_argument when the board has other than 3 axes or
-// the simulator or extractor refuses the configuration (naming the scenario).
+// its first sample, its device "machine-<number>", its shaft_hz the run's nominal speed. Throws
+// std::invalid_argument when the board has other than 3 axes or the simulator or extractor refuses
+// the configuration (naming the scenario).
 FeatureTable simulate(const board::BoardProfile& board, const std::vector<Scenario>& scenarios);
 
 }  // namespace spindle::trainer

@@ -14,7 +14,9 @@ struct BearingGeometry {
   float ball_diameter_mm = 7.94F;    // d
   float pitch_diameter_mm = 39.04F;  // D
   float contact_angle_deg = 0.0F;    // phi; 0 for a deep-groove ball bearing
-};                                   // defaults: a 6205 deep-groove ball bearing
+
+  bool operator==(const BearingGeometry&) const = default;
+};  // defaults: a 6205 deep-groove ball bearing
 
 // Defect frequencies as multiples of the shaft frequency fr (orders), so that
 // BPFO_hz = bpfo * fr at any speed:

@@ -13,6 +13,7 @@
 
 #include "spindle/sensor/bearing.hpp"
 #include "spindle/sensor/fault.hpp"
+#include "spindle/sensor/machine.hpp"
 #include "spindle/sensor/random.hpp"
 #include "spindle/sensor/sample_source.hpp"
 #include "spindle/status.hpp"
@@ -30,16 +31,10 @@ struct FaultProfile {
 };
 
 struct SimulatorConfig {
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;  // the noise: same machine, another seed, other noise
   std::uint32_t sample_rate_hz = 3200;
-  float shaft_hz = 1480.0F / 60.0F;   // nominal running speed (a 4-pole 50 Hz motor)
-  float speed_wander = 0.005F;        // speed stays within shaft_hz * (1 +- speed_wander)
-  float speed_wander_seconds = 5.0F;  // correlation time of the wander
-  float noise_g = 0.01F;              // sensor noise, RMS per axis
-  float resonance_hz = 1150.0F;       // structural resonance of the mount
-  float resonance_damping = 0.08F;    // its damping ratio zeta
-  float resonance_g = 0.01F;          // RMS of the resonance as excited by the running machine
-  BearingGeometry bearing;            // the bearing next to the sensor
+  float shaft_hz = 1480.0F / 60.0F;  // nominal speed of this run (machine.shaft_hz: its own)
+  MachineProfile machine = reference_machine();  // the healthy machine (machine.hpp)
   FaultProfile fault;
 };
 
@@ -49,10 +44,14 @@ class VibrationSimulator final : public SampleSource {
   VibrationSimulator();
 
   // Errors: kInvalidValue when a value is out of range: sample rate 100..100000 Hz;
-  // shaft_hz > 0 with its 10th harmonic (the highest the model draws) below Nyquist;
-  // speed_wander 0..0.2; speed_wander_seconds > 0; noise_g, resonance_g >= 0;
-  // resonance_hz 0 < f < 0.45 * sample rate; resonance_damping 0.001..0.5; severities
-  // 0..1; ramp_seconds >= 0; bearing geometry as defect_orders() requires.
+  // shaft_hz > 0 with its 10th harmonic (the highest the model draws) below Nyquist, and the
+  // gear mesh's upper 2x sideband below 0.9 * Nyquist; severities 0..1; ramp_seconds >= 0;
+  // and in the machine: shaft_hz 0..1000, speed_wander 0..0.2, speed_wander_seconds > 0;
+  // every amplitude, level and noise 0..100 g; phases finite; modes (the first always, the
+  // second unless its hz is 0) 0 < hz < 0.9 * Nyquist, damping 0.001..0.5, impact_share
+  // 0..10; mount_gain 0 < g <= 10; gear teeth 0..200, sidebands 0..1; mains_hz 0 or
+  // 40..70 with 2 * mains_hz below 0.9 * Nyquist; bearing geometry as defect_orders()
+  // requires.
   static Result<VibrationSimulator> create(const SimulatorConfig& config);
 
   // Never runs out. Errors: kSizeMismatch when the spans differ in length.
@@ -70,11 +69,17 @@ class VibrationSimulator final : public SampleSource {
  private:
   explicit VibrationSimulator(const SimulatorConfig& config, const DefectOrders& orders);
 
-  // A lightly damped second-order resonator, one per axis: y[n] = b u[n] + a1 y[n-1] - a2 y[n-2].
+  // A lightly damped second-order resonator: y[n] = b u[n] + a1 y[n-1] - a2 y[n-2].
   struct Resonator {
+    float a1 = 0.0F;
+    float a2 = 0.0F;
+    float b = 0.0F;
+    float noise = 0.0F;  // drive RMS that gives the mode's g at the output
     float y1 = 0.0F;
     float y2 = 0.0F;
+    float ring(float drive);
   };
+  static Resonator make_resonator(const StructuralMode& mode, float dt);
 
   void step(float& x, float& y, float& z);
   float bearing_impact(float theta);
@@ -90,11 +95,8 @@ class VibrationSimulator final : public SampleSource {
   float shaft_revs_ = 0.0F;     // shaft angle in revolutions, modulo 2 (so 0.5x is continuous)
   float defect_cycles_ = 0.0F;  // impacts are due when this reaches next_impact_
   float next_impact_ = 1.0F;
-  float resonator_a1_ = 0.0F;
-  float resonator_a2_ = 0.0F;
-  float resonator_b_ = 0.0F;
-  float resonator_noise_ = 0.0F;  // drive RMS that gives config.resonance_g at the output
-  std::array<Resonator, 3> resonators_{};
+  float line_cycles_ = 0.0F;  // phase of the 2x line-frequency component, in cycles
+  std::array<std::array<Resonator, 2>, 3> resonators_{};  // per axis, per mode
   std::uint64_t samples_ = 0;
 };
 
