@@ -1,10 +1,13 @@
 #include "spindle/modelkit/autoencoder.hpp"
 
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
+#include <string>
 #include <utility>
 
 #include "graph_private.hpp"
@@ -18,20 +21,55 @@ using detail::finite;
 using detail::Graph;
 using detail::QuantParams;
 
+// Sets *problem (when the caller asked for it) and returns `error`: each refusal states its
+// reason where it is detected.
+Error refuse(std::string* problem, Error error, const std::string& reason) {
+  if (problem != nullptr) *problem = reason;
+  return error;
+}
+
+// A float for an operator to read: 3 significant digits, any magnitude ("-0.0295", "8e-12").
+std::string number(float value) {
+  std::array<char, 32> text{};
+  std::snprintf(text.data(), text.size(), "%.3g", static_cast<double>(value));
+  return text.data();
+}
+
+// "layer 3 of 4 (dense 8->24)": how refusals name a layer, counting from 1.
+std::string layer_name(const FloatAutoencoder& model, std::size_t l) {
+  const DenseLayer& layer = model.layers[l];
+  return "layer " + std::to_string(l + 1) + " of " + std::to_string(model.layers.size()) +
+         " (dense " + std::to_string(layer.in) + "->" + std::to_string(layer.out) + ")";
+}
+
 // The widths the layers describe, after checking that the layers agree with each other.
-Result<std::vector<std::size_t>> checked_widths(const FloatAutoencoder& model) {
-  if (model.layers.empty()) return Error::kInvalidValue;
+Result<std::vector<std::size_t>> checked_widths(const FloatAutoencoder& model,
+                                                std::string* problem = nullptr) {
+  if (model.layers.empty()) return refuse(problem, Error::kInvalidValue, "the model has no layers");
   std::vector<std::size_t> widths{model.layers[0].in};
-  for (const DenseLayer& layer : model.layers) {
-    if (layer.in != widths.back()) return Error::kInvalidValue;
+  for (std::size_t l = 0; l < model.layers.size(); ++l) {
+    const DenseLayer& layer = model.layers[l];
+    if (layer.in != widths.back()) {
+      return refuse(problem, Error::kInvalidValue,
+                    layer_name(model, l) + " takes " + std::to_string(layer.in) +
+                        " inputs, but the layer before gives " + std::to_string(widths.back()));
+    }
     // Divide rather than multiply: in * out must not wrap before it is compared.
     if (layer.in == 0 || layer.weights.size() / layer.in != layer.out ||
-        layer.weights.size() % layer.in != 0 || layer.bias.size() != layer.out)
-      return Error::kInvalidValue;
+        layer.weights.size() % layer.in != 0 || layer.bias.size() != layer.out) {
+      return refuse(problem, Error::kInvalidValue,
+                    layer_name(model, l) + " has " + std::to_string(layer.weights.size()) +
+                        " weights and " + std::to_string(layer.bias.size()) + " biases");
+    }
     widths.push_back(layer.out);
   }
-  if (!shape_problem(widths).empty()) return Error::kInvalidValue;
-  SPINDLE_TRY(check_standardization(model.standardization, widths[0]));
+  if (const std::string_view shape = shape_problem(widths); !shape.empty())
+    return refuse(problem, Error::kInvalidValue, std::string(shape));
+  if (!check_standardization(model.standardization, widths[0]).ok()) {
+    return refuse(problem, Error::kInvalidValue,
+                  "the standardization is not one finite mean and positive inverse stddev per "
+                  "input feature");
+  }
   return widths;
 }
 
@@ -73,6 +111,52 @@ void fill_noise(std::mt19937& rng, std::span<float> values) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : values)
     v = std::clamp(normal(rng), -kNoiseClip, kNoiseClip);
+}
+
+constexpr std::int64_t kAccumulatorMax = std::numeric_limits<std::int32_t>::max();
+
+// The scale of one output channel's int8 weights (`row`), given the channel's bias and the
+// layer's input quantization. Normally the row's largest |weight| / 127, so the largest
+// weight uses the whole int8 range. But the runtime (prepare_fully_connected) also refuses a
+// channel whose int32 accumulator could overflow for some int8 input:
+//   |bias_q - zp * sum(q)| + 128 * sum|q| <= 2^31 - 1,  bias_q = b / (input_scale * scale).
+// A unit that never fires keeps the bias it died with (its gradient is zero) while weight
+// decay shrinks its weights toward zero: the row max, hence the scale, becomes tiny and bias_q
+// leaves int32 (a trained 45-24-8-24-45 model: bias -0.03, row max < 1e-12, bias_q -1e14).
+// The scale is then the smallest that keeps the bound above (q rounds: |q_i| <= |w_i|/scale
+// + 1/2, |bias_q| <= |b| / (input_scale * scale) + 1/2; k = |zp| + 128):
+//   scale >= (|b| / input_scale + k * sum|w|) / (2^31 - 1 - 1/2 - k * in / 2).
+// (in <= 65535 keeps the denominator positive.)
+// That is honest arithmetic, not a clamp: the bias keeps 31 bits of precision, and the
+// weights get a coarser step (those below half a step become 0), which changes the
+// channel's output by at most in * 64 * input_scale * scale = in * 2^-25 * (|b| + k *
+// input_scale * sum|w|), i.e. by about in * 2^-25 of the largest |b + W x| any int8 input
+// gives (1.3e-6 for 45 inputs). For any ordinary row the row max wins and the bytes are
+// what they always were. Folding a dead unit's constant into
+// the next layer would change the graph and is not needed. Infinity when no float scale
+// satisfies the bound (the caller refuses).
+float channel_scale(std::span<const float> row, float bias, const QuantParams& input) {
+  // The floor keeps an all-zero row's scale positive, as the container requires.
+  float row_max = 1e-12f;
+  double magnitude = 0.0;
+  for (const float w : row) {
+    row_max = std::max(row_max, std::abs(w));
+    magnitude += static_cast<double>(std::abs(w));
+  }
+  const float natural = row_max / 127.0f;
+  const double k = 128.0 + std::abs(static_cast<double>(input.zero_point));
+  // The 1e-6 leaves room for the float rounding of the scale and of bias_q.
+  const double headroom =
+      (static_cast<double>(kAccumulatorMax) - 0.5 - k * static_cast<double>(row.size()) / 2.0) *
+      (1.0 - 1e-6);
+  const double needed =
+      (std::abs(static_cast<double>(bias)) / static_cast<double>(input.scale) + k * magnitude) /
+      headroom;
+  if (needed <= static_cast<double>(natural)) return natural;
+  if (!(needed < static_cast<double>(std::numeric_limits<float>::max())))
+    return std::numeric_limits<float>::infinity();
+  // Rounded up, so the float scale is never below what the bound needs.
+  return std::nextafter(static_cast<float>(needed), std::numeric_limits<float>::infinity());
 }
 
 }  // namespace
@@ -175,14 +259,28 @@ Result<RandomAutoencoder> random_autoencoder(std::span<const std::size_t> widths
 }
 
 Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
-                                           const Calibration& calibration) {
-  SPINDLE_TRY_ASSIGN(const std::vector<std::size_t> widths, checked_widths(model));
+                                           const Calibration& calibration, std::string* problem) {
+  SPINDLE_TRY_ASSIGN(const std::vector<std::size_t> widths, checked_widths(model, problem));
   const std::size_t layer_count = model.layers.size();
-  if (calibration.layer_max_abs.size() != layer_count || !valid_range(calibration.input_max_abs) ||
-      !std::all_of(calibration.layer_max_abs.begin(), calibration.layer_max_abs.end(), valid_range))
-    return Error::kInvalidValue;
-  for (const DenseLayer& layer : model.layers)
-    if (!finite(layer.weights) || !finite(layer.bias)) return Error::kInvalidValue;
+  if (calibration.layer_max_abs.size() != layer_count) {
+    return refuse(problem, Error::kInvalidValue,
+                  "the calibration has " + std::to_string(calibration.layer_max_abs.size()) +
+                      " layer ranges for " + std::to_string(layer_count) + " layers");
+  }
+  if (!valid_range(calibration.input_max_abs)) {
+    return refuse(problem, Error::kInvalidValue,
+                  "the calibrated input range is not finite and > 0");
+  }
+  for (std::size_t l = 0; l < layer_count; ++l) {
+    if (!valid_range(calibration.layer_max_abs[l])) {
+      return refuse(problem, Error::kInvalidValue,
+                    layer_name(model, l) + ": the calibrated range is not finite and > 0");
+    }
+    if (!finite(model.layers[l].weights) || !finite(model.layers[l].bias)) {
+      return refuse(problem, Error::kInvalidValue,
+                    layer_name(model, l) + ": a weight or bias is not finite");
+    }
+  }
 
   PackedAutoencoder packed;
   packed.dequantized = model;
@@ -209,23 +307,47 @@ Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
     std::vector<float>& scales = graph.scales.emplace_back(layer.out);
     std::vector<std::uint8_t>& weight_bytes = graph.bytes.emplace_back(layer.in * layer.out);
     std::vector<std::uint8_t>& bias_bytes = graph.bytes.emplace_back(4 * layer.out);
+    const auto unit = [&](std::size_t c) {
+      return layer_name(model, l) + ", unit " + std::to_string(c + 1) + " of " +
+             std::to_string(layer.out) + ": ";
+    };
     for (std::size_t c = 0; c < layer.out; ++c) {
-      float* row = layer.weights.data() + c * layer.in;
-      // The floor keeps an all-zero row's scale positive, as the container requires.
-      float row_max = 1e-12f;
-      for (std::size_t i = 0; i < layer.in; ++i)
-        row_max = std::max(row_max, std::abs(row[i]));
-      scales[c] = row_max / 127.0f;
+      const std::span<float> row(layer.weights.data() + c * layer.in, layer.in);
+      scales[c] = channel_scale(row, layer.bias[c], current_q);
+      if (!std::isfinite(scales[c])) {
+        return refuse(problem, Error::kInvalidValue,
+                      unit(c) + "bias " + number(layer.bias[c]) +
+                          " does not fit int32 at input scale " + number(current_q.scale) +
+                          " with any float weight scale");
+      }
+      std::int64_t row_sum = 0;
+      std::int64_t row_magnitude = 0;
       for (std::size_t i = 0; i < layer.in; ++i) {
         const float q = std::round(row[i] / scales[c]);
         weight_bytes[c * layer.in + i] = static_cast<std::uint8_t>(static_cast<std::int8_t>(q));
         row[i] = q * scales[c];
+        row_sum += static_cast<std::int64_t>(q);
+        row_magnitude += static_cast<std::int64_t>(std::abs(q));
       }
       // The kernel adds the bias to the int32 accumulator, whose scale is that of the input
       // times that of the channel's weights.
       const float bias_q = layer.bias[c] / (current_q.scale * scales[c]);
-      if (!(bias_q >= -2147483648.0f && bias_q < 2147483648.0f)) return Error::kInvalidValue;
+      if (!(bias_q >= -2147483648.0f && bias_q < 2147483648.0f)) {
+        return refuse(problem, Error::kInvalidValue,
+                      unit(c) + "bias " + number(layer.bias[c]) + " / (input scale " +
+                          number(current_q.scale) + " x weight scale " + number(scales[c]) +
+                          ") does not fit int32");
+      }
       const auto bias = static_cast<std::int32_t>(std::lround(bias_q));
+      // channel_scale chose the scale for this; checked here with the runtime's own integer
+      // bound so that a refusal names the unit instead of failing the trial load below.
+      const std::int64_t folded = std::int64_t{bias} - current_q.zero_point * row_sum;
+      if (std::abs(folded) + 128 * row_magnitude > kAccumulatorMax) {
+        return refuse(problem, Error::kInvalidValue,
+                      unit(c) + "the int32 accumulator could overflow (bias " +
+                          std::to_string(bias) + ", sum of |weights| " +
+                          std::to_string(row_magnitude) + " steps)");
+      }
       detail::put_int32(bias, std::span(bias_bytes).subspan(4 * c, 4));
       layer.bias[c] = static_cast<float>(bias) * current_q.scale * scales[c];
     }
@@ -259,10 +381,14 @@ Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
   graph.score = graph.add({ElementType::kFloat32, 1, {1, 0, 0, 0}, 0, 0.0f, {}, {}});
   graph.add(container::reconstruction_error(input_int8, current, graph.score));
 
-  SPINDLE_TRY_ASSIGN(detail::Written written,
-                     detail::write_checked(graph, container::ModelKind::kAutoencoder));
-  packed.container = std::move(written.container);
-  packed.arena_bytes = written.arena_bytes;
+  auto written = detail::write_checked(graph, container::ModelKind::kAutoencoder);
+  if (!written.ok()) {
+    return refuse(
+        problem, written.status().error(),
+        std::string("writing or trial-loading the container failed: ") + written.status().name());
+  }
+  packed.container = std::move(written->container);
+  packed.arena_bytes = written->arena_bytes;
   return packed;
 }
 

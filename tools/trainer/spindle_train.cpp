@@ -2,10 +2,20 @@
 // the node's simulator, trains an autoencoder or a k-means model on healthy windows (captured
 // by the gateway or simulated), quantizes it to int8 for the board, calibrates its threshold,
 // and evaluates it on seeds it never saw. See docs/tools/spindle-train.md.
+//
+// Exit codes: 0 success; 1 a failure to do the work (data that cannot be trained on, a model
+// the packer or the board refuses, a file that cannot be read or written); 2 a usage error
+// (an unknown command, a bad flag or a value no run could take); 3 evaluate
+// --require-targets with the targets missed. spindle::trainer reports its failures as
+// std::invalid_argument, which cli::guarded_main maps to 2, so main() rethrows them as the
+// run-time failures they are; option values are checked here, with UsageError, before the
+// library sees them.
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <cmath>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,6 +23,9 @@
 #include "spindle/cli/command_line.hpp"
 #include "spindle/cli/files.hpp"
 #include "spindle/cli/guarded_main.hpp"
+#include "spindle/modelkit/autoencoder.hpp"
+#include "spindle/modelkit/centroids.hpp"
+#include "spindle/sensor/vibration_simulator.hpp"
 #include "spindle/trainer/evaluation.hpp"
 #include "spindle/trainer/fit.hpp"
 #include "spindle/trainer/simulated_data.hpp"
@@ -82,6 +95,26 @@ board::BoardProfile board_of(const std::string& name) {
   return cli::load_board(name);
 }
 
+// Refuses shaft speeds, severities and ramps the board's simulator does not take, by the
+// simulator's own rules (VibrationSimulator::create), before any work is done.
+void check_simulator_values(const board::BoardProfile& board, const std::vector<float>& speeds,
+                            const std::vector<float>& severities, double ramp_s) {
+  for (const float speed : speeds) {
+    for (const float severity : severities) {
+      sensor::SimulatorConfig config;
+      config.sample_rate_hz = board.sensor_rate_hz;
+      config.shaft_hz = speed;
+      config.fault = {sensor::Fault::kImbalance, severity, severity, static_cast<float>(ramp_s)};
+      if (!sensor::VibrationSimulator::create(config).ok()) {
+        std::ostringstream what;
+        what << "the simulator of board " << board.name() << " refuses shaft speed " << speed
+             << " Hz with severity " << severity << " and a " << ramp_s << " s ramp (see --help)";
+        throw UsageError(what.str());
+      }
+    }
+  }
+}
+
 int generate(int argc, char** argv) {
   std::string board_name = "native_sim", out_path, fault_name = "none", speeds, machines = "0";
   std::string label;
@@ -110,17 +143,21 @@ int generate(int argc, char** argv) {
   po::variables_map vm;
   if (!cli::parse_or_help(po::command_line_parser(argc, argv), options, &vm)) return 0;
   const board::BoardProfile board = board_of(board_name);
-  std::vector<trainer::Scenario> scenarios;
-  std::uint64_t next = seed;
+  // No --speeds: each machine at its own speed (0 to the trainer's Scenario).
   const std::vector<float> speed_list =
       speeds.empty() ? std::vector<float>{0.0f} : parse_list<float>(speeds, "--speeds");
-  for (const std::uint64_t machine : parse_machines(machines))
+  const double end = vm.count("severity-end") ? severity_end : severity;
+  check_simulator_values(board, speeds.empty() ? std::vector<float>{1480.0f / 60.0f} : speed_list,
+                         {static_cast<float>(severity), static_cast<float>(end)}, ramp_s);
+  std::vector<trainer::Scenario> scenarios;
+  std::uint64_t next = seed;
+  for (const std::uint64_t machine : parse_machines(machines)) {
     for (const float speed : speed_list) {
     trainer::Scenario s;
     s.machine = machine;
     s.fault = parse_fault(fault_name);
     s.start_severity = static_cast<float>(severity);
-    s.end_severity = static_cast<float>(vm.count("severity-end") ? severity_end : severity);
+    s.end_severity = static_cast<float>(end);
     s.ramp_seconds = static_cast<float>(ramp_s);
     s.shaft_hz = speed;
     s.seed = next++;
@@ -128,6 +165,7 @@ int generate(int argc, char** argv) {
     s.label = label;
     scenarios.push_back(s);
     }
+  }
   const trainer::FeatureTable table = trainer::simulate(board, scenarios);
   trainer::write_csv(table, out_path);
   std::cout << out_path << ": " << table.rows() << " windows of " << table.width << " features ("
@@ -197,6 +235,13 @@ int fit(int argc, char** argv) {
   } else {
     throw UsageError("--adaptation '" + adaptation + "': per-machine or none");
   }
+  if (!(quantile > 0.0f && quantile <= 1.0f)) throw UsageError("--threshold-quantile: 0 < q <= 1");
+  if (!(margin >= 1.0f) || !std::isfinite(margin)) throw UsageError("--threshold-margin: >= 1");
+  if (epochs == 0) throw UsageError("--epochs: at least 1");
+  if (clusters == 0 || clusters > modelkit::kMaxCentroids) {
+    throw UsageError("--clusters: 1.." + std::to_string(modelkit::kMaxCentroids));
+  }
+  fit_options.autoencoder.hidden = parse_list<std::size_t>(hidden, "--hidden");
   const board::BoardProfile board = board_of(board_name);
   trainer::FeatureTable healthy;
   for (const std::string& path : data) {
@@ -204,13 +249,21 @@ int fit(int argc, char** argv) {
     for (std::size_t r = 0; r < table.rows(); ++r) {
       const std::string& fault = table.info[r].fault;
       if (fault != "none" && fault != "unknown") {
-        throw std::invalid_argument(path + ": window " + std::to_string(r + 1) + " is labelled " +
-                                    fault + "; train on healthy windows only");
+        throw std::runtime_error(path + ": window " + std::to_string(r + 1) + " is labelled " +
+                                 fault + "; train on healthy windows only");
       }
     }
     healthy.append(table);
   }
-  fit_options.autoencoder.hidden = parse_list<std::size_t>(hidden, "--hidden");
+  // The widths are the data's and --hidden's; the rule is modelkit's.
+  std::vector<std::size_t> widths{healthy.width};
+  widths.insert(widths.end(), fit_options.autoencoder.hidden.begin(),
+                fit_options.autoencoder.hidden.end());
+  widths.push_back(healthy.width);
+  if (const auto problem = modelkit::shape_problem(widths);
+      fit_options.type == trainer::ModelType::kAutoencoder && !problem.empty()) {
+    throw UsageError("--hidden " + hidden + ": " + std::string(problem));
+  }
   fit_options.autoencoder.max_epochs = epochs;
   fit_options.autoencoder.patience = patience;
   fit_options.kmeans.clusters = clusters;
@@ -221,16 +274,16 @@ int fit(int argc, char** argv) {
   model.record.board = std::string(board.name());
   model.record.sources = data;
   if (model.arena_bytes > board.model_arena_bytes) {
-    throw std::invalid_argument("the model needs " + std::to_string(model.arena_bytes) +
-                                " arena bytes; board " + model.record.board + " has " +
-                                std::to_string(board.model_arena_bytes) +
-                                ": use narrower --hidden layers");
+    throw std::runtime_error("the model needs " + std::to_string(model.arena_bytes) +
+                             " arena bytes; board " + model.record.board + " has " +
+                             std::to_string(board.model_arena_bytes) +
+                             ": use narrower --hidden layers");
   }
   if (model.container.size() > board.model_capacity()) {
-    throw std::invalid_argument("the model is " + std::to_string(model.container.size()) +
-                                " bytes; board " + model.record.board + " takes at most " +
-                                std::to_string(board.model_capacity()) +
-                                ": use narrower --hidden layers or fewer --clusters");
+    throw std::runtime_error("the model is " + std::to_string(model.container.size()) +
+                             " bytes; board " + model.record.board + " takes at most " +
+                             std::to_string(board.model_capacity()) +
+                             ": use narrower --hidden layers or fewer --clusters");
   }
   trainer::save(model, out_dir);
   std::cout << out_dir << ": " << trainer::type_name(model.type) << ", " << model.container.size()
@@ -308,8 +361,13 @@ int evaluate(int argc, char** argv) {
   for (const std::string& path : data)
     eval.data.push_back(trainer::read_csv(path));
   if (!severities.empty()) eval.severities = parse_list<float>(severities, "--severities");
+  if (eval.healthy_windows == 0) throw UsageError("--healthy-windows: at least 1");
   const trainer::TrainedModel model = trainer::load(model_dir);
   const board::BoardProfile board = board_of(board_name.empty() ? model.record.board : board_name);
+  // The detection-delay runs ramp every fault from 0 to 1.
+  std::vector<float> simulated = eval.severities;
+  simulated.insert(simulated.end(), {0.0f, 1.0f});
+  check_simulator_values(board, eval.speeds_hz, simulated, eval.ramp_seconds);
   const trainer::Evaluation e = trainer::evaluate(model, board, eval);
   trainer::print_table(e, std::cout);
   const std::string path = model_dir + "/evaluation.json";
@@ -336,5 +394,11 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return cli::guarded_main("spindle-train", [&] { return run(argc, argv); });
+  return cli::guarded_main("spindle-train", [&] {
+    try {
+      return run(argc, argv);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());  // the trainer's failure: exit 1, not 2 (see above)
+    }
+  });
 }

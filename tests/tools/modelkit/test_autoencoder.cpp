@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "spindle/inference/arena.hpp"
@@ -262,8 +263,12 @@ TEST(ModelkitAutoencoder, RefusesWidthsThatAreNotAnAutoencoder) {
 
 TEST(ModelkitAutoencoder, PackRefusesInconsistentModels) {
   const RandomAutoencoder good = random_model();
+  // Refused, and with a reason for the operator.
   const auto refused = [&](const FloatAutoencoder& model, const Calibration& calibration) {
-    return pack_autoencoder(model, calibration).status() == Status(Error::kInvalidValue);
+    std::string problem;
+    return pack_autoencoder(model, calibration, &problem).status() ==
+               Status(Error::kInvalidValue) &&
+           !problem.empty();
   };
   {
     FloatAutoencoder model = good.model;
@@ -303,6 +308,71 @@ TEST(ModelkitAutoencoder, PackRefusesInconsistentModels) {
     calibration.input_max_abs = std::numeric_limits<float>::infinity();
     EXPECT_TRUE(refused(good.model, calibration)) << "infinite input range";
   }
+}
+
+// A unit that never fires stops learning, and weight decay shrinks its weights toward zero
+// while it keeps its bias: in a trained 45-24-8-24-45 model (spindle-train fit --seed 22 on
+// 8 speeds x 300 windows) a row max below 1e-12 with a bias of -0.03, which at a weight scale
+// of row max / 127 is -1e14 in int32 units and was refused. Here one such unit with a
+// positive bias (a constant the next layer reads) and one that is dead.
+TEST(ModelkitAutoencoder, PacksUnitsWhoseWeightsDecayedToZeroAndScoresLikeTheFloatModel) {
+  constexpr double kWorstWindow = 0.12;  // as Int8ScoreTracksTheFloatReconstructionError
+  constexpr double kMean = 0.03;
+  constexpr std::size_t kWindows = 200;
+  RandomAutoencoder random = random_model();
+  DenseLayer& layer = random.model.layers[1];  // 16 -> 8, after a ReLU
+  const std::size_t constant = 2;
+  const std::size_t dead = 5;
+  for (std::size_t i = 0; i < layer.in; ++i) {
+    const float tiny = (i % 2 == 0 ? 1.0f : -1.0f) * 1e-13f;
+    layer.weights[constant * layer.in + i] = tiny;
+    layer.weights[dead * layer.in + i] = tiny;
+  }
+  layer.bias[constant] = 0.8f;
+  layer.bias[dead] = -0.5f;
+  const std::vector<float> windows = noise_windows(kWindows, 45, 7);
+  const auto calibration = calibrate(random.model, windows);
+  ASSERT_TRUE(calibration.ok());
+  std::string problem;
+  const auto packed = pack_autoencoder(random.model, *calibration, &problem);
+  ASSERT_TRUE(packed.ok()) << problem;
+
+  // The biases survive quantization (31 bits), the weights round to 0.
+  const DenseLayer& dequantized = packed->dequantized.layers[1];
+  for (const std::size_t c : {constant, dead}) {
+    EXPECT_NEAR(dequantized.bias[c], layer.bias[c], 1e-6f * std::abs(layer.bias[c]));
+    for (std::size_t i = 0; i < layer.in; ++i)
+      EXPECT_EQ(dequantized.weights[c * layer.in + i], 0.0f);
+  }
+  AlignedArena arena(packed->arena_bytes);
+  inference::Interpreter interpreter;
+  ASSERT_EQ(interpreter.load(packed->container, arena.bytes()), kOk);
+  double worst = 0;
+  double sum = 0;
+  for (std::size_t n = 0; n < kWindows; ++n) {
+    const std::span<const float> x = std::span(windows).subspan(n * 45, 45);
+    float score = 0;
+    ASSERT_EQ(interpreter.invoke(x, &score), kOk);
+    const double difference = relative_difference(score, *reconstruction_error(random.model, x));
+    worst = std::max(worst, difference);
+    sum += difference;
+  }
+  EXPECT_LE(worst, kWorstWindow);
+  EXPECT_LE(sum / kWindows, kMean);
+}
+
+// What no weight scale can save is refused, naming the layer and unit: a bias of 3e38 over
+// an input step of 4e-33 is beyond any float weight scale's int32 range.
+TEST(ModelkitAutoencoder, RefusesABiasNoWeightScaleFitsNamingLayerAndUnit) {
+  RandomAutoencoder random = random_model();
+  random.model.layers[2].bias[4] = 3e38f;        // 8 -> 16, unit 5 of 16
+  random.calibration.layer_max_abs[1] = 1e-30f;  // its input: layer 2's ReLU, step 4e-33
+  std::string problem;
+  EXPECT_EQ(pack_autoencoder(random.model, random.calibration, &problem).status(),
+            Status(Error::kInvalidValue));
+  EXPECT_NE(problem.find("layer 3 of 4 (dense 8->16), unit 5 of 16: bias 3e+38"), std::string::npos)
+      << problem;
+  EXPECT_NE(problem.find("does not fit int32"), std::string::npos) << problem;
 }
 
 TEST(ModelkitAutoencoder, CalibrateMeasuresRangesAndRefusesBadWindows) {

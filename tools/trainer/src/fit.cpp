@@ -117,10 +117,11 @@ TrainedModel fit_windows(const FeatureTable& healthy, const FitOptions& options)
       throw std::invalid_argument(std::string("quantization calibration failed: ") +
                                   calibrated.status().name());
     }
-    const auto packed = modelkit::pack_autoencoder(model.autoencoder, *calibrated);
+    std::string problem;
+    const auto packed = modelkit::pack_autoencoder(model.autoencoder, *calibrated, &problem);
     if (!packed.ok()) {
-      throw std::invalid_argument(std::string("the packer refuses the trained autoencoder: ") +
-                                  packed.status().name());
+      throw std::invalid_argument("the packer refuses the trained autoencoder: " + problem + " (" +
+                                  packed.status().name() + ")");
     }
     model.container = packed->container;
     model.arena_bytes = packed->arena_bytes;

@@ -9,6 +9,10 @@
 
 namespace spindle::trainer {
 
+std::string machine_device(std::uint64_t machine) {
+  return "machine-" + std::to_string(machine);
+}
+
 FeatureTable simulate(const board::BoardProfile& board, const std::vector<Scenario>& scenarios) {
   if (board.sensor_axes != 3) {
     throw std::invalid_argument("board " + std::string(board.name()) + " has " +
@@ -40,7 +44,7 @@ FeatureTable simulate(const board::BoardProfile& board, const std::vector<Scenar
     sim.machine = sensor::draw_machine(s.machine);
     sim.shaft_hz = s.shaft_hz > 0.0f ? s.shaft_hz : sim.machine.shaft_hz;
     sim.fault = {s.fault, s.start_severity, s.end_severity, s.ramp_seconds};
-    const std::string device = "machine-" + std::to_string(s.machine);
+    const std::string device = machine_device(s.machine);
     auto made = sensor::VibrationSimulator::create(sim);
     if (!made.ok()) {
       throw std::invalid_argument("the simulator refuses " + std::string(fault_name(s.fault)) +

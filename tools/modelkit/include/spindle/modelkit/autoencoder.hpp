@@ -17,7 +17,8 @@
 //    produces (an untrained model overshoots the input; clipping it would make the int8
 //    score disagree with the float model's);
 //  - weights: int8, symmetric, one scale per output channel (row max / 127);
-//  - biases: int32 at input scale x weight scale of their channel, zero point 0;
+//  - biases: int32 at input scale x weight scale of their channel, zero point 0 (a channel
+//    whose bias does not fit at row max / 127 gets a larger weight scale instead);
 //  - hidden FC outputs: symmetric over the calibrated |pre-activation| range; ReLU outputs:
 //    zero point -128 so that [0, max] uses all 256 steps.
 // The graph is [standardize ->] quantize -> FC -> ReLU -> ... -> FC -> reconstruction_error
@@ -28,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -140,16 +142,22 @@ struct PackedAutoencoder {
 
 // Quantizes and packs the model, then loads the result in an inference::Interpreter with
 // exactly arena_bytes of arena, so it never returns a model the node's runtime refuses.
-// Deterministic: equal inputs give equal bytes.
+// Deterministic: equal inputs give equal bytes. A channel whose bias would not fit the int32
+// accumulator at row max / 127 (a dead unit whose weights decayed to ~0) gets the coarser
+// weight scale that makes it fit (see channel_scale in autoencoder.cpp).
+// On failure `problem` (when given) says why, for an operator: naming the layer and unit,
+// e.g. "layer 3 of 4 (dense 8->24), unit 5 of 24: bias -3e+38 does not fit int32 at input
+// scale 7.87e-12 with any float weight scale".
 // Errors:
 //  kInvalidValue  inconsistent shapes (weights or bias size vs in/out, one layer's in vs the
 //                 previous layer's out, anything shape_problem refuses); a non-finite weight
 //                 or bias; layer_max_abs not one entry per layer; a calibration range
-//                 that is not finite and > 0; a bias too large for int32 at its scale
+//                 that is not finite and > 0; a bias too large for int32 at any float
+//                 weight scale of its channel
 //  kOversize      a container over 4 GiB
-//  other          ContainerBuilder, required_arena_bytes and Interpreter::load errors (for
-//                 instance kInvalidValue when a layer's int32 accumulator could overflow)
+//  other          ContainerBuilder, required_arena_bytes and Interpreter::load errors
 Result<PackedAutoencoder> pack_autoencoder(const FloatAutoencoder& model,
-                                           const Calibration& calibration);
+                                           const Calibration& calibration,
+                                           std::string* problem = nullptr);
 
 }  // namespace spindle::modelkit

@@ -30,6 +30,9 @@ struct Scenario {
   std::string label;  // empty: the fault's name
 };
 
+// The device a simulated machine's windows carry: "machine-<number>".
+std::string machine_device(std::uint64_t machine);
+
 // Runs every scenario and extracts its windows. A window's severity is the simulator's at
 // its first sample, its device "machine-<number>", its shaft_hz the run's nominal speed. Throws
 // std::invalid_argument when the board has other than 3 axes or the simulator or extractor refuses
