@@ -56,6 +56,7 @@ void process_window(std::uint8_t index) {
   reading.unix_ms = w.unix_ms;
   reading.score = result.scored ? result.score : std::nanf("");
   reading.anomaly = result.anomaly;
+  reading.calibrating = result.calibrating;
   reading.latency_us = result.latency_us;
   reading.arena_high_water = result.arena_high_water;
   reading.uptime_s = static_cast<std::uint32_t>(os::uptime_ms() / 1000);

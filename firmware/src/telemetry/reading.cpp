@@ -71,7 +71,9 @@ Result<std::size_t> serialize(const Reading& r, std::span<std::uint8_t> out) {
   p.put(r.seq);
   p.put(r.unix_ms);
   p.put(r.score);
-  p.put(static_cast<std::uint8_t>(r.anomaly ? 1 : 0));
+  // Flags: bit 0 anomaly, bit 1 calibrating (a record written before bit 1 existed reads
+  // as not calibrating).
+  p.put(static_cast<std::uint8_t>((r.anomaly ? 1U : 0U) | (r.calibrating ? 2U : 0U)));
   p.put(r.latency_us);
   p.put(r.arena_high_water);
   p.put(r.uptime_s);
@@ -88,7 +90,9 @@ Result<Reading> deserialize_reading(std::span<const std::uint8_t> payload) {
   r.seq = u.get<std::uint32_t>();
   r.unix_ms = u.get<std::uint64_t>();
   r.score = u.get<float>();
-  r.anomaly = u.get<std::uint8_t>() != 0;
+  const auto flags = u.get<std::uint8_t>();
+  r.anomaly = (flags & 1U) != 0;
+  r.calibrating = (flags & 2U) != 0;
   r.latency_us = u.get<std::uint32_t>();
   r.arena_high_water = u.get<std::uint32_t>();
   r.uptime_s = u.get<std::uint32_t>();
@@ -147,8 +151,9 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
   base_name[kPrefix.size() + device_id.size()] = ':';
   const std::string_view bn(base_name, kPrefix.size() + device_id.size() + 1);
 
-  // Records of one reading: score, anomaly, latency, arena, uptime, reboots, retries, drops.
-  constexpr std::size_t kRecordsPerEntry = 8;
+  // Records of one reading: score, anomaly, calibrating, latency, arena, uptime, reboots,
+  // retries, drops.
+  constexpr std::size_t kRecordsPerEntry = 9;
   // A 1024-byte pack holds about six readings; this bounds the stack (64 records).
   constexpr std::size_t kMaxEntries = 8;
   std::array<senml::Record, kRecordsPerEntry * kMaxEntries> records{};
@@ -186,6 +191,11 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
         senml::Record* anomaly = add("anomaly", "", 0, t, r.seq);
         anomaly->kind = senml::ValueKind::kBool;
         anomaly->boolean = r.anomaly;
+        if (r.calibrating) {  // only while it is so: most readings are calibrated
+          senml::Record* calibrating = add("calibrating", "", 0, t, r.seq);
+          calibrating->kind = senml::ValueKind::kBool;
+          calibrating->boolean = true;
+        }
       }
       add("latency", "s", r.latency_us / 1e6, t, r.seq);
       add("arena_hwm", "B", r.arena_high_water, t, r.seq);

@@ -152,6 +152,42 @@ TEST(EncodeBatch, ReadingWithoutAModelCarriesNoScore) {
     EXPECT_NE(records[i].name, "score");
 }
 
+TEST(Reading, TheCalibratingFlagRoundTripsBesideTheAnomalyFlag) {
+  for (const bool anomaly : {false, true}) {
+    for (const bool calibrating : {false, true}) {
+      Reading r = reading(3);
+      r.anomaly = anomaly;
+      r.calibrating = calibrating;
+      const auto back = deserialize_reading(entry_of(r).bytes());
+      ASSERT_TRUE(back.ok());
+      EXPECT_EQ(back->anomaly, anomaly);
+      EXPECT_EQ(back->calibrating, calibrating);
+    }
+  }
+}
+
+TEST(EncodeBatch, AReadingWhileCalibratingSaysSo) {
+  Reading r = reading(5);
+  r.anomaly = false;
+  r.calibrating = true;
+  const Reading calibrated = reading(6);
+  std::vector<RingEntry> entries = {entry_of(r), entry_of(calibrated)};
+  std::array<std::uint8_t, 1024> out{};
+  const auto batch = encode_batch("node-1", entries, out);
+  ASSERT_TRUE(batch.ok());
+  std::array<senml::Record, 32> records{};
+  const auto n = senml::decode(batch->bytes, records);
+  ASSERT_TRUE(n.ok());
+  std::size_t calibrating = 0;
+  for (std::size_t i = 0; i < *n; ++i) {
+    if (records[i].name != "calibrating") continue;
+    ++calibrating;
+    EXPECT_EQ(records[i].seq, 5U);
+    EXPECT_TRUE(records[i].boolean);
+  }
+  EXPECT_EQ(calibrating, 1U);  // absent once calibrated
+}
+
 TEST(EncodeBatch, LargestFeatureStatsStillDecodeWithProtocol) {
   FeatureStats s;
   s.seq = 1;

@@ -189,6 +189,10 @@ void save(const TrainedModel& model, const std::string& dir) {
             {"arena_bytes", model.arena_bytes},
             {"training", record_json(model.record)}};
   if (model.has_calibration) j["calibration"] = calibration_json(model.calibration);
+  json baseline_pairs = json::array();
+  for (const manifest::FeatureBaseline& b : model.baseline)
+    baseline_pairs.push_back({b.mean, b.stddev});
+  j["baseline"] = baseline_pairs;
   if (model.type == ModelType::kAutoencoder) {
     json layers = json::array();
     for (const modelkit::DenseLayer& l : model.autoencoder.layers) {
@@ -228,6 +232,8 @@ TrainedModel load(const std::string& dir) {
       throw std::invalid_argument("kind '" + kind + "' is neither autoencoder nor kmeans");
     }
     model.threshold = j.at("threshold").get<float>();
+    for (const json& pair : j.value("baseline", json::array()))
+      model.baseline.push_back({pair.at(0).get<float>(), pair.at(1).get<float>()});
     if (j.contains("calibration")) {
       model.has_calibration = true;
       model.calibration = calibration_from(j.at("calibration"));

@@ -21,7 +21,8 @@ struct Reading {
   std::uint32_t seq = 0;
   std::uint64_t unix_ms = 0;
   float score = 0.0F;    // NaN while no model is active
-  bool anomaly = false;  // score above the model's threshold
+  bool anomaly = false;      // score above the model's threshold
+  bool calibrating = false;  // the model is still adapting to this machine: no alarms
   std::uint32_t latency_us = 0;
   std::uint32_t arena_high_water = 0;
   std::uint32_t uptime_s = 0;
