@@ -1,0 +1,176 @@
+"""Integration: one model for machines that differ (docs/firmware/calibration.md), with real
+processes. spindle-train trains an autoencoder on three simulated machines; spindlectl packs it
+with its per-machine calibration and deploys it to five nodes simulating five other machines;
+each node calibrates on its own machine (no alarm while it does, and says so), then runs
+healthy and then with a fault. From the gateway's telemetry, every one of the five meets the
+targets: false alarms <= 1 % on its healthy windows, ROC-AUC >= 0.97 of its fault windows
+against them. The calibration survives the node's restart (the fault phase is a new
+process on the same flash)."""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import gateway_harness as g
+import node_harness as h
+
+GATEWAY = NODE = CTL = TRAIN = None
+KID = "ops-key"
+# Five machines none of which the training saw, each with the fault it develops.
+MACHINES = {"m-3001": (3001, "imbalance"), "m-3002": (3002, "misalignment"),
+            "m-3003": (3003, "looseness"), "m-3004": (3004, "bearing-outer"),
+            "m-3005": (3005, "bearing-inner")}
+NORMALIZATION, THRESHOLD = 120, 120  # the calibration period, windows
+HEALTHY_TEST, FAULT_TEST = 200, 80   # windows scored after it
+
+
+def run(*args, timeout=300):
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                            timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def roc_auc(positive, negative):
+    """Mann-Whitney U over all pairs (ties one half)."""
+    wins = 0.0
+    for p in positive:
+        for n in negative:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(positive) * len(negative))
+
+
+class FleetCalibrationTest(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="spindle-fleet-")
+        self.processes = {}
+        self.gateway = None
+
+    def tearDown(self):
+        for process in self.processes.values():
+            h.stop_process(process)
+        if self.gateway:
+            self.gateway.stop()
+        if hasattr(self, "_outcome") and all(e is None for _, e in
+                                              getattr(self._outcome, "errors", [])):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.workdir, name)
+
+    def ctl(self, *args, timeout=120):
+        api = ["--api", f"http://127.0.0.1:{self.gateway.http_port}",
+               "--token-file", os.path.join(self.gateway.data_dir, "api-token")]
+        return run(CTL, *args, *api, timeout=timeout)
+
+    def start_node(self, device, *extra):
+        machine, _ = MACHINES[device]
+        log = open(self.path(device + ".log"), "a")
+        args = [NODE, "--provision", self.path(device + ".provision"),
+                "--flash", self.path(device + ".flash"), "--machine", str(machine),
+                "--speed", "15", "--health-windows", "8", "--log-level", "info", *extra]
+        self.processes[device] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def log(self, device):
+        with open(self.path(device + ".log"), errors="replace") as f:
+            return f.read()
+
+    def readings(self, device, since=0.0):
+        """(time, score, anomaly, calibrating) of every scored window since `since`."""
+        by_seq = {}
+        for name in ("score", "anomaly", "calibrating"):
+            for r in self.gateway.telemetry(device, name):
+                if r["time"] >= since:
+                    by_seq.setdefault(r["seq"], {"time": r["time"]})[name] = r["value"]
+        return [(v["time"], v["score"], v.get("anomaly") is True, v.get("calibrating") is True)
+                for _, v in sorted(by_seq.items()) if "score" in v]
+
+    def test_a_model_trained_on_three_machines_meets_the_targets_on_five_others(self):
+        # Train on machines 1-3, per machine, with the node's calibration period.
+        run(TRAIN, "generate", "--board", "native_sim", "--machines", "1-3", "--windows", "400",
+            "--seed", "1", "--out", self.path("train.csv"))
+        model = self.path("model")
+        run(TRAIN, "fit", "--data", self.path("train.csv"), "--board", "native_sim",
+            "--normalization-windows", NORMALIZATION, "--threshold-windows", THRESHOLD,
+            "--out-dir", model)
+        with open(os.path.join(model, "threshold")) as f:
+            threshold = f.read().strip()
+
+        run(CTL, "keygen", "--kid", KID, "--out-dir", self.workdir)
+        self.gateway = g.Gateway(GATEWAY, self.workdir,
+                                 trust_keys=[(KID, self.path(KID + ".pub"))])
+        self.gateway.start()
+        devices = sorted(MACHINES)
+        device_args = [a for d in devices for a in ("--device", d)]
+        self.ctl("provision", *device_args, "--coap-uri", self.gateway.coap_uri,
+                 "--trust-key", f"{KID}={self.path(KID + '.pub')}", "--out-dir", self.workdir)
+        package = self.path("fleet-ae-1.spkg")
+        out = run(CTL, "pack", "--model", os.path.join(model, "model.spmc"), "--model-id",
+                  "fleet-ae", "--version", "1", "--board", "native_sim", "--threshold",
+                  threshold, "--baseline", os.path.join(model, "baseline.csv"),
+                  "--calibration", os.path.join(model, "calibration"), "--signing-key",
+                  self.path(KID + ".key"), "--kid", KID, "--out", package)
+        self.assertIn("per-machine calibration", out)
+        self.ctl("deploy", "--package", package, "--signing-key", self.path(KID + ".key"),
+                 "--kid", KID, *device_args)
+
+        # Healthy: each node activates the model, calibrates, then keeps running healthy.
+        for d in devices:
+            self.start_node(d)
+        for d in devices:
+            h.wait_for(lambda d=d: "alarms on" in self.log(d), 180, f"{d} calibrated")
+        calibrated_at = time.time()
+        for d in devices:
+            h.wait_for(lambda d=d: sum(1 for r in self.readings(d)
+                                       if not r[3]) >= HEALTHY_TEST + 10, 180,
+                       f"{d} healthy windows after calibration")
+        for d in devices:
+            h.stop_process(self.processes.pop(d))
+
+        # The fault: a new process on the same flash, so the calibration must persist.
+        fault_from = time.time()
+        for d in devices:
+            _, fault = MACHINES[d]
+            self.start_node(d, "--fault", fault, "--severity", "0.3")
+        for d in devices:
+            h.wait_for(lambda d=d: len(self.readings(d, fault_from)) >= FAULT_TEST, 180,
+                       f"{d} fault windows")
+            self.assertIn("resumed (calibrated", self.log(d))
+
+        for d in devices:
+            everything = self.readings(d)
+            calibrating = [r for r in everything if r[3]]
+            self.assertGreaterEqual(len(calibrating), NORMALIZATION + THRESHOLD - 5, d)
+            self.assertFalse(any(r[2] for r in calibrating), f"{d} alarmed while calibrating")
+            healthy = [r[1] for r in everything if not r[3] and r[0] < fault_from - 1.0]
+            faulty = [r[1] for r in self.readings(d, fault_from)]
+            self.assertFalse(any(r[3] for r in self.readings(d, fault_from)),
+                             f"{d} calibrates again after a restart")
+            flagged = sum(1 for r in everything
+                          if not r[3] and r[0] < fault_from - 1.0 and r[2])
+            false_alarms = flagged / len(healthy)
+            auc = roc_auc(faulty, healthy)
+            print(f"{d} ({MACHINES[d][1]}): {len(healthy)} healthy windows, false alarms "
+                  f"{100 * false_alarms:.2f} %, {len(faulty)} fault windows, ROC-AUC {auc:.4f}",
+                  file=sys.stderr)
+            self.assertLessEqual(false_alarms, 0.01, d)
+            self.assertGreaterEqual(auc, 0.97, d)
+        del calibrated_at
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gateway", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--ctl", required=True)
+    parser.add_argument("--train", required=True)
+    args, rest = parser.parse_known_args()
+    GATEWAY, NODE, CTL, TRAIN = args.gateway, args.node, args.ctl, args.train
+    unittest.main(argv=[sys.argv[0]] + rest)
