@@ -69,8 +69,28 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
       po::value(&config.http.max_capture_bytes)->default_value(config.http.max_capture_bytes),
       "largest data capture accepted, counted at the largest window the protocol allows "
       "(bytes); larger requests are refused");
+  drift::Options& drift = config.coap.drift;
+  po::options_description drift_options("Drift detection (docs/gateway/drift.md)");
+  drift_options.add_options()(
+      "drift-raise-score", po::value(&drift.raise_score)->default_value(drift.raise_score),
+      "a feature's score (max of |mean shift| in reference standard deviations and "
+      "|ln stddev ratio| / drift-variance-scale) above which a summary counts toward drifting")(
+      "drift-clear-score", po::value(&drift.clear_score)->default_value(drift.clear_score),
+      "score below which a summary counts toward clearing (<= drift-raise-score)")(
+      "drift-raise-after", po::value(&drift.raise_after)->default_value(drift.raise_after),
+      "consecutive summaries above drift-raise-score before a feature drifts")(
+      "drift-clear-after", po::value(&drift.clear_after)->default_value(drift.clear_after),
+      "consecutive summaries below drift-clear-score before a drifting feature clears")(
+      "drift-variance-scale", po::value(&drift.variance_scale)->default_value(drift.variance_scale),
+      "the |ln(stddev / reference stddev)| that scores 1")(
+      "drift-relative-sd-floor",
+      po::value(&drift.relative_sd_floor)->default_value(drift.relative_sd_floor),
+      "the reference stddev is at least this fraction of |reference mean|")(
+      "drift-absolute-sd-floor",
+      po::value(&drift.absolute_sd_floor)->default_value(drift.absolute_sd_floor),
+      "... and at least this (feature units)");
   po::options_description all;
-  all.add(general).add(coap).add(http);
+  all.add(general).add(coap).add(http).add(drift_options);
 
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, all), vm);
@@ -103,6 +123,12 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
       config.coap.peer_block_rate <= 0 || config.coap.peer_block_burst < 1) {
     throw std::runtime_error(
         "--peer-rate and --peer-block-rate must be > 0, --peer-burst and --peer-block-burst >= 1");
+  }
+  if (!drift::validate(drift).ok()) {
+    throw std::runtime_error(
+        "--drift-raise-score and --drift-clear-score must be > 0 with clear <= raise, "
+        "--drift-raise-after and --drift-clear-after >= 1, --drift-variance-scale > 0, and "
+        "the sd floors >= 0");
   }
   if (config.coap.max_request_payload < 64) {
     throw std::runtime_error("--max-request-payload must be at least 64 bytes");

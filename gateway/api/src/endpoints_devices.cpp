@@ -9,6 +9,7 @@
 #include "http_api_private.hpp"
 #include "json_views_private.hpp"
 #include "spindle/gateway/clock.hpp"
+#include "spindle/gateway/drift.hpp"
 #include "spindle/protocol/limits.hpp"
 
 namespace spindle::gateway {
@@ -153,6 +154,26 @@ Answer HttpApi::Impl::get_device_keys(const httplib::Request& request, const std
   json view = api::keys_view(*keys);
   view["device"] = id;
   return json_answer(api::kHttpOk, std::move(view));
+}
+
+// The drift state is stored with each summary (gateway/core/drift_monitor.hpp), so this
+// reads it as of the last committed telemetry batch.
+Answer HttpApi::Impl::get_device_drift(const httplib::Request& request, const std::string&) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  std::string id;
+  if (auto bad = find_device(request, id)) return *bad;
+  const auto stored = read_store([&id](Store& store) { return store.get_drift_state(id); });
+  if (stored.status() == Status(Error::kNotFound)) {
+    return json_answer(api::kHttpOk, api::drift_view(id, drift::State{}, 0));
+  }
+  if (!stored.ok()) return api::read_failed(stored.status());
+  const auto state = drift::decode_state(stored->state);
+  if (!state.ok()) {
+    return error_answer(api::kHttpInternalError,
+                        std::string("the stored drift state does not decode (") +
+                            state.status().name() + "): the next feature summary starts it over");
+  }
+  return json_answer(api::kHttpOk, api::drift_view(id, *state, stored->updated_ms));
 }
 
 // The challenge lives in memory only (the CoAP side keeps it): a gateway restart forgets it,

@@ -153,6 +153,7 @@ HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Stor
   route_get(R"(/api/v1/devices/([^/]+))", &Impl::get_device, true);
   route_get(R"(/api/v1/devices/([^/]+)/deployments)", &Impl::list_device_deployments, true);
   route_get(R"(/api/v1/devices/([^/]+)/keys)", &Impl::get_device_keys, true);
+  route_get(R"(/api/v1/devices/([^/]+)/drift)", &Impl::get_device_drift, true);
   route_post(R"(/api/v1/devices/([^/]+)/attest)", &Impl::attest_device);
   route_post("/api/v1/models", &Impl::upload_model);
   route_get("/api/v1/models", &Impl::list_models, true);

@@ -1,6 +1,7 @@
 #include "json_views_private.hpp"
 
 #include "spindle/host/text.hpp"
+#include "spindle/protocol/feature_names.hpp"
 #include "spindle/protocol/registration.hpp"
 
 namespace spindle::gateway::api {
@@ -66,6 +67,57 @@ json attestation_view(const StoredAttestation& attestation) {
   };
 }
 
+json calibration_view(const StoredCalibration& calibration) {
+  return {
+      {"model_id", calibration.model_id},
+      {"version", calibration.version},
+      {"state", status_report::calibration_state_name(calibration.state)},
+      {"generation", calibration.generation},
+      {"windows_done", calibration.windows_done},
+      {"windows_total", calibration.windows_total},
+      {"threshold", calibration.threshold},
+      {"clamp", status_report::threshold_clamp_name(calibration.clamp)},
+      {"updated_ms", calibration.updated_ms},
+  };
+}
+
+json number_or_null(bool present, double value) {
+  return present ? json(value) : json(nullptr);
+}
+
+std::string feature_label(std::size_t index) {
+  const std::string_view name = feature_names::name(index);
+  return name.empty() ? "feature_" + std::to_string(index) : std::string(name);
+}
+
+// The comparison with one reference; a kNone tracker renders as the "none" reference.
+json tracker_view(const drift::Tracker& tracker) {
+  const bool compared = tracker.kind != drift::ReferenceKind::kNone;
+  json features = json::array();
+  for (std::size_t i = 0; i < tracker.features.size(); ++i) {
+    const drift::FeatureScore& f = tracker.features[i];
+    features.push_back({
+        {"name", feature_label(i)},
+        {"mean_shift", number_or_null(f.compared, f.mean_shift)},
+        {"log_variance_ratio", number_or_null(f.compared, f.log_variance_ratio)},
+        {"score", number_or_null(f.compared, f.score)},
+        {"drifting", f.drifting},
+    });
+  }
+  return {
+      {"reference", drift::reference_name(tracker.kind)},
+      {"model_id", compared ? json(tracker.model_id) : json(nullptr)},
+      {"version", compared ? json(tracker.version) : json(nullptr)},
+      {"generation", tracker.kind == drift::ReferenceKind::kCalibration ? json(tracker.generation)
+                                                                        : json(nullptr)},
+      {"score", number_or_null(compared && tracker.summaries > 0, tracker.score)},
+      {"drifting", tracker.drifting},
+      {"since_ms", tracker.drifting ? json(tracker.since_ms) : json(nullptr)},
+      {"summaries", tracker.summaries},
+      {"features", std::move(features)},
+  };
+}
+
 }  // namespace
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
@@ -82,6 +134,7 @@ json device_view(const StoredDevice& device) {
       {"location", device.location},
       {"registration", nullptr},
       {"attestation", device.attestation ? attestation_view(*device.attestation) : json(nullptr)},
+      {"calibration", device.calibration ? calibration_view(*device.calibration) : json(nullptr)},
   };
   if (!device.registration.empty()) {
     const auto decoded = registration::decode(device.registration);
@@ -183,6 +236,25 @@ json capture_view(const StoredCapture& capture) {
         {"axes", capture.axes},
         {"feature_count", capture.feature_count},
     };
+  }
+  return view;
+}
+
+json drift_view(const std::string& device_id, const drift::State& state, std::int64_t updated_ms) {
+  json view = tracker_view(state.primary_tracker());
+  view["device"] = device_id;
+  view["summaries_received"] = state.summaries;
+  view["updated_ms"] = updated_ms == 0 ? json(nullptr) : json(updated_ms);
+  view["baseline"] = state.baseline.kind == drift::ReferenceKind::kNone
+                         ? json(nullptr)
+                         : tracker_view(state.baseline);
+  if (state.primary == drift::ReferenceKind::kNone) {
+    view["reason"] =
+        state.summaries == 0
+            ? "no feature summary received yet (a node sends one every stats_every windows)"
+            : "nothing to compare with: the device's active model has no training baseline "
+              "and no calibration for it was reported (or their feature count differs from the "
+              "summaries')";
   }
   return view;
 }

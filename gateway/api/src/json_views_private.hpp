@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "spindle/gateway/drift.hpp"
 #include "spindle/gateway/site_keys.hpp"
 #include "spindle/gateway/store.hpp"
 
@@ -16,8 +17,8 @@ namespace spindle::gateway::api {
 std::string to_hex(std::span<const std::uint8_t> bytes);
 
 // <device>: the registry entry, with its last registration body decoded (null before the
-// first registration; null plus "registration_error" when the stored body no longer decodes)
-// and its latest attestation verdict (null before the first).
+// first registration; null plus "registration_error" when the stored body no longer decodes),
+// its latest attestation verdict and calibration report (each null before the first).
 nlohmann::json device_view(const StoredDevice& device);
 // {"psk", "model_kek", "attestation_key"}: a device's derived keys, hex.
 nlohmann::json keys_view(const DeviceKeys& keys);
@@ -28,5 +29,9 @@ nlohmann::json telemetry_view(const TelemetryRecord& record);
 nlohmann::json event_view(const StoredEvent& event);
 // <capture>: the request, its progress and, once the first chunk arrived, the window shape.
 nlohmann::json capture_view(const StoredCapture& capture);
+// <drift>: a device's drift state, its primary reference's comparison at the top level and
+// the training baseline's under "baseline" (docs/gateway/api.md).
+nlohmann::json drift_view(const std::string& device_id, const drift::State& state,
+                          std::int64_t updated_ms);
 
 }  // namespace spindle::gateway::api

@@ -141,6 +141,8 @@ Status CoapServer::Impl::start() {
     request_capture(*it);
   run_posted_tasks();
   publish_device_counts();
+  SPINDLE_TRY_ASSIGN(const AdaptationCounts adaptation, reader_->count_adaptation());
+  metrics_.set_adaptation(adaptation);
 
   coap_resource_t* core = coap_resource_init(coap_make_str_const(".well-known/core"), 0);
   coap_register_request_handler(

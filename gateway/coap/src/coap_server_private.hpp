@@ -9,8 +9,8 @@
 //                      the exception barrier, routing of the device POSTs
 //   registration.cpp   /.well-known/core, /rd, /rd/{id}, device entries and their expiry
 //   manifest.cpp       /d/{id}/manifest (Observe) and deployments
-//   status.cpp         /d/{id}/status: update reports and attestation verdicts
-//   telemetry.cpp      /t/{id}
+//   status.cpp         /d/{id}/status: update reports, attestation verdicts, calibration
+//   telemetry.cpp      /t/{id}, and the drift state its feature summaries step
 //   capture.cpp        /d/{id}/capture: Block1 reassembly and chunk storage
 //   model_blocks.cpp   /m/{sha256}: model payloads served in Block2 blocks
 //
@@ -43,6 +43,7 @@
 #include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/content_format.hpp"
 #include "spindle/protocol/senml.hpp"
+#include "spindle/protocol/status_report.hpp"
 
 namespace spindle::gateway {
 
@@ -211,6 +212,10 @@ struct CoapServer::Impl {
 
   // ---- Status (status.cpp) ----
   void handle_status(DeviceRecord&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);
+  // A calibration report (any model's: it is what the node runs) kept as the device's
+  // latest by the writer, then answered 2.04.
+  void store_calibration(const DeviceRecord& device, coap_session_t*, const coap_pdu_t*,
+                         coap_pdu_t* response, const status_report::CalibrationReport& report);
 
   // ---- Telemetry (telemetry.cpp) ----
   void handle_telemetry(DeviceRecord&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);

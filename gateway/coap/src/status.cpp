@@ -1,6 +1,9 @@
-// POST /d/{id}/status: a node's update progress (the deployment's state) or its answer to
+// POST /d/{id}/status: a node's update progress (the deployment's state), its answer to
 // an attestation challenge, judged against the outstanding challenge (challenge_book.hpp)
-// and the current deployment.
+// and the current deployment, or where its per-machine calibration stands (kept as the
+// device's latest, with a "calibration" event when it moves to another state or model).
+#include <sstream>
+
 #include "coap_server_private.hpp"
 #include "spindle/gateway/attestation.hpp"
 #include "spindle/gateway/clock.hpp"
@@ -8,6 +11,73 @@
 #include "spindle/protocol/status_report.hpp"
 
 namespace spindle::gateway {
+namespace {
+
+StoredCalibration stored_calibration(const status_report::CalibrationReport& report,
+                                     std::int64_t now) {
+  return {
+      .model_id = std::string(report.model_id),
+      .version = report.version,
+      .state = report.state,
+      .generation = report.generation,
+      .windows_done = report.windows_done,
+      .windows_total = report.windows_total,
+      .threshold = static_cast<double>(report.threshold),
+      .clamp = report.clamp,
+      .normalization = Bytes(report.normalization.begin(), report.normalization.end()),
+      .updated_ms = now,
+  };
+}
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;  // 6 significant digits: a float32 threshold as the node sent it
+  return out.str();
+}
+
+// "vib-ae v4: calibrated (generation 1, 600/600 windows, threshold 0.8125, clamp none)".
+std::string calibration_detail(const StoredCalibration& c) {
+  return c.model_id + " v" + std::to_string(c.version) + ": " +
+         status_report::calibration_state_name(c.state) + " (generation " +
+         std::to_string(c.generation) + ", " + std::to_string(c.windows_done) + "/" +
+         std::to_string(c.windows_total) + " windows, threshold " + number_text(c.threshold) +
+         ", clamp " + status_report::threshold_clamp_name(c.clamp) + ")";
+}
+
+// Whether a report starts a new chapter for operators: another state, model, version or
+// calibration generation. Progress within a state is kept without an event.
+bool calibration_moved(const std::optional<StoredCalibration>& before,
+                       const StoredCalibration& after) {
+  return !before || before->state != after.state || before->model_id != after.model_id ||
+         before->version != after.version || before->generation != after.generation;
+}
+
+}  // namespace
+
+void CoapServer::Impl::store_calibration(const DeviceRecord& device, coap_session_t* session,
+                                         const coap_pdu_t* request, coap_pdu_t* response,
+                                         const status_report::CalibrationReport& report) {
+  const std::int64_t now = now_ms();
+  const StoredCalibration calibration = stored_calibration(report, now);
+  // The state before this report, read inside the write so that reports committing in one
+  // group see each other.
+  auto before = std::make_shared<std::optional<status_report::CalibrationState>>();
+  write_then_reply(
+      CoapResource::kStatus, session, request, response,
+      [id = device.id, calibration, before](Store& store) {
+        SPINDLE_TRY_ASSIGN(const StoredDevice stored, store.get_device(id));
+        if (stored.calibration) *before = stored.calibration->state;
+        SPINDLE_TRY(store.save_calibration(id, calibration));
+        if (!calibration_moved(stored.calibration, calibration)) return Status(kOk);
+        return store.append_event(id, "calibration", calibration_detail(calibration),
+                                  calibration.updated_ms);
+      },
+      [this, before, state = calibration.state](Status status, PendingReply& reply) {
+        if (reply.failed(status)) return;
+        metrics_.count_calibration_change(*before, state);
+        reply.code = COAP_RESPONSE_CODE_CHANGED;
+      });
+}
 
 void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* session,
                                      const coap_pdu_t* request, coap_pdu_t* response) {
@@ -23,6 +93,10 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
     record_event(device.id, "bad-status", report.status().name());
     respond(kResource, response, COAP_RESPONSE_CODE_BAD_REQUEST,
             std::string("status report: ") + report.status().name());
+    return;
+  }
+  if (report->kind == status_report::Kind::kCalibration) {
+    store_calibration(device, session, request, response, report->calibration);
     return;
   }
   const std::int64_t now = now_ms();

@@ -1,7 +1,9 @@
 // POST /t/{id}: a SenML-CBOR batch, resolved (telemetry_ingest.hpp) and appended; the
-// store skips what it holds already, so a retransmitted batch is counted once.
+// store skips what it holds already, so a retransmitted batch is counted once. Its feature
+// summaries step the device's drift state in the same commit (drift_monitor.hpp).
 #include "coap_server_private.hpp"
 #include "spindle/gateway/clock.hpp"
+#include "spindle/gateway/drift_monitor.hpp"
 #include "spindle/gateway/telemetry_ingest.hpp"
 
 namespace spindle::gateway {
@@ -30,16 +32,26 @@ void CoapServer::Impl::handle_telemetry(DeviceRecord& device, coap_session_t* se
     return;
   }
   auto fresh = std::make_shared<std::size_t>(0);
+  auto drift = std::make_shared<DriftOutcome>();
   const std::size_t total = records->size();
+  std::vector<drift::Summary> summaries = feature_summaries(*records);
   write_then_reply(
       kResource, session, request, response,
-      [records = std::move(records).value(), fresh](Store& store) {
+      [records = std::move(records).value(), summaries = std::move(summaries), fresh, drift,
+       id = device.id, options = options_.drift](Store& store) {
         SPINDLE_TRY_ASSIGN(*fresh, store.append_telemetry(records));
+        // A batch stored before (a retransmission) has stepped the drift state already.
+        if (*fresh == 0 || summaries.empty()) return Status(kOk);
+        SPINDLE_TRY_ASSIGN(*drift, observe_summaries(store, id, summaries, options, now_ms()));
         return Status(kOk);
       },
-      [this, id = device.id, fresh, total](Status status, PendingReply& reply) {
+      [this, id = device.id, fresh, drift, total](Status status, PendingReply& reply) {
         if (reply.failed(status)) return;
         metrics_.count_telemetry(*fresh, total - *fresh);
+        if (drift->stepped > 0) {
+          metrics_.count_drift(drift->was_drifting, drift->drifting, drift->started,
+                               drift->cleared);
+        }
         reply.code = COAP_RESPONSE_CODE_CHANGED;
         attach_request(*registry_.find(id), reply, now_ms());
       });

@@ -57,6 +57,30 @@ void Metrics::count_http_request(int status) {
   }
 }
 
+void Metrics::set_adaptation(const AdaptationCounts& counts) {
+  for (std::size_t i = 0; i < devices_by_calibration_.size(); ++i) {
+    devices_by_calibration_[i].store(counts.calibration_states[i], std::memory_order_relaxed);
+  }
+  devices_drifting_.store(counts.drifting, std::memory_order_relaxed);
+}
+
+void Metrics::count_calibration_change(std::optional<status_report::CalibrationState> before,
+                                       status_report::CalibrationState after) {
+  if (before == after) return;
+  if (before)
+    devices_by_calibration_[static_cast<std::size_t>(*before)].fetch_sub(1,
+                                                                         std::memory_order_relaxed);
+  increment(devices_by_calibration_[static_cast<std::size_t>(after)]);
+}
+
+void Metrics::count_drift(bool was_drifting, bool drifting, std::uint64_t started,
+                          std::uint64_t cleared) {
+  if (drifting && !was_drifting) increment(devices_drifting_);
+  if (was_drifting && !drifting) devices_drifting_.fetch_sub(1, std::memory_order_relaxed);
+  increment(drift_started_, started);
+  increment(drift_cleared_, cleared);
+}
+
 void Metrics::set_devices(std::uint64_t registered, std::uint64_t online) {
   devices_registered_.store(registered, std::memory_order_relaxed);
   devices_online_.store(online, std::memory_order_relaxed);
@@ -121,6 +145,10 @@ std::string Metrics::render() const {
       {"spindle_captures_completed_total", "counter",
        "Data captures that received every requested window.", captures_completed_},
       {"spindle_capture_windows_total", "counter", "Captured windows stored.", capture_windows_},
+      {"spindle_devices_drifting", "gauge",
+       "Devices whose feature statistics drift from their primary reference (their "
+       "calibration, else their model's training baseline).",
+       devices_drifting_},
   };
   for (const Scalar& scalar : scalars) {
     family(out, scalar.name, scalar.type, scalar.help);
@@ -149,6 +177,21 @@ std::string Metrics::render() const {
     sample(out, "spindle_attestations_total",
            std::string("verdict=\"") + attestation_verdict_name(static_cast<Verdict>(v)) + "\"",
            load(attestations_[v]));
+  }
+  family(out, "spindle_drift_events_total", "counter",
+         "Drift events: a device started drifting (drift) or stopped (drift-cleared).");
+  sample(out, "spindle_drift_events_total", "kind=\"drift\"", load(drift_started_));
+  sample(out, "spindle_drift_events_total", "kind=\"drift-cleared\"", load(drift_cleared_));
+  family(out, "spindle_devices_calibration", "gauge",
+         "Devices by the state of their latest calibration report (devices that sent none are "
+         "not counted).");
+  for (std::size_t s = 0; s < devices_by_calibration_.size(); ++s) {
+    sample(
+        out, "spindle_devices_calibration",
+        std::string("state=\"") +
+            status_report::calibration_state_name(static_cast<status_report::CalibrationState>(s)) +
+            "\"",
+        load(devices_by_calibration_[s]));
   }
   return out;
 }

@@ -59,4 +59,14 @@ Result<AttestationVerdict> attestation_verdict_from_name(std::string_view name) 
   return from_name<AttestationVerdict, kAttestationVerdictCount>(name, attestation_verdict_name);
 }
 
+Result<status_report::CalibrationState> calibration_state_from_name(std::string_view name) {
+  return from_name<status_report::CalibrationState, status_report::kMaxCalibrationState + 1>(
+      name, status_report::calibration_state_name);
+}
+
+Result<status_report::ThresholdClamp> threshold_clamp_from_name(std::string_view name) {
+  return from_name<status_report::ThresholdClamp, status_report::kMaxThresholdClamp + 1>(
+      name, status_report::threshold_clamp_name);
+}
+
 }  // namespace spindle::gateway

@@ -1,4 +1,5 @@
-// The SQLite store: devices and their latest attestation verdict.
+// The SQLite store: devices, their latest attestation verdict and calibration report, and
+// their drift states.
 #include "sqlite_store_private.hpp"
 
 #include "spindle/protocol/limits.hpp"
@@ -58,6 +59,62 @@ Status SqliteStore::save_attestation(std::string_view device_id,
                  std::string_view(attestation_verdict_name(attestation.verdict)),
                  attestation.time_ms, attestation.nonce, attestation.active_digest,
                  attestation.firmware, attestation.expected_digest);
+}
+
+Status SqliteStore::save_calibration(std::string_view device_id,
+                                     const StoredCalibration& calibration) {
+  constexpr const char* kSql =
+      "INSERT INTO calibrations(device_id, model_id, version, state, generation, windows_done, "
+      "windows_total, threshold, clamp, normalization, updated_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(device_id) DO UPDATE "
+      "SET model_id = excluded.model_id, version = excluded.version, state = excluded.state, "
+      "generation = excluded.generation, windows_done = excluded.windows_done, "
+      "windows_total = excluded.windows_total, threshold = excluded.threshold, "
+      "clamp = excluded.clamp, normalization = excluded.normalization, "
+      "updated_ms = excluded.updated_ms";
+  return execute(kSql, "save calibration", device_id, calibration.model_id, calibration.version,
+                 std::string_view(status_report::calibration_state_name(calibration.state)),
+                 calibration.generation, calibration.windows_done, calibration.windows_total,
+                 calibration.threshold,
+                 std::string_view(status_report::threshold_clamp_name(calibration.clamp)),
+                 calibration.normalization, calibration.updated_ms);
+}
+
+// ---- Drift ----
+
+Status SqliteStore::save_drift_state(const StoredDriftState& state) {
+  constexpr const char* kSql =
+      "INSERT INTO drift_states(device_id, drifting, state, updated_ms) VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT(device_id) DO UPDATE SET drifting = excluded.drifting, "
+      "state = excluded.state, updated_ms = excluded.updated_ms";
+  return execute(kSql, "save drift state", state.device_id, state.drifting, state.state,
+                 state.updated_ms);
+}
+
+Result<StoredDriftState> SqliteStore::get_drift_state(std::string_view device_id) {
+  constexpr const char* kSql =
+      "SELECT device_id, drifting, state, updated_ms FROM drift_states WHERE device_id = ?1";
+  return find_one(kSql, "get drift state", drift_state_from_row, device_id);
+}
+
+Result<AdaptationCounts> SqliteStore::count_adaptation() {
+  AdaptationCounts counts;
+  SPINDLE_TRY_ASSIGN(
+      Statement by_state,
+      statement("SELECT state, COUNT(*) FROM calibrations GROUP BY state", "count calibrations"));
+  while (true) {
+    SPINDLE_TRY_ASSIGN(const bool row, by_state.step());
+    if (!row) break;
+    const auto state = calibration_state_from_name(by_state.column_text(0));
+    if (!state.ok()) return Error::kIoError;
+    counts.calibration_states[static_cast<std::size_t>(*state)] = by_state.column_uint64(1);
+  }
+  SPINDLE_TRY_ASSIGN(
+      Statement drifting,
+      statement("SELECT COUNT(*) FROM drift_states WHERE drifting = 1", "count drifting devices"));
+  SPINDLE_TRY_ASSIGN(const bool row, drifting.step());
+  if (row) counts.drifting = drifting.column_uint64(0);
+  return counts;
 }
 
 }  // namespace spindle::gateway::sqlite

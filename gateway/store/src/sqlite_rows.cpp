@@ -63,6 +63,22 @@ Result<StoredDevice> device_from_row(const Statement& row) {
         .expected_digest = row.column_text(12),
     };
   }
+  if (!row.column_is_null(13)) {
+    StoredCalibration calibration;
+    calibration.model_id = row.column_text(13);
+    calibration.version = row.column_uint64(14);
+    SPINDLE_TRY_ASSIGN(calibration.state,
+                       stored_state(row, 15, calibration_state_from_name, "the calibration state"));
+    calibration.generation = static_cast<std::uint32_t>(row.column_int64(16));
+    calibration.windows_done = static_cast<std::uint32_t>(row.column_int64(17));
+    calibration.windows_total = static_cast<std::uint32_t>(row.column_int64(18));
+    calibration.threshold = row.column_double(19);
+    SPINDLE_TRY_ASSIGN(calibration.clamp,
+                       stored_state(row, 20, threshold_clamp_from_name, "the threshold clamp"));
+    calibration.normalization = row.column_blob(21);
+    calibration.updated_ms = row.column_int64(22);
+    device.calibration = std::move(calibration);
+  }
   return device;
 }
 
@@ -154,6 +170,15 @@ Result<StoredEvent> event_from_row(const Statement& row) {
   event.kind = row.column_text(3);
   event.detail = row.column_text(4);
   return event;
+}
+
+Result<StoredDriftState> drift_state_from_row(const Statement& row) {
+  StoredDriftState state;
+  state.device_id = row.column_text(0);
+  state.drifting = row.column_bool(1);
+  state.state = row.column_blob(2);
+  state.updated_ms = row.column_int64(3);
+  return state;
 }
 
 std::int64_t sql_limit(std::size_t limit) {

@@ -16,11 +16,15 @@ inline constexpr const char* kSelectCaptures =
     "reason FROM captures";
 
 // The device columns every device query selects, with the latest attestation verdict (a
-// NULL verdict: none yet); device_from_row reads them in this order.
+// NULL verdict: none yet) and calibration report (a NULL model id: none yet);
+// device_from_row reads them in this order.
 inline constexpr const char* kSelectDevices =
     "SELECT d.id, d.created_ms, d.registration, d.location, d.lifetime_s, d.last_seen_ms, "
-    "d.online, a.verdict, a.time_ms, a.nonce, a.active_digest, a.firmware, a.expected_digest "
-    "FROM devices d LEFT JOIN attestations a ON a.device_id = d.id";
+    "d.online, a.verdict, a.time_ms, a.nonce, a.active_digest, a.firmware, a.expected_digest, "
+    "c.model_id, c.version, c.state, c.generation, c.windows_done, c.windows_total, "
+    "c.threshold, c.clamp, c.normalization, c.updated_ms "
+    "FROM devices d LEFT JOIN attestations a ON a.device_id = d.id "
+    "LEFT JOIN calibrations c ON c.device_id = d.id";
 
 inline constexpr const char* kSelectModels =
     "SELECT digest, size, model_id, created_ms FROM models";
@@ -47,6 +51,8 @@ Result<StoredCaptureChunk> capture_chunk_from_row(const Statement& row);
 Result<TelemetryRecord> telemetry_from_row(const Statement& row);
 // id, time_ms, device_id, kind, detail.
 Result<StoredEvent> event_from_row(const Statement& row);
+// device_id, drifting, state, updated_ms.
+Result<StoredDriftState> drift_state_from_row(const Statement& row);
 
 // SQLite's LIMIT is signed; larger limits mean "no limit".
 std::int64_t sql_limit(std::size_t limit);

@@ -12,7 +12,7 @@ namespace {
 
 // Ordered schema migrations: step i takes the database from user_version i to i + 1. Append,
 // never edit a released step: databases in the field have already run it.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   id TEXT PRIMARY KEY NOT NULL,
@@ -120,6 +120,29 @@ CREATE TABLE capture_chunks (
   PRIMARY KEY (capture_id, sequence)
 );
 CREATE UNIQUE INDEX capture_chunks_by_window ON capture_chunks(capture_id, first_window);
+)sql",
+    // 4: per-machine adaptation (docs/gateway/drift.md): the latest calibration report of
+    // each device, and each device's drift state.
+    R"sql(
+CREATE TABLE calibrations (
+  device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices(id),
+  model_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  windows_done INTEGER NOT NULL,
+  windows_total INTEGER NOT NULL,
+  threshold REAL NOT NULL,
+  clamp TEXT NOT NULL,
+  normalization BLOB NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+CREATE TABLE drift_states (
+  device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices(id),
+  drifting INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
 )sql",
 };
 

@@ -1,8 +1,8 @@
 // The SQLite implementation of the gateway Store: one object is one connection in WAL mode.
 // Its methods are defined by record family: sqlite_store.cpp (connection, transactions,
-// statement cache), sqlite_schema.cpp (migrations), sqlite_devices.cpp (devices and
-// attestations), sqlite_models.cpp (models and deployments), sqlite_telemetry.cpp (telemetry
-// and events) and sqlite_captures.cpp. Private to gateway/store.
+// statement cache), sqlite_schema.cpp (migrations), sqlite_devices.cpp (devices, their
+// attestations, calibrations and drift states), sqlite_models.cpp (models and deployments),
+// sqlite_telemetry.cpp (telemetry and events) and sqlite_captures.cpp. Private to gateway/store.
 #pragma once
 
 #include <cstddef>
@@ -60,6 +60,12 @@ class SqliteStore final : public Store {
   Status set_online(std::string_view id, bool online) override;
   Status save_attestation(std::string_view device_id,
                           const StoredAttestation& attestation) override;
+  Status save_calibration(std::string_view device_id,
+                          const StoredCalibration& calibration) override;
+
+  Status save_drift_state(const StoredDriftState& state) override;
+  Result<StoredDriftState> get_drift_state(std::string_view device_id) override;
+  Result<AdaptationCounts> count_adaptation() override;
 
   Result<StoredModel> put_model(std::string_view model_id, std::span<const std::uint8_t> payload,
                                 std::int64_t now_ms) override;

@@ -20,6 +20,7 @@
 
 #include "golden_examples.hpp"
 #include "spindle/gateway/clock.hpp"
+#include "spindle/gateway/drift.hpp"
 #include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/manifest.hpp"
@@ -615,6 +616,103 @@ TEST_F(HttpApiTest, DeviceShowsItsLatestAttestationVerdict) {
   EXPECT_EQ(listed[0]["attestation"], expected);
   EXPECT_EQ(listed[1]["attestation"]["verdict"], "match");
   EXPECT_TRUE(listed[1]["attestation"]["expected_digest"].is_null()) << "nothing deployed";
+}
+
+TEST_F(HttpApiTest, DeviceShowsItsLatestCalibrationReport) {
+  ASSERT_EQ(provision({"node-1", "node-2"}).status, 200);
+  EXPECT_TRUE(get("/api/v1/devices/node-1").body["calibration"].is_null());
+  write([&](Store& store) {
+    StoredCalibration c;
+    c.model_id = "vib-ae";
+    c.version = 4;
+    c.state = status_report::CalibrationState::kThresholding;
+    c.generation = 2;
+    c.windows_done = 450;
+    c.windows_total = 600;
+    c.threshold = 0.75;
+    c.clamp = status_report::ThresholdClamp::kUpper;
+    c.normalization = Bytes(16, 0);
+    c.updated_ms = 4321;
+    return store.save_calibration("node-1", c);
+  });
+  const json expected = {{"model_id", "vib-ae"}, {"version", 4},        {"state", "thresholding"},
+                         {"generation", 2},      {"windows_done", 450}, {"windows_total", 600},
+                         {"threshold", 0.75},    {"clamp", "upper"},    {"updated_ms", 4321}};
+  EXPECT_EQ(get("/api/v1/devices/node-1").body["calibration"], expected);
+  const auto listed = get("/api/v1/devices").body["devices"];
+  ASSERT_EQ(listed.size(), 2U);
+  EXPECT_EQ(listed[0]["calibration"], expected);
+  EXPECT_TRUE(listed[1]["calibration"].is_null());
+}
+
+TEST_F(HttpApiTest, DriftOfAnUnknownDeviceIs404AndBeforeAnySummaryHasNoReference) {
+  EXPECT_EQ(get("/api/v1/devices/ghost/drift").status, 404);
+  EXPECT_EQ(get("/api/v1/devices/bad%20id/drift").status, 400);
+  EXPECT_EQ(get("/api/v1/devices/node-1/drift", std::nullopt).status, 401);
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  const auto reply = get("/api/v1/devices/node-1/drift");
+  ASSERT_EQ(reply.status, 200) << reply.raw;
+  EXPECT_EQ(reply.body["device"], "node-1");
+  EXPECT_EQ(reply.body["reference"], "none");
+  EXPECT_TRUE(reply.body["score"].is_null());
+  EXPECT_EQ(reply.body["drifting"], false);
+  EXPECT_TRUE(reply.body["since_ms"].is_null());
+  EXPECT_EQ(reply.body["summaries"], 0);
+  EXPECT_EQ(reply.body["summaries_received"], 0);
+  EXPECT_EQ(reply.body["features"], json::array());
+  EXPECT_TRUE(reply.body["baseline"].is_null());
+  EXPECT_NE(reply.body["reason"].get<std::string>().find("no feature summary received yet"),
+            std::string::npos);
+}
+
+TEST_F(HttpApiTest, DriftShowsThePrimaryReferenceAndTheBaselineFeatureByFeature) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  // Three summaries with x_rms at 14: 4 sd above this machine's calibration, 6 above the
+  // fleet's training baseline.
+  const drift::Reference calibration{
+      drift::ReferenceKind::kCalibration, "vib-ae", 4, 2, {{10.0, 1.0}, {5.0, 0.5}}};
+  const drift::Reference baseline{
+      drift::ReferenceKind::kBaseline, "vib-ae", 4, 0, {{8.0, 1.0}, {5.0, 0.5}}};
+  drift::State state;
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    const drift::Summary summary{
+        seq, 1.8e9 + static_cast<double>(seq), 32, {{14.0, 1.0}, {5.0, 0.5}}};
+    state = drift::step(state, calibration, baseline, summary, drift::Options{},
+                        5000 + static_cast<std::int64_t>(seq))
+                .state;
+  }
+  write([&](Store& store) {
+    return store.save_drift_state({"node-1", state.drifting(), drift::encode_state(state), 6000});
+  });
+  const auto reply = get("/api/v1/devices/node-1/drift");
+  ASSERT_EQ(reply.status, 200) << reply.raw;
+  const json& body = reply.body;
+  EXPECT_EQ(body["device"], "node-1");
+  EXPECT_EQ(body["reference"], "calibration");
+  EXPECT_EQ(body["model_id"], "vib-ae");
+  EXPECT_EQ(body["version"], 4);
+  EXPECT_EQ(body["generation"], 2);
+  EXPECT_EQ(body["score"], 4.0);
+  EXPECT_EQ(body["drifting"], true);
+  EXPECT_EQ(body["since_ms"], 5003);
+  EXPECT_EQ(body["summaries"], 3);
+  EXPECT_EQ(body["summaries_received"], 3);
+  EXPECT_EQ(body["updated_ms"], 6000);
+  EXPECT_FALSE(body.contains("reason"));
+  ASSERT_EQ(body["features"].size(), 2U);
+  EXPECT_EQ(body["features"][0], json({{"name", "x_rms"},
+                                       {"mean_shift", 4.0},
+                                       {"log_variance_ratio", 0.0},
+                                       {"score", 4.0},
+                                       {"drifting", true}}));
+  EXPECT_EQ(body["features"][1]["name"], "x_peak");
+  EXPECT_EQ(body["features"][1]["drifting"], false);
+  const json& fleet = body["baseline"];
+  EXPECT_EQ(fleet["reference"], "baseline");
+  EXPECT_TRUE(fleet["generation"].is_null());
+  EXPECT_EQ(fleet["features"][0]["mean_shift"], 6.0);
+  EXPECT_EQ(fleet["drifting"], true);  // reported; the calibration is what raises events
+  EXPECT_EQ(fleet["summaries"], 3);
 }
 
 // ---- Models ----

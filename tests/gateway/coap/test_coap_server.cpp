@@ -2,6 +2,8 @@
 // real SQLite store whose reads or writes can be made to throw answers the request that
 // hit the throw with 5.00 and goes on serving the next one; requests are raw CoAP
 // datagrams (RFC 7252 section 3), so the test depends on nothing but a UDP socket.
+// Calibration reports are kept as the device's latest, and telemetry's feature summaries
+// step its drift state.
 #include "spindle/gateway/coap_server.hpp"
 
 #include <arpa/inet.h>
@@ -21,7 +23,10 @@
 #include <vector>
 
 #include "spindle/gateway/clock.hpp"
+#include "spindle/gateway/drift.hpp"
+#include "spindle/protocol/cbor_writer.hpp"
 #include "spindle/protocol/senml.hpp"
+#include "spindle/protocol/status_report.hpp"
 
 namespace spindle::gateway {
 namespace {
@@ -36,11 +41,13 @@ constexpr std::uint8_t kGet = 1;
 constexpr std::uint8_t kPost = 2;
 constexpr std::uint8_t kChanged = code_of(2, 4);
 constexpr std::uint8_t kContent = code_of(2, 5);
+constexpr std::uint8_t kBadRequest = code_of(4, 0);
 constexpr std::uint8_t kInternalError = code_of(5, 0);
 
 constexpr std::uint16_t kOptionUriPath = 11;
 constexpr std::uint16_t kOptionContentFormat = 12;
 constexpr std::uint16_t kFormatSenmlCbor = 112;
+constexpr std::uint16_t kFormatCbor = 60;
 
 // Which store operations throw; shared by the test and the stores it hands out.
 struct Faults {
@@ -79,6 +86,16 @@ class FaultyStore final : public Store {
   Status save_attestation(std::string_view id, const StoredAttestation& attestation) override {
     return inner_->save_attestation(id, attestation);
   }
+  Status save_calibration(std::string_view id, const StoredCalibration& calibration) override {
+    return inner_->save_calibration(id, calibration);
+  }
+  Status save_drift_state(const StoredDriftState& state) override {
+    return inner_->save_drift_state(state);
+  }
+  Result<StoredDriftState> get_drift_state(std::string_view id) override {
+    return inner_->get_drift_state(id);
+  }
+  Result<AdaptationCounts> count_adaptation() override { return inner_->count_adaptation(); }
   Result<StoredModel> put_model(std::string_view model_id, std::span<const std::uint8_t> payload,
                                 std::int64_t now) override {
     return inner_->put_model(model_id, payload, now);
@@ -263,6 +280,48 @@ Bytes telemetry_batch(std::uint64_t seq) {
   return {encoded->begin(), encoded->end()};
 }
 
+// Two features, (0.5, 0.25) and (-1.0, 2.0), float32 little-endian.
+constexpr std::array<std::uint8_t, 16> kTwoPairs = {0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x80, 0x3e,
+                                                    0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0x40};
+
+Bytes calibration_report(std::string_view model_id, status_report::CalibrationState state,
+                         std::uint32_t windows_done) {
+  status_report::StatusReport report;
+  report.kind = status_report::Kind::kCalibration;
+  report.calibration = {.model_id = model_id,
+                        .version = 4,
+                        .state = state,
+                        .generation = 1,
+                        .windows_done = windows_done,
+                        .windows_total = 600,
+                        .threshold = 0.8125F,
+                        .clamp = status_report::ThresholdClamp::kNone,
+                        .normalization = {}};
+  if (state == status_report::CalibrationState::kCalibrated) {
+    report.calibration.normalization = kTwoPairs;
+  }
+  std::array<std::uint8_t, 256> buffer{};
+  const auto encoded = status_report::encode(report, buffer);
+  EXPECT_TRUE(encoded.ok());
+  return {encoded->begin(), encoded->end()};
+}
+
+// A feature summary as a node sends it: feature_windows and feature_stats of one reading.
+Bytes feature_summary_batch(std::uint64_t seq) {
+  std::array<senml::Record, 2> records = {
+      senml::reading_number("feature_windows", "", 32, 0.0, seq),
+      senml::reading_number("feature_stats", "", 0, 0.0, seq)};
+  records[0].base_name = "urn:dev:spindle:node-1:";
+  records[0].has_base_time = true;
+  records[0].base_time = 1.8e9 + static_cast<double>(seq);
+  records[1].kind = senml::ValueKind::kData;
+  records[1].data = kTwoPairs;
+  std::array<std::uint8_t, 256> buffer{};
+  const auto encoded = senml::encode(records, buffer);
+  EXPECT_TRUE(encoded.ok());
+  return {encoded->begin(), encoded->end()};
+}
+
 class CoapServerFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -367,6 +426,94 @@ TEST_F(CoapServerFaultTest, AStoreWriteThatThrowsIsAnswered500AndTheNextWriteCom
   const auto count = (*reader)->count_telemetry("node-1");
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 1U);  // the batch whose write threw was undone
+}
+
+// ---- Calibration reports and drift ----
+
+TEST_F(CoapServerFaultTest, ACalibrationReportIsKeptWithAnEventWhenItsStateChanges) {
+  using status_report::CalibrationState;
+  const auto post = [&](const Bytes& body) {
+    const auto answer = client_->request(kPost, {"d", "node-1", "status"}, kFormatCbor, body);
+    EXPECT_TRUE(answer.has_value());
+    return answer ? answer->code : 0;
+  };
+  auto reader = open_sqlite_store(dir_);
+  ASSERT_TRUE(reader.ok());
+  const auto calibration_events = [&] {
+    EventQuery query;
+    query.kind = "calibration";
+    return (*reader)->query_events(query).value();
+  };
+
+  EXPECT_EQ(post(calibration_report("vib-ae", CalibrationState::kNormalizing, 10)), kChanged);
+  auto device = (*reader)->get_device("node-1");
+  ASSERT_TRUE(device.ok());
+  ASSERT_TRUE(device->calibration.has_value());
+  EXPECT_EQ(device->calibration->state, CalibrationState::kNormalizing);
+  EXPECT_EQ(device->calibration->windows_done, 10U);
+  ASSERT_EQ(calibration_events().size(), 1U);
+  EXPECT_NE(calibration_events()[0].detail.find(
+                "vib-ae v4: normalizing (generation 1, 10/600 windows, threshold 0.8125"),
+            std::string::npos)
+      << calibration_events()[0].detail;
+
+  // Progress in the same state: kept, no new event.
+  EXPECT_EQ(post(calibration_report("vib-ae", CalibrationState::kNormalizing, 200)), kChanged);
+  EXPECT_EQ((*reader)->get_device("node-1")->calibration->windows_done, 200U);
+  EXPECT_EQ(calibration_events().size(), 1U);
+
+  EXPECT_EQ(post(calibration_report("vib-ae", CalibrationState::kCalibrated, 600)), kChanged);
+  device = (*reader)->get_device("node-1");
+  EXPECT_EQ(device->calibration->state, CalibrationState::kCalibrated);
+  EXPECT_EQ(device->calibration->normalization, Bytes(kTwoPairs.begin(), kTwoPairs.end()));
+  EXPECT_EQ(calibration_events().size(), 2U);
+  EXPECT_EQ(metrics_.devices_in_calibration_state(CalibrationState::kCalibrated), 1U);
+  EXPECT_EQ(metrics_.devices_in_calibration_state(CalibrationState::kNormalizing), 0U);
+
+  // A report for a model the gateway did not deploy is what the node runs: kept too.
+  EXPECT_EQ(post(calibration_report("other-model", CalibrationState::kNormalizing, 1)), kChanged);
+  EXPECT_EQ((*reader)->get_device("node-1")->calibration->model_id, "other-model");
+  EXPECT_EQ(calibration_events().size(), 3U);
+}
+
+TEST_F(CoapServerFaultTest, AnInvalidCalibrationReportIsRefusedWithItsReason) {
+  // {1: 2, 2: "vib-ae", 3: 4, 11: 1, 12: 1, 13: 700, 14: 600, 15: 0.75, 16: 0}: more windows
+  // done than in all.
+  std::array<std::uint8_t, 64> buffer{};
+  cbor::Writer w(buffer);
+  w.map(9).uint(1).uint(2).uint(2).text("vib-ae").uint(3).uint(4).uint(11).uint(1);
+  w.uint(12).uint(1).uint(13).uint(700).uint(14).uint(600).uint(15).float32(0.75F);
+  w.uint(16).uint(0);
+  const auto body = w.finish();
+  ASSERT_TRUE(body.ok());
+  const auto answer = client_->request(kPost, {"d", "node-1", "status"}, kFormatCbor,
+                                       Bytes(body->begin(), body->end()));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->code, kBadRequest);
+  EXPECT_EQ(answer->payload, "status report: invalid-value");
+  auto reader = open_sqlite_store(dir_);
+  EXPECT_FALSE((*reader)->get_device("node-1")->calibration.has_value());
+}
+
+TEST_F(CoapServerFaultTest, FeatureSummariesInTelemetryStepTheDriftStateOnce) {
+  const auto stored =
+      client_->request(kPost, {"t", "node-1"}, kFormatSenmlCbor, feature_summary_batch(1));
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->code, kChanged);
+  // Retransmitted: stored once, stepped once.
+  const auto again =
+      client_->request(kPost, {"t", "node-1"}, kFormatSenmlCbor, feature_summary_batch(1));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->code, kChanged);
+  auto reader = open_sqlite_store(dir_);
+  ASSERT_TRUE(reader.ok());
+  const auto state = (*reader)->get_drift_state("node-1");
+  ASSERT_TRUE(state.ok()) << state.status().name();
+  const auto decoded = drift::decode_state(state->state);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->summaries, 1U);
+  EXPECT_EQ(decoded->primary, drift::ReferenceKind::kNone);  // nothing deployed here
+  EXPECT_EQ(decoded->last_seq, 1U);
 }
 
 }  // namespace

@@ -51,5 +51,33 @@ TEST(Metrics, AttestationsAreCountedByVerdict) {
   EXPECT_NE(text.find("spindle_attestations_total{verdict=\"stale\"} 1\n"), std::string::npos);
 }
 
+TEST(Metrics, AdaptationGaugesStartFromTheStoreAndFollowCommittedChanges) {
+  using status_report::CalibrationState;
+  Metrics metrics;
+  AdaptationCounts counts;
+  counts.calibration_states[static_cast<std::size_t>(CalibrationState::kNormalizing)] = 2;
+  counts.calibration_states[static_cast<std::size_t>(CalibrationState::kCalibrated)] = 5;
+  counts.drifting = 1;
+  metrics.set_adaptation(counts);
+  metrics.count_calibration_change(CalibrationState::kNormalizing, CalibrationState::kThresholding);
+  metrics.count_calibration_change(std::nullopt, CalibrationState::kNormalizing);  // a first
+  metrics.count_calibration_change(CalibrationState::kCalibrated, CalibrationState::kCalibrated);
+  metrics.count_drift(false, true, 1, 0);
+  metrics.count_drift(true, true, 0, 0);
+  metrics.count_drift(true, false, 0, 1);
+  metrics.count_drift(false, true, 1, 0);
+  const std::string text = metrics.render();
+  EXPECT_NE(text.find("# TYPE spindle_devices_drifting gauge"), std::string::npos);
+  EXPECT_NE(text.find("spindle_devices_drifting 2\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_drift_events_total{kind=\"drift\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_drift_events_total{kind=\"drift-cleared\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE spindle_devices_calibration gauge"), std::string::npos);
+  EXPECT_NE(text.find("spindle_devices_calibration{state=\"none\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_devices_calibration{state=\"normalizing\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("spindle_devices_calibration{state=\"thresholding\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("spindle_devices_calibration{state=\"calibrated\"} 5\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace spindle::gateway

@@ -60,5 +60,22 @@ TEST(RecordStates, AttestationVerdictsRoundTripThroughTheirNames) {
   EXPECT_EQ(attestation_verdict_from_name("unknown").status(), Status(Error::kInvalidValue));
 }
 
+TEST(RecordStates, CalibrationStatesAndClampsRoundTripThroughTheNodesNames) {
+  for (std::uint8_t i = 0; i <= status_report::kMaxCalibrationState; ++i) {
+    const auto state = static_cast<status_report::CalibrationState>(i);
+    const auto read = calibration_state_from_name(status_report::calibration_state_name(state));
+    ASSERT_TRUE(read.ok());
+    EXPECT_EQ(*read, state);
+  }
+  for (std::uint8_t i = 0; i <= status_report::kMaxThresholdClamp; ++i) {
+    const auto clamp = static_cast<status_report::ThresholdClamp>(i);
+    const auto read = threshold_clamp_from_name(status_report::threshold_clamp_name(clamp));
+    ASSERT_TRUE(read.ok());
+    EXPECT_EQ(*read, clamp);
+  }
+  EXPECT_EQ(calibration_state_from_name("unknown").status(), Status(Error::kInvalidValue));
+  EXPECT_EQ(threshold_clamp_from_name("unknown").status(), Status(Error::kInvalidValue));
+}
+
 }  // namespace
 }  // namespace spindle::gateway

@@ -168,7 +168,7 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
   }
   execute_sql(db_path(),
               "DROP TABLE attestations; DROP TABLE capture_chunks; DROP TABLE captures; "
-              "PRAGMA user_version = 1");
+              "DROP TABLE calibrations; DROP TABLE drift_states; PRAGMA user_version = 1");
 
   auto store = open();
   ASSERT_NE(store, nullptr);
@@ -187,6 +187,34 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
   verdict.time_ms = 12;
   EXPECT_TRUE(store->save_attestation("node-1", verdict).ok());
   EXPECT_EQ(store->get_device("node-1")->attestation->verdict, AttestationVerdict::kMatch);
+}
+
+TEST_F(SqliteStoreTest, MigrationFromSchemaVersionThreeAddsCalibrationsAndDriftStates) {
+  // A version-3 database (before per-machine adaptation) as the previous build left it.
+  {
+    auto store = open();
+    ASSERT_TRUE(store->add_device("node-1", 1).ok());
+    StoredAttestation verdict;
+    verdict.time_ms = 5;
+    ASSERT_TRUE(store->save_attestation("node-1", verdict).ok());
+  }
+  execute_sql(db_path(),
+              "DROP TABLE calibrations; DROP TABLE drift_states; PRAGMA user_version = 3");
+
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query_sql(db_path(), "PRAGMA user_version"), std::to_string(sqlite_schema_version()));
+  const auto device = store->get_device("node-1");
+  ASSERT_TRUE(device.ok()) << device.status().name();
+  EXPECT_EQ(device->attestation->time_ms, 5);
+  EXPECT_FALSE(device->calibration.has_value());
+  EXPECT_EQ(store->get_drift_state("node-1").status(), Status(Error::kNotFound));
+  StoredCalibration calibration;
+  calibration.model_id = "anomaly";
+  calibration.threshold = 1.0;
+  EXPECT_TRUE(store->save_calibration("node-1", calibration).ok());
+  EXPECT_TRUE(store->save_drift_state({"node-1", true, {1, 2, 3}, 7}).ok());
+  EXPECT_EQ(store->count_adaptation()->drifting, 1U);
 }
 
 TEST_F(SqliteStoreTest, CommittedDataSurvivesDestructionWithoutCloseButOpenTransactionDoesNot) {
@@ -507,6 +535,129 @@ TEST_F(SqliteStoreTest, AnAttestationVerdictIsStoredAsItsNameAndAnUnknownStoredN
   execute_sql(db_path(), "UPDATE attestations SET verdict = 'fine'");
   EXPECT_EQ(store->get_device("node-1").status(), Status(Error::kIoError));
   EXPECT_EQ(store->list_devices().status(), Status(Error::kIoError));
+}
+
+// ---- Calibration and drift ----
+
+StoredCalibration calibration_of(std::string model_id, status_report::CalibrationState state,
+                                 std::int64_t now_ms) {
+  StoredCalibration c;
+  c.model_id = std::move(model_id);
+  c.version = 4;
+  c.state = state;
+  c.generation = 2;
+  c.windows_done = 450;
+  c.windows_total = 600;
+  c.threshold = 0.8125;
+  c.clamp = status_report::ThresholdClamp::kLower;
+  c.normalization = {0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x80, 0x3e};
+  c.updated_ms = now_ms;
+  return c;
+}
+
+TEST_F(SqliteStoreTest, TheLatestCalibrationReportIsKeptPerDeviceAndSurvivesReopen) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store->add_device("node-1", 1).ok());
+    ASSERT_TRUE(store->add_device("node-2", 1).ok());
+    EXPECT_FALSE(store->get_device("node-1")->calibration.has_value());
+    ASSERT_TRUE(store
+                    ->save_calibration(
+                        "node-1", calibration_of("anomaly",
+                                                 status_report::CalibrationState::kNormalizing, 10))
+                    .ok());
+    // A later report replaces it, whatever its model.
+    ASSERT_TRUE(
+        store
+            ->save_calibration(
+                "node-1",
+                calibration_of("other-model", status_report::CalibrationState::kThresholding, 20))
+            .ok());
+  }
+  auto store = open();
+  const auto device = store->get_device("node-1");
+  ASSERT_TRUE(device.ok()) << device.status().name();
+  ASSERT_TRUE(device->calibration.has_value());
+  const StoredCalibration& c = *device->calibration;
+  const StoredCalibration expected =
+      calibration_of("other-model", status_report::CalibrationState::kThresholding, 20);
+  EXPECT_EQ(c.model_id, expected.model_id);
+  EXPECT_EQ(c.version, expected.version);
+  EXPECT_EQ(c.state, expected.state);
+  EXPECT_EQ(c.generation, expected.generation);
+  EXPECT_EQ(c.windows_done, expected.windows_done);
+  EXPECT_EQ(c.windows_total, expected.windows_total);
+  EXPECT_EQ(c.threshold, expected.threshold);
+  EXPECT_EQ(c.clamp, expected.clamp);
+  EXPECT_EQ(c.normalization, expected.normalization);
+  EXPECT_EQ(c.updated_ms, 20);
+  const auto devices = store->list_devices();
+  ASSERT_TRUE(devices.ok());
+  ASSERT_EQ(devices->size(), 2U);
+  EXPECT_EQ((*devices)[0].calibration->model_id, "other-model");
+  EXPECT_FALSE((*devices)[1].calibration.has_value());
+  EXPECT_EQ(store->save_calibration(
+                "node-9", calibration_of("anomaly", status_report::CalibrationState::kNone, 1)),
+            Status(Error::kNotFound));
+}
+
+TEST_F(SqliteStoreTest, ACalibrationStateIsStoredAsItsNameAndAnUnknownStoredNameIsAnError) {
+  auto store = open();
+  ASSERT_TRUE(store->add_device("node-1", 1).ok());
+  ASSERT_TRUE(
+      store
+          ->save_calibration(
+              "node-1", calibration_of("anomaly", status_report::CalibrationState::kCalibrated, 3))
+          .ok());
+  EXPECT_EQ(query_sql(db_path(), "SELECT state FROM calibrations"), "calibrated");
+  EXPECT_EQ(query_sql(db_path(), "SELECT clamp FROM calibrations"), "lower");
+  execute_sql(db_path(), "UPDATE calibrations SET clamp = 'sideways'");
+  EXPECT_EQ(store->get_device("node-1").status(), Status(Error::kIoError));
+  execute_sql(db_path(), "UPDATE calibrations SET clamp = 'none', state = 'confused'");
+  EXPECT_EQ(store->list_devices().status(), Status(Error::kIoError));
+  EXPECT_EQ(store->count_adaptation().status(), Status(Error::kIoError));
+}
+
+TEST_F(SqliteStoreTest, DriftStatesRoundTripAndTheFleetCountsFollowThem) {
+  auto store = open();
+  for (const char* id : {"node-1", "node-2", "node-3"})
+    ASSERT_TRUE(store->add_device(id, 1).ok());
+  auto counts = store->count_adaptation();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->drifting, 0U);
+  for (const auto n : counts->calibration_states)
+    EXPECT_EQ(n, 0U);
+
+  EXPECT_EQ(store->get_drift_state("node-1").status(), Status(Error::kNotFound));
+  ASSERT_TRUE(store->save_drift_state({"node-1", true, {1, 2, 3}, 10}).ok());
+  ASSERT_TRUE(store->save_drift_state({"node-2", true, {4}, 11}).ok());
+  ASSERT_TRUE(store->save_drift_state({"node-2", false, {5, 6}, 12}).ok());  // replaces
+  const auto state = store->get_drift_state("node-2");
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->device_id, "node-2");
+  EXPECT_FALSE(state->drifting);
+  EXPECT_EQ(state->state, (Bytes{5, 6}));
+  EXPECT_EQ(state->updated_ms, 12);
+  EXPECT_EQ(store->save_drift_state({"node-9", false, {1}, 1}), Status(Error::kNotFound));
+
+  using status_report::CalibrationState;
+  ASSERT_TRUE(
+      store->save_calibration("node-1", calibration_of("a", CalibrationState::kCalibrated, 1))
+          .ok());
+  ASSERT_TRUE(
+      store->save_calibration("node-2", calibration_of("a", CalibrationState::kCalibrated, 1))
+          .ok());
+  ASSERT_TRUE(
+      store->save_calibration("node-3", calibration_of("a", CalibrationState::kNormalizing, 1))
+          .ok());
+  counts = store->count_adaptation();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->drifting, 1U);
+  EXPECT_EQ(counts->calibration_states[static_cast<std::size_t>(CalibrationState::kCalibrated)],
+            2U);
+  EXPECT_EQ(counts->calibration_states[static_cast<std::size_t>(CalibrationState::kNormalizing)],
+            1U);
+  EXPECT_EQ(counts->calibration_states[static_cast<std::size_t>(CalibrationState::kNone)], 0U);
 }
 
 // ---- Telemetry ----

@@ -247,6 +247,9 @@ class Session(unittest.TestCase):
         self.assertIn("higher --version", err)
         _, out, _ = run("status", "--device", "dev-a", "--device", "dev-b", *self.api, expect=0)
         self.assertRegex(out, r"dev-a\s+no\s+vib-ae\s+5\s+pending")
+        # No calibration report yet: the calibration columns are there, each "-".
+        self.assertRegex(out, r"ATTESTATION\s+CALIBRATION\s+WINDOWS\s+THRESHOLD")
+        self.assertRegex(out, r"(?m)^dev-a\s+no\s+vib-ae\s+5\s+pending.*-\s+-\s+-\s+-\s*$")
         # No node runs here: the wait times out, with the table and what it waited for.
         code, out, err = run("status", "--device", "dev-a", "--wait-state", "confirmed",
                              "--timeout", "1", *self.api)
@@ -275,8 +278,9 @@ class Session(unittest.TestCase):
     def test_status_json_lists_every_device(self):
         self.gateway.provision("json-1")
         _, out, _ = run("status", "--json", *self.api, expect=0)
-        ids = [d["id"] for d in json.loads(out)["devices"]]
-        self.assertIn("json-1", ids)
+        devices = json.loads(out)["devices"]
+        self.assertIn("json-1", [d["id"] for d in devices])
+        self.assertTrue(all("calibration" in d and d["calibration"] is None for d in devices))
 
 
 if __name__ == "__main__":

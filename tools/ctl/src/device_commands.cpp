@@ -107,16 +107,40 @@ nlohmann::json device_views(GatewayClient& gateway, const std::vector<std::strin
   return views;
 }
 
+// "300/600": a calibration's progress; "-" without one.
+std::string calibration_windows(const nlohmann::json& calibration) {
+  if (!calibration.is_object()) return "-";
+  return text_or_dash(calibration, "windows_done") + "/" +
+         text_or_dash(calibration, "windows_total");
+}
+
+// The threshold in force, with the bound it was clamped to ("0.81", "2 (upper)").
+std::string calibration_threshold(const nlohmann::json& calibration) {
+  if (!calibration.is_object() || !calibration.contains("threshold") ||
+      !calibration["threshold"].is_number()) {
+    return "-";
+  }
+  std::ostringstream out;
+  out << std::setprecision(4) << calibration["threshold"].get<double>();
+  const std::string clamp = text_or_dash(calibration, "clamp");
+  if (clamp != "-" && clamp != "none") out << " (" << clamp << ")";
+  return out.str();
+}
+
 void print_table(const nlohmann::json& views) {
-  const std::vector<std::string> header = {"DEVICE", "ONLINE", "MODEL",   "VERSION",
-                                           "STATE",  "REASON", "UPDATED", "ATTESTATION"};
+  const std::vector<std::string> header = {"DEVICE",      "ONLINE",  "MODEL",    "VERSION",
+                                           "STATE",       "REASON",  "UPDATED",  "ATTESTATION",
+                                           "CALIBRATION", "WINDOWS", "THRESHOLD"};
   std::vector<std::vector<std::string>> rows = {header};
   for (const auto& view : views) {
     const nlohmann::json deployment = view.value("deployment", nlohmann::json());
+    const nlohmann::json calibration = view.value("calibration", nlohmann::json());
     rows.push_back({text_or_dash(view, "id"), view.value("online", false) ? "yes" : "no",
                     text_or_dash(deployment, "model_id"), text_or_dash(deployment, "version"),
                     text_or_dash(deployment, "state"), text_or_dash(deployment, "reason"),
-                    utc_time(deployment, "updated_ms"), attestation_verdict(view)});
+                    utc_time(deployment, "updated_ms"), attestation_verdict(view),
+                    text_or_dash(calibration, "state"), calibration_windows(calibration),
+                    calibration_threshold(calibration)});
   }
   std::vector<std::size_t> widths(header.size(), 0);
   for (const auto& row : rows) {
@@ -176,7 +200,8 @@ int cmd_status(const Args& args) {
                      "usage: spindlectl status [--device ID ...] [--json] "
                      "[--wait-state STATE --timeout S] --token-file FILE\n\n"
                      "Shows each device: online, current deployment (model, version, state, "
-                     "reason, last update)\nand attestation verdict.",
+                     "reason, last update),\nattestation verdict and per-machine calibration "
+                     "(state, windows done/total, threshold in force).",
                      options, &vm)) {
     return 0;
   }

@@ -3,6 +3,10 @@
 // /d/{id}/capture, /t/{id} and /m/{sha256}, over DTLS 1.2 PSK (the PSK identity is the device
 // id) or, only when asked, plain UDP.
 //
+// A calibration status report is kept as the device's latest (whichever model it is for);
+// the feature summaries in its telemetry step its drift state (drift_monitor.hpp) in the
+// same commit as the telemetry.
+//
 // While an attestation challenge (challenge_issued) or a data capture (capture_requested)
 // is outstanding for a device, the 2.xx answers to its registration, refresh and telemetry
 // carry it (content-format 60, protocol/gateway_request.hpp); its attestation status report
@@ -26,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "spindle/gateway/drift.hpp"
 #include "spindle/gateway/fleet_listener.hpp"
 #include "spindle/gateway/metrics.hpp"
 #include "spindle/gateway/site_keys.hpp"
@@ -52,6 +57,7 @@ struct CoapServerOptions {
   std::uint8_t max_block_szx = 6;    // 1024-byte Block2 blocks at most
   std::uint32_t max_lifetime_s = 7 * 24 * 3600;
   std::size_t max_cached_models = 32;  // model payloads held in memory for Block2
+  drift::Options drift;                // how telemetry's feature summaries are scored
 };
 
 class CoapServer final : public FleetListener {

@@ -7,7 +7,11 @@
 #include <cstdint>
 #include <string>
 
+#include <optional>
+
 #include "spindle/gateway/attestation.hpp"
+#include "spindle/gateway/store.hpp"
+#include "spindle/protocol/status_report.hpp"
 
 namespace spindle::gateway {
 
@@ -55,6 +59,22 @@ class Metrics {
   void count_capture_chunk_duplicate() { increment(capture_chunks_duplicate_); }
   void count_capture_chunk_refused() { increment(capture_chunks_refused_); }
 
+  // Per-machine adaptation (docs/gateway/drift.md). Fleet-wide, never per device: label
+  // cardinality stays bounded at 100k devices. set_adaptation takes the store's counts at
+  // start-up; the changes that commit afterwards move them.
+  void set_adaptation(const AdaptationCounts& counts);
+  // A device's latest calibration report went from `before` (none: its first) to `after`.
+  void count_calibration_change(std::optional<status_report::CalibrationState> before,
+                                status_report::CalibrationState after);
+  // A device's drift state was stepped: whether it was and is drifting, and the events.
+  void count_drift(bool was_drifting, bool drifting, std::uint64_t started, std::uint64_t cleared);
+  std::uint64_t devices_drifting() const {
+    return devices_drifting_.load(std::memory_order_relaxed);
+  }
+  std::uint64_t devices_in_calibration_state(status_report::CalibrationState state) const {
+    return devices_by_calibration_[static_cast<std::size_t>(state)].load(std::memory_order_relaxed);
+  }
+
   void set_devices(std::uint64_t registered, std::uint64_t online);
   void set_block_transfers_in_flight(std::uint64_t transfers) {
     block_transfers_in_flight_.store(transfers, std::memory_order_relaxed);
@@ -97,6 +117,11 @@ class Metrics {
   Counter capture_chunks_duplicate_{0};
   Counter capture_chunks_refused_{0};
   Counter capture_windows_{0};
+  Counter drift_started_{0};
+  Counter drift_cleared_{0};
+  std::array<std::atomic<std::uint64_t>, status_report::kMaxCalibrationState + 1>
+      devices_by_calibration_{};
+  std::atomic<std::uint64_t> devices_drifting_{0};
   std::atomic<std::uint64_t> devices_registered_{0};
   std::atomic<std::uint64_t> devices_online_{0};
   std::atomic<std::uint64_t> block_transfers_in_flight_{0};

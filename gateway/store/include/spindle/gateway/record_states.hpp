@@ -1,8 +1,8 @@
 // The states of stored records as types: a capture's progress, a deployment's install
-// state and an attestation verdict. They become text only where they leave C++: in the
-// database (gateway/store's row mapping) and in the operator API's JSON. Each enum has one
-// name table, read both ways: *_name gives the text stored and shown, *_from_name reads it
-// back and refuses a text it does not know.
+// state, an attestation verdict, a calibration's state and threshold clamp. They become text only
+// where they leave C++: in the database (gateway/store's row mapping) and in the operator API's
+// JSON. Each enum has one name table, read both ways: *_name gives the text stored and shown,
+// *_from_name reads it back and refuses a text it does not know.
 #pragma once
 
 #include <cstddef>
@@ -60,5 +60,11 @@ inline constexpr std::size_t kAttestationVerdictCount = 4;
 const char* attestation_verdict_name(AttestationVerdict verdict);
 // Errors: kInvalidValue (not a name attestation_verdict_name gives).
 Result<AttestationVerdict> attestation_verdict_from_name(std::string_view name);
+
+// A calibration report's state and clamp are the node's (status_report::CalibrationState,
+// ThresholdClamp), named once in protocol/ (calibration_state_name, threshold_clamp_name).
+// Errors: kInvalidValue (not a name those give).
+Result<status_report::CalibrationState> calibration_state_from_name(std::string_view name);
+Result<status_report::ThresholdClamp> threshold_clamp_from_name(std::string_view name);
 
 }  // namespace spindle::gateway

@@ -14,6 +14,7 @@
 // does not know); the implementation logs the underlying message.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -45,6 +46,40 @@ struct StoredAttestation {
   std::string expected_digest;  // hex of the current deployment's payload; "" when none
 };
 
+// A device's latest calibration report (docs/gateway/drift.md), as the node sent it,
+// whichever model it is for.
+struct StoredCalibration {
+  std::string model_id;
+  std::uint64_t version = 0;
+  status_report::CalibrationState state = status_report::CalibrationState::kNone;
+  std::uint32_t generation = 0;
+  std::uint32_t windows_done = 0;
+  std::uint32_t windows_total = 0;
+  double threshold = 0.0;
+  status_report::ThresholdClamp clamp = status_report::ThresholdClamp::kNone;
+  // The learned per-feature (mean, stddev), float32 little-endian pairs as on the wire;
+  // empty while normalizing or without calibration.
+  Bytes normalization;
+  std::int64_t updated_ms = 0;  // when the gateway received the report
+};
+
+// A device's drift state (gateway/core/drift.hpp), opaque to the store except for whether
+// the device is drifting, which the fleet's counts need.
+struct StoredDriftState {
+  std::string device_id;
+  bool drifting = false;
+  Bytes state;  // drift::encode_state's bytes
+  std::int64_t updated_ms = 0;
+};
+
+// How the fleet's per-machine adaptation stands: devices by the state of their latest
+// calibration report (indexed by status_report::CalibrationState; devices that never sent
+// one are not counted), and devices whose drift state says drifting.
+struct AdaptationCounts {
+  std::array<std::uint64_t, status_report::kMaxCalibrationState + 1> calibration_states{};
+  std::uint64_t drifting = 0;
+};
+
 struct StoredDevice {
   std::string id;
   std::int64_t created_ms = 0;
@@ -54,6 +89,7 @@ struct StoredDevice {
   std::int64_t last_seen_ms = 0;  // last registration or refresh
   bool online = false;
   std::optional<StoredAttestation> attestation;  // none before the first verdict
+  std::optional<StoredCalibration> calibration;  // none before the first calibration report
 };
 
 struct StoredModel {
@@ -191,6 +227,20 @@ class Store {
   // Errors: kInvalidValue (an unknown verdict name), kNotFound (no such device), kIoError.
   virtual Status save_attestation(std::string_view device_id,
                                   const StoredAttestation& attestation) = 0;
+  // Keeps `calibration` as the device's latest calibration report, replacing the previous
+  // one (get_device and list_devices return it). Errors: kNotFound (no such device),
+  // kIoError.
+  virtual Status save_calibration(std::string_view device_id,
+                                  const StoredCalibration& calibration) = 0;
+
+  // ---- Drift ----
+  // Keeps `state` as its device's drift state, replacing the previous one.
+  // Errors: kNotFound (no such device), kIoError.
+  virtual Status save_drift_state(const StoredDriftState& state) = 0;
+  // Errors: kNotFound (no drift state yet: no feature summary arrived), kIoError.
+  virtual Result<StoredDriftState> get_drift_state(std::string_view device_id) = 0;
+  // Errors: kIoError (also for a stored calibration state this build does not know).
+  virtual Result<AdaptationCounts> count_adaptation() = 0;
 
   // ---- Models (payloads content-addressed on disk, beside the database) ----
   // Stores the payload under its SHA-256 (written to a temporary file, synced, renamed) and
