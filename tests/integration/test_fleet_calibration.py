@@ -162,6 +162,19 @@ class FleetCalibrationTest(unittest.TestCase):
                   file=sys.stderr)
             self.assertLessEqual(false_alarms, 0.01, d)
             self.assertGreaterEqual(auc, 0.97, d)
+            # The gateway knows: the node's calibration report, and drift judged against it.
+            view = self.gateway.api("GET", f"/api/v1/devices/{d}", expect=200)
+            calibration = view["calibration"]
+            self.assertEqual(calibration["state"], "calibrated", d)
+            self.assertEqual(calibration["model_id"], "fleet-ae")
+            self.assertEqual(calibration["generation"], 1)
+            self.assertEqual(calibration["windows_done"], NORMALIZATION + THRESHOLD)
+            self.assertEqual(calibration["windows_total"], NORMALIZATION + THRESHOLD)
+            drift = self.gateway.api("GET", f"/api/v1/devices/{d}/drift", expect=200)
+            self.assertEqual(drift["reference"], "calibration", d)
+        # Healthy machines did not drift from their own calibration before the faults.
+        for event in self.gateway.events(kind="drift"):
+            self.assertGreaterEqual(event["time_ms"] / 1000.0, fault_from - 1.0, event)
         del calibrated_at
 
 

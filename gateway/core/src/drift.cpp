@@ -316,8 +316,9 @@ StepResult step(const State& state, const Reference& calibration, const Referenc
   next.calibration = track(state.calibration, calibration, summary, options, now_ms);
   next.baseline = track(state.baseline, baseline, summary, options, now_ms);
   next.primary = next.calibration.kind != ReferenceKind::kNone ? ReferenceKind::kCalibration
-                 : next.baseline.kind != ReferenceKind::kNone  ? ReferenceKind::kBaseline
-                                                               : ReferenceKind::kNone;
+                 : next.baseline.kind != ReferenceKind::kNone && !baseline.per_machine
+                     ? ReferenceKind::kBaseline
+                     : ReferenceKind::kNone;
 
   const Tracker& before = state.primary_tracker();
   const Tracker& after = next.primary_tracker();

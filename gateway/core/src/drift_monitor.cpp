@@ -43,6 +43,7 @@ drift::Reference baseline_of(const StoredDeployment& deployment) {
   reference.kind = drift::ReferenceKind::kBaseline;
   reference.model_id = deployment.model_id;
   reference.version = deployment.version;
+  reference.per_machine = decoded->has_calibration;
   for (std::size_t i = 0; i < decoded->baseline_count; ++i) {
     reference.features.push_back({decoded->baseline[i].mean, decoded->baseline[i].stddev});
   }

@@ -85,12 +85,44 @@ TEST(Package, InfoRoundTripsEveryField) {
   EXPECT_EQ(decoded->self_tests, info.self_tests);
 }
 
+TEST(Package, InfoCarriesTheCalibrationUnderKey13AndManifestsGetItUnderKey12) {
+  PackageInfo info = description();
+  info.payload_size = 1040;
+  info.has_calibration = true;
+  info.calibration = {.normalization_windows = 200,
+                      .threshold_windows = 300,
+                      .threshold_quantile = 0.995F,
+                      .threshold_margin = 1.5F,
+                      .threshold_min = 0.5F,
+                      .threshold_max = 4.0F};
+  const auto encoded = encode_info(info);
+  ASSERT_TRUE(encoded.ok()) << encoded.status().name();
+  const auto decoded = decode_info(*encoded);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().name();
+  ASSERT_TRUE(decoded->has_calibration);
+  EXPECT_EQ(decoded->calibration.normalization_windows, 200U);
+  EXPECT_EQ(decoded->calibration.threshold_windows, 300U);
+  EXPECT_EQ(decoded->calibration.threshold_max, 4.0F);
+  EXPECT_EQ(decoded->board, info.board);
+  ByteVector wrapped(kWrappedKeySize, 1);
+  const auto m = manifest_view(*decoded, "node-1", wrapped);
+  ASSERT_TRUE(m.ok());
+  ByteVector buffer(4096);
+  const auto payload = manifest::encode(*m, buffer);
+  ASSERT_TRUE(payload.ok());
+  const auto back = manifest::decode(*payload);
+  ASSERT_TRUE(back.ok());
+  ASSERT_TRUE(back->has_calibration);
+  EXPECT_EQ(back->calibration.threshold_min, 0.5F);
+}
+
 TEST(Package, InfoCarriesTheBoardAndNoDeviceId) {
   PackageInfo info = description();
   info.payload_size = 1040;
   const auto encoded = encode_info(info);
   ASSERT_TRUE(encoded.ok());
-  // Not a manifest: key 12 is unknown to the manifest decoder, and key 3 is absent.
+  // Not a manifest: key 12 is the board's text, not the manifest's calibration map, and key
+  // 3 is absent.
   EXPECT_FALSE(manifest::decode(*encoded).ok());
   const std::string text(encoded->begin(), encoded->end());
   EXPECT_NE(text.find("nrf52840dk"), std::string::npos);

@@ -176,9 +176,10 @@ Result<PackageInfo> decode_info(std::span<const std::uint8_t> payload) {
     if (entry.key == kInfoCalibration) entry.key = kManifestCalibration;
     manifest_entries.push_back(entry);
   }
-  SPINDLE_TRY_ASSIGN(const ByteVector as_manifest,
-                     rewrite_map(manifest_entries, kInfoBoard, kManifestDeviceId,
-                                 kDescriptionDevice));
+  constexpr std::int64_t kNothing = std::numeric_limits<std::int64_t>::min();
+  SPINDLE_TRY_ASSIGN(
+      const ByteVector as_manifest,
+      rewrite_map(manifest_entries, kNothing, kManifestDeviceId, kDescriptionDevice));
   SPINDLE_TRY_ASSIGN(const manifest::Manifest m, manifest::decode(as_manifest));
 
   PackageInfo info;

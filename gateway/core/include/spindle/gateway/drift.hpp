@@ -41,7 +41,7 @@ struct Options {
   std::uint32_t raise_after = 3;    // consecutive summaries above raise_score
   std::uint32_t clear_after = 3;    // consecutive summaries below clear_score
   double variance_scale = 0.25;     // |ln(sd_t / sd_ref)| / variance_scale is the spread's score
-  double relative_sd_floor = 0.02;  // sd_ref is at least this fraction of |mean_ref| ...
+  double relative_sd_floor = 0.10;  // sd_ref is at least this fraction of |mean_ref| ...
   double absolute_sd_floor = 1e-6;  // ... and at least this
 };
 
@@ -70,6 +70,10 @@ struct Reference {
   std::uint64_t version = 0;
   std::uint32_t generation = 0;  // the calibration's; 0 for a baseline
   std::vector<FeatureStats> features;
+  // A baseline of a model that adapts per machine (its manifest carries a calibration): each
+  // machine is expected to differ from the fleet's statistics, so this baseline is scored
+  // and reported but never becomes the reference that raises drift events.
+  bool per_machine = false;
 };
 
 // One feature summary of a node: over `windows` windows ending at reading time `time`.
