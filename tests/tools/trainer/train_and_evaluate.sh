@@ -8,7 +8,7 @@ set -euo pipefail
 train=$1
 dir=$2
 rm -rf "$dir" && mkdir -p "$dir"
-"$train" generate --board nucleo_l476rg --out "$dir/healthy.csv" --machines 1-3 --windows 900 --seed 1
+"$train" generate --board nucleo_l476rg --out "$dir/healthy.csv" --machines 1-3 --windows 1200 --seed 1
 for kind in autoencoder kmeans; do
   "$train" fit --data "$dir/healthy.csv" --kind "$kind" --board nucleo_l476rg --out-dir "$dir/$kind"
   test -s "$dir/$kind/calibration"

@@ -430,7 +430,8 @@ void print_table(const Evaluation& e, std::ostream& out) {
       << std::setprecision(2) << 100.0f * e.max_false_alarm_rate_fleet << "%\n";
   out << "targets (on every machine, with adaptation: ROC-AUC >= 0.97 at severity "
       << e.moderate_severity << ", false alarms <= 1%): " << (e.targets_met ? "met" : "NOT met")
-      << " on " << e.machines_meeting_targets << " of " << e.machines.size() << " machines\n";
+      << " (met on " << e.machines_meeting_targets << " of " << e.machines.size()
+      << " machines)\n";
   out.flags(flags);
 }
 

@@ -41,7 +41,7 @@ struct FitOptions {
   ModelType type = ModelType::kAutoencoder;
   Adaptation adaptation = Adaptation::kPerMachine;
   std::uint32_t normalization_windows = 300;  // the node's calibration period (per machine)
-  std::uint32_t threshold_windows = 300;
+  std::uint32_t threshold_windows = 600;
   float bound_factor = 50.0f;
   std::size_t validation_machines = 0;  // 0: 15 % of the machines (at least one) when >= 3
   AutoencoderOptions autoencoder;
