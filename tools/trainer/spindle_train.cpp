@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cmath>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -244,15 +245,24 @@ int fit(int argc, char** argv) {
   fit_options.autoencoder.hidden = parse_list<std::size_t>(hidden, "--hidden");
   const board::BoardProfile board = board_of(board_name);
   trainer::FeatureTable healthy;
-  for (const std::string& path : data) {
-    const trainer::FeatureTable table = trainer::read_csv(path);
+  // A device that comes again in a later data set (captured again after a change: another
+  // speed, another mounting) is another calibration of it: "<device>#<n>" for the n-th file.
+  std::set<std::string> devices_before;
+  for (std::size_t file = 0; file < data.size(); ++file) {
+    const std::string& path = data[file];
+    trainer::FeatureTable table = trainer::read_csv(path);
+    std::set<std::string> devices_here;
     for (std::size_t r = 0; r < table.rows(); ++r) {
       const std::string& fault = table.info[r].fault;
       if (fault != "none" && fault != "unknown") {
         throw std::runtime_error(path + ": window " + std::to_string(r + 1) + " is labelled " +
                                  fault + "; train on healthy windows only");
       }
+      std::string& device = table.info[r].device;
+      devices_here.insert(device);
+      if (devices_before.count(device) != 0) device += "#" + std::to_string(file + 1);
     }
+    devices_before.insert(devices_here.begin(), devices_here.end());
     healthy.append(table);
   }
   // The widths are the data's and --hidden's; the rule is modelkit's.
