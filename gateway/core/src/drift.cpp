@@ -74,6 +74,17 @@ bool usable(const Reference& reference, const Summary& summary) {
          reference.features.size() == summary.features.size();
 }
 
+// Whether feature `index` can raise drift. The dominant frequency is a category, not a
+// level: the strongest bin jumps between 1x, 2x and a structural mode on a healthy machine,
+// so a summary's mean and spread jump with it (bench/drift: it alone raised every false
+// drift event of a 5-machine-hour healthy soak). It is scored and shown, never judged.
+bool judged(std::size_t index) {
+  const std::string_view name = feature_names::name(index);
+  constexpr std::string_view kDominant = "_dominant";
+  return !(name.size() >= kDominant.size() &&
+           name.substr(name.size() - kDominant.size()) == kDominant);
+}
+
 // One summary into one tracker; a reference that cannot be compared leaves a kNone tracker.
 Tracker track(const Tracker& previous, const Reference& reference, const Summary& summary,
               const Options& options, std::int64_t now_ms) {
@@ -90,6 +101,7 @@ Tracker track(const Tracker& previous, const Reference& reference, const Summary
       feature.mean_shift = scored.mean_shift;
       feature.log_variance_ratio = scored.log_variance_ratio;
       feature.score = scored.score;
+      if (!judged(i)) continue;  // shown, never drifting, not the device's score
       if (scored.score > options.raise_score) {
         feature.above += 1;
         feature.below = 0;

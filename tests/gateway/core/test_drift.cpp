@@ -200,10 +200,6 @@ TEST(Drift, OneFeaturesMeanShiftRaisesDriftNamingOnlyThatFeature) {
   Machine machine(11);
   const Reference calibration = calibration_from(machine);
   Stepper run;
-  // The statistic itself, below the default relative floor (10 %), which would hide this
-  // synthetic feature's small spread; FloorsKeepANearConstantFeatureFromExploding has the
-  // floor.
-  run.options.relative_sd_floor = 0.02;
   for (int i = 0; i < 20; ++i)
     run.feed(calibration, {}, machine.summary());
   const std::size_t centroid = 5;  // x_centroid
@@ -224,10 +220,6 @@ TEST(Drift, AVarianceIncreaseRaisesDriftThroughTheLogVarianceRatio) {
   Machine machine(13);
   const Reference calibration = calibration_from(machine);
   Stepper run;
-  // The statistic itself, below the default relative floor (10 %), which would hide this
-  // synthetic feature's small spread; FloorsKeepANearConstantFeatureFromExploding has the
-  // floor.
-  run.options.relative_sd_floor = 0.02;
   for (int i = 0; i < 20; ++i)
     run.feed(calibration, {}, machine.summary());
   const std::size_t skewness = 19;  // y_skewness, a normal feature
@@ -281,21 +273,21 @@ TEST(Drift, HysteresisNeedsConsecutiveSummariesToRaiseAndToClear) {
 
 TEST(Drift, FloorsKeepANearConstantFeatureFromExploding) {
   const Options options;
-  // sd_ref 0 with mean 100: the relative floor (10 % = 10) scales the shift.
+  // sd_ref 0 with mean 100: the relative floor (2 % = 2) scales the shift.
   FeatureScore f = score_feature({100.0, 0.0}, {100.5, 0.0}, options);
   EXPECT_TRUE(f.compared);
-  EXPECT_DOUBLE_EQ(f.mean_shift, 0.05);
+  EXPECT_DOUBLE_EQ(f.mean_shift, 0.25);
   EXPECT_DOUBLE_EQ(f.log_variance_ratio, 0.0);  // both at the floor
   EXPECT_LT(f.score, options.clear_score);
-  // A real move still shows: 50 % of the mean is 5 floors.
-  EXPECT_DOUBLE_EQ(score_feature({100.0, 0.0}, {150.0, 0.0}, options).score, 5.0);
+  // A real move still shows: 10 % of the mean is 5 floors.
+  EXPECT_DOUBLE_EQ(score_feature({100.0, 0.0}, {110.0, 0.0}, options).score, 5.0);
   // A constant 0: the absolute floor.
   f = score_feature({0.0, 0.0}, {0.0, 0.0}, options);
   EXPECT_TRUE(f.compared);
   EXPECT_EQ(f.score, 0.0);
   EXPECT_NEAR(score_feature({0.0, 0.0}, {1e-7, 0.0}, options).mean_shift, 0.1, 1e-9);
   // Above the floors the reference's own stddev counts.
-  f = score_feature({100.0, 20.0}, {140.0, 40.0}, options);
+  f = score_feature({100.0, 4.0}, {108.0, 8.0}, options);
   EXPECT_DOUBLE_EQ(f.mean_shift, 2.0);
   EXPECT_DOUBLE_EQ(f.log_variance_ratio, std::log(2.0));
   EXPECT_DOUBLE_EQ(f.score, std::log(2.0) / options.variance_scale);

@@ -41,7 +41,7 @@ struct Options {
   std::uint32_t raise_after = 3;    // consecutive summaries above raise_score
   std::uint32_t clear_after = 3;    // consecutive summaries below clear_score
   double variance_scale = 0.25;     // |ln(sd_t / sd_ref)| / variance_scale is the spread's score
-  double relative_sd_floor = 0.10;  // sd_ref is at least this fraction of |mean_ref| ...
+  double relative_sd_floor = 0.02;  // sd_ref is at least this fraction of |mean_ref| ...
   double absolute_sd_floor = 1e-6;  // ... and at least this
 };
 
