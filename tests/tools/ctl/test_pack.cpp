@@ -213,5 +213,59 @@ TEST(Pack, BaselineCsvIsOneMeanStddevRowPerFeature) {
   }
 }
 
+TEST(Pack, CalibrationFileIsTheTrainersKeyValueLines) {
+  const auto c = parse_calibration(
+      "# the node's calibration\nnormalization_windows=300\nthreshold_windows = 600\n\n"
+      "threshold_quantile=0.995\nthreshold_margin=1.5\nthreshold_min=0.03\n"
+      "threshold_max=110\r\n",
+      "cal");
+  EXPECT_EQ(c.normalization_windows, 300U);
+  EXPECT_EQ(c.threshold_windows, 600U);
+  EXPECT_FLOAT_EQ(c.threshold_quantile, 0.995F);
+  EXPECT_FLOAT_EQ(c.threshold_max, 110.0F);
+  const std::string full =
+      "normalization_windows=300\nthreshold_windows=600\nthreshold_quantile=0.995\n"
+      "threshold_margin=1.5\nthreshold_min=0.03\nthreshold_max=110\n";
+  const auto refusal_of = [](const std::string& text) -> std::string {
+    try {
+      (void)parse_calibration(text, "cal");
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(refusal_of(full + "threshold_max=5\n").find("cal:7: threshold_max given twice"),
+            std::string::npos);
+  EXPECT_NE(refusal_of(full + "colour=red\n").find("unknown key 'colour'"), std::string::npos);
+  EXPECT_NE(refusal_of("threshold_windows=600\n").find("cal: no normalization_windows"),
+            std::string::npos);
+  EXPECT_NE(refusal_of("normalization_windows=-3\n").find("is not a whole number"),
+            std::string::npos);
+  EXPECT_NE(refusal_of("threshold_min=nan\n").find("is not a finite number"), std::string::npos);
+}
+
+TEST(Pack, RefusesACalibrationTheManifestWouldRefuseNamingTheRule) {
+  PackRequest r = request(model({45, 16, 8, 16, 45}));
+  r.has_calibration = true;
+  r.calibration = {.normalization_windows = 300,
+                   .threshold_windows = 600,
+                   .threshold_quantile = 0.995F,
+                   .threshold_margin = 1.5F,
+                   .threshold_min = 0.1F,
+                   .threshold_max = 10.0F};
+  EXPECT_NE(refusal(r).find("a calibration needs the training baseline"), std::string::npos);
+  r.baseline.assign(45, {1.0F, 0.5F});
+  EXPECT_EQ(refusal(r), "");
+  PackRequest outside = r;
+  outside.threshold = 20.0F;
+  EXPECT_NE(refusal(outside).find("outside the calibration bounds"), std::string::npos);
+  PackRequest short_period = r;
+  short_period.calibration.normalization_windows = 8;
+  EXPECT_NE(refusal(short_period).find("normalization_windows 8"), std::string::npos);
+  PackRequest long_tail = r;
+  long_tail.calibration.threshold_quantile = 0.5F;
+  EXPECT_NE(refusal(long_tail).find("highest scores kept"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace spindle::ctl
