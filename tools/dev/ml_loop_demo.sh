@@ -9,6 +9,8 @@
 # calibration and captures data from it by itself; a model retrained with that data is
 # evaluated and rolled out, and pump-1 calibrates again.
 #   tools/dev/ml_loop_demo.sh <build-dir>
+# SPINDLE_DEMO_CLEANUP=1 removes the work directory when the demo succeeds (the ctest
+# integration.ml_loop_demo runs it so).
 set -euo pipefail
 build=${1:-build/native_sim}
 work=$(mktemp -d /tmp/spindle-ml-loop.XXXXXX)
@@ -216,6 +218,11 @@ wait_calibrated pump-ae 2 pump-1
 "$ctl" status "${api[@]}" --device pump-1 | sed 's/^/   /'
 
 step "done"
+if [[ "${SPINDLE_DEMO_CLEANUP:-0}" == 1 ]]; then
+  cleanup
+  rm -rf "$work"
+  exit 0
+fi
 echo "   data, models and logs left in $work:"
 echo "     data/*.csv                 captured feature windows (spindlectl datasets export)"
 echo "     model/, model-v2/          model.spmc, threshold, baseline.csv, calibration, model.json"
