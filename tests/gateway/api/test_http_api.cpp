@@ -58,6 +58,14 @@ class RecordingListener : public FleetListener {
     const std::lock_guard lock(mutex_);
     captures_.push_back(std::move(capture));
   }
+  void recalibration_requested(std::string device_id, StoredRecalibration recalibration) override {
+    const std::lock_guard lock(mutex_);
+    recalibrations_.emplace_back(std::move(device_id), std::move(recalibration));
+  }
+  std::vector<std::pair<std::string, StoredRecalibration>> recalibrations() const {
+    const std::lock_guard lock(mutex_);
+    return recalibrations_;
+  }
   std::vector<StoredCapture> captures() const {
     const std::lock_guard lock(mutex_);
     return captures_;
@@ -87,6 +95,7 @@ class RecordingListener : public FleetListener {
   std::vector<StoredDeployment> deployments_;
   std::vector<std::pair<std::string, Challenge>> challenges_;
   std::vector<StoredCapture> captures_;
+  std::vector<std::pair<std::string, StoredRecalibration>> recalibrations_;
 };
 
 struct Reply {
@@ -945,7 +954,7 @@ class QueryTest : public HttpApiTest {
     write([](Store& store) {
       SPINDLE_TRY(store.append_event("node-1", "registered", "rd/1", 1000));
       SPINDLE_TRY(store.append_event("node-2", "offline", "lifetime expired", 2000));
-      return store.append_event("", "started", "gateway 0.1.0", 3000);
+      return store.append_event("", "started", "gateway 0.1.0", 3000).status();
     });
   }
 

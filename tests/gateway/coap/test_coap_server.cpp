@@ -89,6 +89,13 @@ class FaultyStore final : public Store {
   Status save_calibration(std::string_view id, const StoredCalibration& calibration) override {
     return inner_->save_calibration(id, calibration);
   }
+  Status save_recalibration(std::string_view id,
+                            const StoredRecalibration& recalibration) override {
+    return inner_->save_recalibration(id, recalibration);
+  }
+  Status clear_recalibration(std::string_view id) override {
+    return inner_->clear_recalibration(id);
+  }
   Status save_drift_state(const StoredDriftState& state) override {
     return inner_->save_drift_state(state);
   }
@@ -147,8 +154,8 @@ class FaultyStore final : public Store {
   Result<std::vector<StoredCaptureChunk>> capture_chunks(std::int64_t id) override {
     return inner_->capture_chunks(id);
   }
-  Status append_event(std::string_view id, std::string_view kind, std::string_view detail,
-                      std::int64_t now) override {
+  Result<std::int64_t> append_event(std::string_view id, std::string_view kind,
+                                    std::string_view detail, std::int64_t now) override {
     return inner_->append_event(id, kind, detail, now);
   }
   Result<std::vector<StoredEvent>> query_events(const EventQuery& query) override {
