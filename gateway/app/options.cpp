@@ -70,6 +70,8 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
       "largest data capture accepted, counted at the largest window the protocol allows "
       "(bytes); larger requests are refused");
   drift::Options& drift = config.coap.drift;
+  DriftCaptureOptions& drift_capture = config.coap.drift_capture;
+  std::string drift_policy = drift_policy_name(drift_capture.policy);
   po::options_description drift_options("Drift detection (docs/gateway/drift.md)");
   drift_options.add_options()(
       "drift-raise-score", po::value(&drift.raise_score)->default_value(drift.raise_score),
@@ -88,7 +90,17 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
       "the reference stddev is at least this fraction of |reference mean|")(
       "drift-absolute-sd-floor",
       po::value(&drift.absolute_sd_floor)->default_value(drift.absolute_sd_floor),
-      "... and at least this (feature units)");
+      "... and at least this (feature units)")(
+      "drift-policy", po::value(&drift_policy)->default_value(drift_policy),
+      "what a device that starts drifting gets: off or notify (events and metrics only), or "
+      "capture (also a features capture, for retraining)")(
+      "drift-capture-windows",
+      po::value(&drift_capture.windows)->default_value(drift_capture.windows),
+      "features windows of an automatic drift capture (1..10000)")(
+      "drift-capture-daily-cap",
+      po::value(&drift_capture.daily_cap)->default_value(drift_capture.daily_cap),
+      "automatic drift captures per device in any 24 hours (>= 1); at most one is open at a "
+      "time");
   po::options_description all;
   all.add(general).add(coap).add(http).add(drift_options);
 
@@ -129,6 +141,16 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
         "--drift-raise-score and --drift-clear-score must be > 0 with clear <= raise, "
         "--drift-raise-after and --drift-clear-after >= 1, --drift-variance-scale > 0, and "
         "the sd floors >= 0");
+  }
+  const auto policy = drift_policy_from_name(drift_policy);
+  if (!policy.ok()) {
+    throw std::runtime_error("--drift-policy must be off, notify or capture, not '" + drift_policy +
+                             "'");
+  }
+  drift_capture.policy = *policy;
+  if (!validate(drift_capture).ok()) {
+    throw std::runtime_error(
+        "--drift-capture-windows must be 1..10000 and --drift-capture-daily-cap >= 1");
   }
   if (config.coap.max_request_payload < 64) {
     throw std::runtime_error("--max-request-payload must be at least 64 bytes");

@@ -247,6 +247,10 @@ int main(int argc, char** argv) {
     if (!simulator.ok()) {
       return usage_error(std::string("simulator settings refused: ") + simulator.status().name());
     }
+    // Said once, so that a run can be repeated, or changed, from its log.
+    SPINDLE_LOG_INF("main", "simulating machine %llu at %.3f Hz shaft speed (nominal %.3f Hz)",
+                    static_cast<unsigned long long>(machine), static_cast<double>(config.shaft_hz),
+                    static_cast<double>(config.machine.shaft_hz));
     source = std::make_unique<sensor::VibrationSimulator>(std::move(simulator).value());
   } else if (sensor.rfind("replay:", 0) == 0) {
     const std::string file = sensor.substr(7);

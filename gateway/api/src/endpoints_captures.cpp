@@ -10,6 +10,7 @@
 #include "endpoints_private.hpp"
 #include "http_api_private.hpp"
 #include "json_views_private.hpp"
+#include "spindle/gateway/capture_policy.hpp"
 #include "spindle/gateway/clock.hpp"
 #include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/limits.hpp"
@@ -19,21 +20,6 @@ namespace spindle::gateway {
 using api::Answer;
 using api::error_answer;
 using api::json_answer;
-
-namespace {
-
-constexpr std::size_t kMaxLabelSize = 64;
-
-// Labels end up in CSV cells and shell commands: printable ASCII without , " and \.
-bool valid_label(const std::string& label) {
-  if (label.size() > kMaxLabelSize) return false;
-  for (const char c : label) {
-    if (c < 0x20 || c > 0x7e || c == ',' || c == '"' || c == '\\') return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 Answer HttpApi::Impl::request_capture(const httplib::Request& request, const std::string& body) {
   if (auto bad = api::check_parameters(request, {})) return *bad;
@@ -60,9 +46,10 @@ Answer HttpApi::Impl::request_capture(const httplib::Request& request, const std
   }
   std::string label;
   if (const auto entry = parsed.find("label"); entry != parsed.end()) {
-    if (!entry->is_string() || !valid_label(entry->get<std::string>())) {
+    if (!entry->is_string() || !valid_capture_label(entry->get<std::string>())) {
       return error_answer(api::kHttpBadRequest,
-                          "\"label\" must be a string of at most " + std::to_string(kMaxLabelSize) +
+                          "\"label\" must be a string of at most " +
+                              std::to_string(kMaxCaptureLabelSize) +
                               " printable ASCII characters without , \" or \\");
     }
     label = entry->get<std::string>();
@@ -101,11 +88,12 @@ Answer HttpApi::Impl::request_capture(const httplib::Request& request, const std
       return kOk;
     }
     SPINDLE_TRY_ASSIGN(capture, store.add_capture(capture));
-    return store.append_event(id, "capture-requested",
-                              "capture " + std::to_string(capture.id) + ": " +
-                                  std::to_string(count) + " " + capture.kind +
-                                  " windows, label \"" + label + "\"",
-                              capture.created_ms);
+    return store
+        .append_event(id, "capture-requested",
+                      "capture " + std::to_string(capture.id) + ": " + std::to_string(count) + " " +
+                          capture.kind + " windows, label \"" + label + "\"",
+                      capture.created_ms)
+        .status();
   });
   if (!written.ok()) return api::write_failed(written);
   if (busy) {

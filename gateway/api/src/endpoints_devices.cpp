@@ -195,4 +195,68 @@ Answer HttpApi::Impl::attest_device(const httplib::Request& request, const std::
                                         });
 }
 
+// Stored (the CoAP side repeats the request on every answer until the device reports the
+// next generation, across restarts), then handed to the CoAP side.
+Answer HttpApi::Impl::reset_calibration(const httplib::Request& request, const std::string& body) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  const std::string id = request.matches[1].str();
+  if (!check_id(id).ok()) return api::bad_path_id("device id", id);
+  if (!body.empty()) {
+    const auto parsed = nlohmann::json::parse(body, nullptr, false);
+    if (!parsed.is_object() || !parsed.empty()) {
+      return error_answer(api::kHttpBadRequest, "the body must be empty or {}");
+    }
+  }
+  const std::int64_t now = now_ms();
+  std::optional<StoredCalibration> calibration;
+  bool known = true;
+  const Status written = writer_.run([&](Store& store) -> Status {
+    const auto device = store.get_device(id);
+    if (device.status() == Status(Error::kNotFound)) {
+      known = false;
+      return kOk;
+    }
+    SPINDLE_TRY(device.status());
+    calibration = device->calibration;
+    if (!calibration || calibration->state == status_report::CalibrationState::kNone) return kOk;
+    SPINDLE_TRY(store.save_recalibration(
+        id, {calibration->model_id, calibration->version, calibration->generation, now}));
+    return store
+        .append_event(id, "calibration-reset",
+                      calibration->model_id + " v" + std::to_string(calibration->version) +
+                          ": generation " + std::to_string(calibration->generation) + " " +
+                          status_report::calibration_state_name(calibration->state) +
+                          "; asked to begin generation " +
+                          std::to_string(std::uint64_t{calibration->generation} + 1),
+                      now)
+        .status();
+  });
+  if (!written.ok()) return api::write_failed(written);
+  if (!known) return api::unknown_device(id);
+  if (!calibration) {
+    return error_answer(api::kHttpConflict,
+                        "device " + id +
+                            " has sent no calibration report: nothing to reset (its model has "
+                            "no calibration, or it has not registered with one yet)");
+  }
+  if (calibration->state == status_report::CalibrationState::kNone) {
+    return error_answer(api::kHttpConflict,
+                        "device " + id +
+                            " reports calibration state none: " + calibration->model_id + " v" +
+                            std::to_string(calibration->version) + " has no calibration to reset");
+  }
+  listener_.recalibration_requested(
+      id, {calibration->model_id, calibration->version, calibration->generation, now});
+  return json_answer(api::kHttpCreated,
+                     {
+                         {"device", id},
+                         {"model_id", calibration->model_id},
+                         {"version", calibration->version},
+                         {"state", status_report::calibration_state_name(calibration->state)},
+                         {"after_generation", calibration->generation},
+                         {"next_generation", std::uint64_t{calibration->generation} + 1},
+                         {"requested_ms", now},
+                     });
+}
+
 }  // namespace spindle::gateway

@@ -78,6 +78,7 @@ class HttpApi::Impl {
   api::Answer list_device_deployments(const httplib::Request& request, const std::string& body);
   api::Answer get_device_keys(const httplib::Request& request, const std::string& body);
   api::Answer attest_device(const httplib::Request& request, const std::string& body);
+  api::Answer reset_calibration(const httplib::Request& request, const std::string& body);
   api::Answer get_device_drift(const httplib::Request& request, const std::string& body);
   api::Answer upload_model(const httplib::Request& request, const std::string& body);
   api::Answer list_models(const httplib::Request& request, const std::string& body);

@@ -67,6 +67,14 @@ json attestation_view(const StoredAttestation& attestation) {
   };
 }
 
+json recalibration_view(const StoredRecalibration& recalibration) {
+  return {
+      {"after_generation", recalibration.after_generation},
+      {"next_generation", std::uint64_t{recalibration.after_generation} + 1},
+      {"requested_ms", recalibration.requested_ms},
+  };
+}
+
 json calibration_view(const StoredCalibration& calibration) {
   return {
       {"model_id", calibration.model_id},
@@ -135,6 +143,8 @@ json device_view(const StoredDevice& device) {
       {"registration", nullptr},
       {"attestation", device.attestation ? attestation_view(*device.attestation) : json(nullptr)},
       {"calibration", device.calibration ? calibration_view(*device.calibration) : json(nullptr)},
+      {"calibration_reset",
+       device.recalibration ? recalibration_view(*device.recalibration) : json(nullptr)},
   };
   if (!device.registration.empty()) {
     const auto decoded = registration::decode(device.registration);
@@ -218,6 +228,8 @@ json capture_view(const StoredCapture& capture) {
       {"device", capture.device_id},
       {"kind", capture.kind},
       {"label", capture.label},
+      {"origin", capture_origin_name(capture.origin)},
+      {"origin_event", capture.origin_event == 0 ? json(nullptr) : json(capture.origin_event)},
       {"state", capture_state_name(capture.state)},
       {"windows_requested", capture.windows_requested},
       {"windows_received", capture.windows_received},

@@ -77,6 +77,17 @@ void CoapServer::capture_requested(StoredCapture capture) {
       [impl = impl_.get(), capture = std::move(capture)] { impl->request_capture(capture); });
 }
 
+void CoapServer::recalibration_requested(std::string device_id, StoredRecalibration recalibration) {
+  impl_->post(
+      [impl = impl_.get(), id = std::move(device_id), recalibration = std::move(recalibration)] {
+        if (impl->registry_.find(id) == nullptr) {
+          spdlog::warn("coap: calibration reset for unknown device {}", id);
+          return;
+        }
+        impl->recalibrations_.insert_or_assign(id, recalibration);
+      });
+}
+
 CoapServer::Impl::Impl(CoapServerOptions options, Writer& writer, std::unique_ptr<Store> reader,
                        const SiteKeys& keys, Metrics& metrics)
     : options_(std::move(options)),
@@ -128,8 +139,10 @@ Status CoapServer::Impl::start() {
 
   // Registry from the store: devices, models, then the deployments that refer to both.
   SPINDLE_TRY_ASSIGN(const auto devices, reader_->list_devices());
-  for (const StoredDevice& stored : devices)
+  for (const StoredDevice& stored : devices) {
     add_device_entry(registry_.load(stored));
+    if (stored.recalibration) recalibrations_.insert_or_assign(stored.id, *stored.recalibration);
+  }
   SPINDLE_TRY_ASSIGN(const auto models, reader_->list_models());
   for (const StoredModel& model : models)
     add_model_entry(model);

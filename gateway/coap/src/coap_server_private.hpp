@@ -130,8 +130,8 @@ struct CoapServer::Impl {
                         coap_pdu_t* response, Writer::Work work,
                         std::function<void(Status, PendingReply&)> finish);
   void forget_reply(PendingReply* reply);
-  // Puts what is outstanding for the device (challenge, capture), if anything, into a 2.xx
-  // answer.
+  // Puts what is outstanding for the device (challenge, capture, calibration reset), if
+  // anything, into a 2.xx answer.
   void attach_request(const DeviceRecord& device, PendingReply& reply, std::int64_t now);
   void answer_with(CoapResource resource, coap_pdu_t* response, const PendingReply& reply);
   std::string exchange_key(coap_session_t*, const coap_pdu_t* request) const;
@@ -256,6 +256,7 @@ struct CoapServer::Impl {
   ChallengeBook challenges_;
   std::unordered_map<std::string, capture::Request> captures_;  // device -> outstanding capture
   std::unordered_map<std::string, Upload> uploads_;             // device -> partial chunk
+  std::unordered_map<std::string, StoredRecalibration> recalibrations_;  // device -> reset
   std::unordered_map<std::string, std::unique_ptr<Model>> models_;
   std::unordered_map<std::string, std::int64_t> transfers_;  // "peer|digest" -> last block
   std::vector<senml::Record> senml_scratch_;

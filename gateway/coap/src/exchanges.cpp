@@ -99,12 +99,18 @@ void CoapServer::Impl::attach_request(const DeviceRecord& device, PendingReply& 
                                       std::int64_t now) {
   const Challenge* challenge = challenges_.outstanding(device.id, now);
   const auto capture = captures_.find(device.id);
-  if (challenge == nullptr && capture == captures_.end()) return;
+  const auto recalibration = recalibrations_.find(device.id);
+  if (challenge == nullptr && capture == captures_.end() && recalibration == recalibrations_.end())
+    return;
   gateway_request::GatewayRequest request;
   if (challenge != nullptr) request.nonce = challenge->nonce;
   if (capture != captures_.end()) {
     request.has_capture = true;
     request.capture = capture->second;
+  }
+  if (recalibration != recalibrations_.end()) {
+    request.has_recalibrate = true;
+    request.recalibrate_after = recalibration->second.after_generation;
   }
   std::array<std::uint8_t, gateway_request::kMaxEncodedSize> buffer{};
   const auto encoded = gateway_request::encode(request, buffer);

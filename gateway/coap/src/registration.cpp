@@ -83,7 +83,7 @@ void CoapServer::Impl::handle_register(coap_session_t* session, const coap_pdu_t
       kResource, session, request, response,
       [id, body = Bytes(body.begin(), body.end()), lifetime, detail, now](Store& store) {
         SPINDLE_TRY(store.save_registration(id, body, "rd/" + id, lifetime, now));
-        return store.append_event(id, "registered", detail, now);
+        return store.append_event(id, "registered", detail, now).status();
       },
       [this, id, lifetime, now](Status status, PendingReply& reply) {
         if (reply.failed(status)) return;
@@ -115,7 +115,7 @@ void CoapServer::Impl::handle_refresh(DeviceRecord& device, coap_session_t* sess
       [id = device.id, lifetime, was_offline, now](Store& store) {
         SPINDLE_TRY(store.touch_device(id, lifetime, now));
         if (!was_offline) return Status(kOk);
-        return store.append_event(id, "online", "registration refreshed", now);
+        return store.append_event(id, "online", "registration refreshed", now).status();
       },
       [this, id = device.id, lifetime, now](Status status, PendingReply& reply) {
         if (reply.failed(status)) return;
@@ -164,9 +164,11 @@ void CoapServer::Impl::expire_devices(std::int64_t now) {
     const Status queued = writer_.submit(
         [id = expiry.device_id, lifetime = expiry.lifetime_s](Store& store) {
           SPINDLE_TRY(store.set_online(id, false));
-          return store.append_event(
-              id, "offline", "no refresh within the lifetime of " + std::to_string(lifetime) + " s",
-              now_ms());
+          return store
+              .append_event(id, "offline",
+                            "no refresh within the lifetime of " + std::to_string(lifetime) + " s",
+                            now_ms())
+              .status();
         },
         [this, id = expiry.device_id](Status status) {
           post([this, id, status] {

@@ -128,7 +128,7 @@ void CoapServer::Impl::serve_blocks(CoapResource resource, const coap_pdu_t* req
 void CoapServer::Impl::record_event(std::string device_id, std::string kind, std::string detail) {
   const Status queued = writer_.submit(
       [device_id, kind, detail](Store& store) {
-        return store.append_event(device_id, kind, detail, now_ms());
+        return store.append_event(device_id, kind, detail, now_ms()).status();
       },
       nullptr);
   if (!queued.ok()) {

@@ -2,11 +2,14 @@
 // an attestation challenge, judged against the outstanding challenge (challenge_book.hpp)
 // and the current deployment, or where its per-machine calibration stands (kept as the
 // device's latest, with a "calibration" event when it moves to another state or model).
+#include <spdlog/spdlog.h>
+
 #include <sstream>
 
 #include "coap_server_private.hpp"
 #include "spindle/gateway/attestation.hpp"
 #include "spindle/gateway/clock.hpp"
+#include "spindle/gateway/recalibration.hpp"
 #include "spindle/host/text.hpp"
 #include "spindle/protocol/status_report.hpp"
 
@@ -62,19 +65,34 @@ void CoapServer::Impl::store_calibration(const DeviceRecord& device, coap_sessio
   // The state before this report, read inside the write so that reports committing in one
   // group see each other.
   auto before = std::make_shared<std::optional<status_report::CalibrationState>>();
+  auto answered = std::make_shared<bool>(false);  // it ended the device's calibration reset
   write_then_reply(
       CoapResource::kStatus, session, request, response,
-      [id = device.id, calibration, before](Store& store) {
+      [id = device.id, calibration, before, answered](Store& store) {
         SPINDLE_TRY_ASSIGN(const StoredDevice stored, store.get_device(id));
         if (stored.calibration) *before = stored.calibration->state;
         SPINDLE_TRY(store.save_calibration(id, calibration));
+        if (stored.recalibration && recalibration_answered(*stored.recalibration, calibration)) {
+          SPINDLE_TRY(store.clear_recalibration(id));
+          *answered = true;
+        }
         if (!calibration_moved(stored.calibration, calibration)) return Status(kOk);
-        return store.append_event(id, "calibration", calibration_detail(calibration),
-                                  calibration.updated_ms);
+        return store
+            .append_event(id, "calibration", calibration_detail(calibration),
+                          calibration.updated_ms)
+            .status();
       },
-      [this, before, state = calibration.state](Status status, PendingReply& reply) {
+      [this, id = device.id, before, answered, calibration](Status status, PendingReply& reply) {
         if (reply.failed(status)) return;
-        metrics_.count_calibration_change(*before, state);
+        metrics_.count_calibration_change(*before, calibration.state);
+        // A reset stored after this report committed stays (it does not answer that one).
+        const auto reset = recalibrations_.find(id);
+        if (*answered && reset != recalibrations_.end() &&
+            recalibration_answered(reset->second, calibration)) {
+          spdlog::info("coap: {} began calibration generation {}: reset answered", id,
+                       calibration.generation);
+          recalibrations_.erase(reset);
+        }
         reply.code = COAP_RESPONSE_CODE_CHANGED;
       });
 }
@@ -153,7 +171,7 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
           SPINDLE_TRY(store.set_deployment_state(deployment_id, state, reason, now));
         }
         if (attestation) SPINDLE_TRY(store.save_attestation(id, *attestation));
-        return store.append_event(id, kind, detail, now);
+        return store.append_event(id, kind, detail, now).status();
       },
       [this, verdict, give_back](Status status, PendingReply& reply) {
         if (reply.failed(status)) {

@@ -1,6 +1,9 @@
 // POST /t/{id}: a SenML-CBOR batch, resolved (telemetry_ingest.hpp) and appended; the
 // store skips what it holds already, so a retransmitted batch is counted once. Its feature
-// summaries step the device's drift state in the same commit (drift_monitor.hpp).
+// summaries step the device's drift state in the same commit (drift_monitor.hpp), and a
+// capture the drift capture policy opens there is asked for in this very answer.
+#include <spdlog/spdlog.h>
+
 #include "coap_server_private.hpp"
 #include "spindle/gateway/clock.hpp"
 #include "spindle/gateway/drift_monitor.hpp"
@@ -38,11 +41,13 @@ void CoapServer::Impl::handle_telemetry(DeviceRecord& device, coap_session_t* se
   write_then_reply(
       kResource, session, request, response,
       [records = std::move(records).value(), summaries = std::move(summaries), fresh, drift,
-       id = device.id, options = options_.drift](Store& store) {
+       id = device.id, options = options_.drift,
+       capture_options = options_.drift_capture](Store& store) {
         SPINDLE_TRY_ASSIGN(*fresh, store.append_telemetry(records));
         // A batch stored before (a retransmission) has stepped the drift state already.
         if (*fresh == 0 || summaries.empty()) return Status(kOk);
-        SPINDLE_TRY_ASSIGN(*drift, observe_summaries(store, id, summaries, options, now_ms()));
+        SPINDLE_TRY_ASSIGN(
+            *drift, observe_summaries(store, id, summaries, options, now_ms(), capture_options));
         return Status(kOk);
       },
       [this, id = device.id, fresh, drift, total](Status status, PendingReply& reply) {
@@ -51,6 +56,13 @@ void CoapServer::Impl::handle_telemetry(DeviceRecord& device, coap_session_t* se
         if (drift->stepped > 0) {
           metrics_.count_drift(drift->was_drifting, drift->drifting, drift->started,
                                drift->cleared);
+          metrics_.count_drift_captures(drift->captures.size(), drift->skipped_open,
+                                        drift->skipped_cap);
+          for (const StoredCapture& capture : drift->captures) {
+            spdlog::info("coap: {} drifts: capture {} of {} {} windows, label \"{}\"", id,
+                         capture.id, capture.windows_requested, capture.kind, capture.label);
+            request_capture(capture);
+          }
         }
         reply.code = COAP_RESPONSE_CODE_CHANGED;
         attach_request(*registry_.find(id), reply, now_ms());

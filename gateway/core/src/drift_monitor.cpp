@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/registration.hpp"
@@ -121,9 +122,57 @@ Result<drift::State> load_drift_state(Store& store, std::string_view device_id) 
   return state;
 }
 
+namespace {
+
+// The policy's answer to a device that started drifting with event `drift_event`.
+Status act_on_drift(Store& store, std::string_view device_id, const drift::State& state,
+                    std::int64_t drift_event, const DriftCaptureOptions& options,
+                    std::int64_t now_ms, DriftOutcome& outcome) {
+  if (options.policy != DriftPolicy::kCapture) return kOk;
+  SPINDLE_TRY_ASSIGN(const std::vector<StoredCapture> captures,
+                     store.list_captures(device_id, false));
+  const DriftCaptureDecision decision = decide_drift_capture(options, captures, now_ms);
+  const std::string cause = "drift event " + std::to_string(drift_event);
+  switch (decision.outcome) {
+    case DriftCaptureOutcome::kNoAction:
+      return kOk;
+    case DriftCaptureOutcome::kSkippedOpen:
+    case DriftCaptureOutcome::kSkippedCap:
+      (decision.outcome == DriftCaptureOutcome::kSkippedOpen ? outcome.skipped_open
+                                                             : outcome.skipped_cap) += 1;
+      return store
+          .append_event(device_id, "drift-capture-skipped",
+                        "no capture for " + cause + ": " + decision.reason, now_ms)
+          .status();
+    case DriftCaptureOutcome::kOpen:
+      break;
+  }
+  StoredCapture capture;
+  capture.device_id = std::string(device_id);
+  capture.kind = capture::kind_name(capture::Kind::kFeatures);
+  capture.label = drift_capture_label(state.primary_tracker());
+  capture.windows_requested = options.windows;
+  capture.origin = CaptureOrigin::kDrift;
+  capture.origin_event = drift_event;
+  capture.created_ms = now_ms;
+  SPINDLE_TRY_ASSIGN(capture, store.add_capture(capture));
+  SPINDLE_TRY(store.append_event(
+      device_id, "drift-capture",
+      "capture " + std::to_string(capture.id) + ": " + std::to_string(capture.windows_requested) +
+          " " + capture.kind + " windows, label \"" + capture.label + "\", for " + cause + " (" +
+          std::to_string(decision.recent + 1) + " of " + std::to_string(options.daily_cap) +
+          " automatic captures in 24 h)",
+      now_ms));
+  outcome.captures.push_back(std::move(capture));
+  return kOk;
+}
+
+}  // namespace
+
 Result<DriftOutcome> observe_summaries(Store& store, std::string_view device_id,
                                        std::span<const drift::Summary> summaries,
-                                       const drift::Options& options, std::int64_t now_ms) {
+                                       const drift::Options& options, std::int64_t now_ms,
+                                       const DriftCaptureOptions& captures) {
   DriftOutcome outcome;
   if (summaries.empty()) return outcome;
   drift::State state;
@@ -149,8 +198,15 @@ Result<DriftOutcome> observe_summaries(Store& store, std::string_view device_id,
     if (!result.stepped) continue;
     outcome.stepped += 1;
     for (const drift::Event& event : result.events) {
-      SPINDLE_TRY(store.append_event(device_id, event.kind, event.detail, now_ms));
-      (event.kind == "drift" ? outcome.started : outcome.cleared) += 1;
+      SPINDLE_TRY_ASSIGN(const std::int64_t event_id,
+                         store.append_event(device_id, event.kind, event.detail, now_ms));
+      if (event.kind == "drift") {
+        outcome.started += 1;
+        SPINDLE_TRY(
+            act_on_drift(store, device_id, result.state, event_id, captures, now_ms, outcome));
+      } else {
+        outcome.cleared += 1;
+      }
     }
     state = std::move(result.state);
   }

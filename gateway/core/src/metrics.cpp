@@ -182,6 +182,16 @@ std::string Metrics::render() const {
          "Drift events: a device started drifting (drift) or stopped (drift-cleared).");
   sample(out, "spindle_drift_events_total", "kind=\"drift\"", load(drift_started_));
   sample(out, "spindle_drift_events_total", "kind=\"drift-cleared\"", load(drift_cleared_));
+  family(out, "spindle_drift_captures_total", "counter",
+         "Devices that started drifting under --drift-policy capture, by what the gateway did: "
+         "opened a features capture (requested), or not because one was open (skipped-open) or "
+         "the daily cap was reached (skipped-cap).");
+  sample(out, "spindle_drift_captures_total", "outcome=\"requested\"",
+         load(drift_captures_opened_));
+  sample(out, "spindle_drift_captures_total", "outcome=\"skipped-open\"",
+         load(drift_captures_skipped_open_));
+  sample(out, "spindle_drift_captures_total", "outcome=\"skipped-cap\"",
+         load(drift_captures_skipped_cap_));
   family(out, "spindle_devices_calibration", "gauge",
          "Devices by the state of their latest calibration report (devices that sent none are "
          "not counted).");

@@ -10,6 +10,9 @@ namespace {
 constexpr std::array<const char*, kCaptureStateCount> kCaptureStateNames = {
     "requested", "collecting", "complete", "failed"};
 
+// Indexed by CaptureOrigin.
+constexpr std::array<const char*, kCaptureOriginCount> kCaptureOriginNames = {"operator", "drift"};
+
 // Indexed by AttestationVerdict.
 constexpr std::array<const char*, kAttestationVerdictCount> kAttestationVerdictNames = {
     "match", "mismatch", "mac-invalid", "stale"};
@@ -33,6 +36,14 @@ const char* capture_state_name(CaptureState state) {
 
 Result<CaptureState> capture_state_from_name(std::string_view name) {
   return from_name<CaptureState, kCaptureStateCount>(name, capture_state_name);
+}
+
+const char* capture_origin_name(CaptureOrigin origin) {
+  return kCaptureOriginNames[static_cast<std::size_t>(origin)];
+}
+
+Result<CaptureOrigin> capture_origin_from_name(std::string_view name) {
+  return from_name<CaptureOrigin, kCaptureOriginCount>(name, capture_origin_name);
 }
 
 DeploymentState deployment_state(status_report::InstallState reported) {

@@ -19,10 +19,11 @@ const char* const kFailed = capture_state_name(CaptureState::kFailed);
 Result<StoredCapture> SqliteStore::add_capture(const StoredCapture& capture) {
   // An unknown device fails the foreign key, which sqlite_status reports as kNotFound.
   constexpr const char* kSql =
-      "INSERT INTO captures(device_id, kind, label, windows_requested, created_ms, state) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+      "INSERT INTO captures(device_id, kind, label, windows_requested, created_ms, state, "
+      "origin, origin_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
   SPINDLE_TRY(execute(kSql, "add capture", capture.device_id, capture.kind, capture.label,
-                      capture.windows_requested, capture.created_ms, kRequested));
+                      capture.windows_requested, capture.created_ms, kRequested,
+                      std::string_view(capture_origin_name(capture.origin)), capture.origin_event));
   return get_capture(static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_)));
 }
 

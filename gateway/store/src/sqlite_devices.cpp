@@ -80,6 +80,23 @@ Status SqliteStore::save_calibration(std::string_view device_id,
                  calibration.normalization, calibration.updated_ms);
 }
 
+Status SqliteStore::save_recalibration(std::string_view device_id,
+                                       const StoredRecalibration& recalibration) {
+  // An unknown device fails the foreign key, which sqlite_status reports as kNotFound.
+  constexpr const char* kSql =
+      "INSERT INTO recalibrations(device_id, model_id, version, after_generation, requested_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(device_id) DO UPDATE SET "
+      "model_id = excluded.model_id, version = excluded.version, "
+      "after_generation = excluded.after_generation, requested_ms = excluded.requested_ms";
+  return execute(kSql, "save recalibration", device_id, recalibration.model_id,
+                 recalibration.version, recalibration.after_generation, recalibration.requested_ms);
+}
+
+Status SqliteStore::clear_recalibration(std::string_view device_id) {
+  return execute("DELETE FROM recalibrations WHERE device_id = ?1", "clear recalibration",
+                 device_id);
+}
+
 // ---- Drift ----
 
 Status SqliteStore::save_drift_state(const StoredDriftState& state) {

@@ -79,6 +79,14 @@ Result<StoredDevice> device_from_row(const Statement& row) {
     calibration.updated_ms = row.column_int64(22);
     device.calibration = std::move(calibration);
   }
+  if (!row.column_is_null(23)) {
+    device.recalibration = StoredRecalibration{
+        .model_id = row.column_text(25),
+        .version = row.column_uint64(26),
+        .after_generation = static_cast<std::uint32_t>(row.column_int64(23)),
+        .requested_ms = row.column_int64(24),
+    };
+  }
   return device;
 }
 
@@ -126,6 +134,9 @@ Result<StoredCapture> capture_from_row(const Statement& row) {
   SPINDLE_TRY_ASSIGN(capture.state,
                      stored_state(row, 14, capture_state_from_name, "the capture state"));
   capture.reason = row.column_text(15);
+  SPINDLE_TRY_ASSIGN(capture.origin,
+                     stored_state(row, 16, capture_origin_from_name, "the capture origin"));
+  capture.origin_event = row.column_int64(17);
   return capture;
 }
 

@@ -13,18 +13,21 @@ namespace spindle::gateway::sqlite {
 inline constexpr const char* kSelectCaptures =
     "SELECT id, device_id, kind, label, windows_requested, windows_received, chunks_received, "
     "board, sample_rate_hz, window_length, axes, feature_count, created_ms, completed_ms, state, "
-    "reason FROM captures";
+    "reason, origin, origin_event FROM captures";
 
 // The device columns every device query selects, with the latest attestation verdict (a
-// NULL verdict: none yet) and calibration report (a NULL model id: none yet);
+// NULL verdict: none yet), calibration report (a NULL model id: none yet) and outstanding
+// calibration reset (a NULL generation: none);
 // device_from_row reads them in this order.
 inline constexpr const char* kSelectDevices =
     "SELECT d.id, d.created_ms, d.registration, d.location, d.lifetime_s, d.last_seen_ms, "
     "d.online, a.verdict, a.time_ms, a.nonce, a.active_digest, a.firmware, a.expected_digest, "
     "c.model_id, c.version, c.state, c.generation, c.windows_done, c.windows_total, "
-    "c.threshold, c.clamp, c.normalization, c.updated_ms "
+    "c.threshold, c.clamp, c.normalization, c.updated_ms, r.after_generation, r.requested_ms, "
+    "r.model_id, r.version "
     "FROM devices d LEFT JOIN attestations a ON a.device_id = d.id "
-    "LEFT JOIN calibrations c ON c.device_id = d.id";
+    "LEFT JOIN calibrations c ON c.device_id = d.id "
+    "LEFT JOIN recalibrations r ON r.device_id = d.id";
 
 inline constexpr const char* kSelectModels =
     "SELECT digest, size, model_id, created_ms FROM models";

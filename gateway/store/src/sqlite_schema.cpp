@@ -12,7 +12,7 @@ namespace {
 
 // Ordered schema migrations: step i takes the database from user_version i to i + 1. Append,
 // never edit a released step: databases in the field have already run it.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   id TEXT PRIMARY KEY NOT NULL,
@@ -142,6 +142,21 @@ CREATE TABLE drift_states (
   drifting INTEGER NOT NULL,
   state BLOB NOT NULL,
   updated_ms INTEGER NOT NULL
+);
+)sql",
+    // 5: retraining (docs/gateway/drift.md "What drift does"): who opened a capture (the
+    // operator, or the gateway for a drifting device, with the drift event's id), and each
+    // device's outstanding calibration reset.
+    R"sql(
+ALTER TABLE captures ADD COLUMN origin TEXT NOT NULL DEFAULT 'operator';
+ALTER TABLE captures ADD COLUMN origin_event INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX captures_by_origin ON captures(device_id, origin, created_ms);
+CREATE TABLE recalibrations (
+  device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices(id),
+  model_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  after_generation INTEGER NOT NULL,
+  requested_ms INTEGER NOT NULL
 );
 )sql",
 };

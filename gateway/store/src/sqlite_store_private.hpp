@@ -63,6 +63,10 @@ class SqliteStore final : public Store {
   Status save_calibration(std::string_view device_id,
                           const StoredCalibration& calibration) override;
 
+  Status save_recalibration(std::string_view device_id,
+                            const StoredRecalibration& recalibration) override;
+  Status clear_recalibration(std::string_view device_id) override;
+
   Status save_drift_state(const StoredDriftState& state) override;
   Result<StoredDriftState> get_drift_state(std::string_view device_id) override;
   Result<AdaptationCounts> count_adaptation() override;
@@ -91,8 +95,8 @@ class SqliteStore final : public Store {
   Status fail_capture(std::int64_t id, std::string_view reason, std::int64_t now_ms) override;
   Result<std::vector<StoredCaptureChunk>> capture_chunks(std::int64_t capture_id) override;
 
-  Status append_event(std::string_view device_id, std::string_view kind, std::string_view detail,
-                      std::int64_t now_ms) override;
+  Result<std::int64_t> append_event(std::string_view device_id, std::string_view kind,
+                                    std::string_view detail, std::int64_t now_ms) override;
   Result<std::vector<StoredEvent>> query_events(const EventQuery& query) override;
 
  private:

@@ -51,11 +51,12 @@ Result<std::uint64_t> SqliteStore::count_telemetry(std::string_view device_id) {
 
 // ---- Events ----
 
-Status SqliteStore::append_event(std::string_view device_id, std::string_view kind,
-                                 std::string_view detail, std::int64_t now_ms) {
+Result<std::int64_t> SqliteStore::append_event(std::string_view device_id, std::string_view kind,
+                                               std::string_view detail, std::int64_t now_ms) {
   constexpr const char* kSql =
       "INSERT INTO events(time_ms, device_id, kind, detail) VALUES (?1, ?2, ?3, ?4)";
-  return execute(kSql, "append event", now_ms, device_id, kind, detail);
+  SPINDLE_TRY(execute(kSql, "append event", now_ms, device_id, kind, detail));
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
 Result<std::vector<StoredEvent>> SqliteStore::query_events(const EventQuery& query) {

@@ -58,6 +58,14 @@ class RecordingListener : public FleetListener {
     const std::lock_guard lock(mutex_);
     captures_.push_back(std::move(capture));
   }
+  void recalibration_requested(std::string device_id, StoredRecalibration recalibration) override {
+    const std::lock_guard lock(mutex_);
+    recalibrations_.emplace_back(std::move(device_id), std::move(recalibration));
+  }
+  std::vector<std::pair<std::string, StoredRecalibration>> recalibrations() const {
+    const std::lock_guard lock(mutex_);
+    return recalibrations_;
+  }
   std::vector<StoredCapture> captures() const {
     const std::lock_guard lock(mutex_);
     return captures_;
@@ -87,6 +95,7 @@ class RecordingListener : public FleetListener {
   std::vector<StoredDeployment> deployments_;
   std::vector<std::pair<std::string, Challenge>> challenges_;
   std::vector<StoredCapture> captures_;
+  std::vector<std::pair<std::string, StoredRecalibration>> recalibrations_;
 };
 
 struct Reply {
@@ -645,6 +654,90 @@ TEST_F(HttpApiTest, DeviceShowsItsLatestCalibrationReport) {
   EXPECT_TRUE(listed[1]["calibration"].is_null());
 }
 
+TEST_F(HttpApiTest, ACalibrationResetIsStoredAndHandedToTheCoapSide) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  write([&](Store& store) {
+    StoredCalibration c;
+    c.model_id = "vib-ae";
+    c.version = 4;
+    c.state = status_report::CalibrationState::kCalibrated;
+    c.generation = 1;
+    c.windows_done = c.windows_total = 600;
+    c.threshold = 0.75;
+    return store.save_calibration("node-1", c);
+  });
+  const auto reset = post_json("/api/v1/devices/node-1/calibration/reset", json::object());
+  ASSERT_EQ(reset.status, 201) << reset.raw;
+  EXPECT_EQ(reset.body["device"], "node-1");
+  EXPECT_EQ(reset.body["model_id"], "vib-ae");
+  EXPECT_EQ(reset.body["after_generation"], 1);
+  EXPECT_EQ(reset.body["next_generation"], 2);
+  const auto handed = listener_.recalibrations();
+  ASSERT_EQ(handed.size(), 1U);
+  EXPECT_EQ(handed[0].first, "node-1");
+  EXPECT_EQ(handed[0].second.after_generation, 1U);
+  EXPECT_EQ(handed[0].second.model_id, "vib-ae");
+  EXPECT_EQ(handed[0].second.version, 4U);
+  const auto view = get("/api/v1/devices/node-1").body;
+  EXPECT_EQ(view["calibration_reset"]["after_generation"], 1);
+  EXPECT_EQ(view["calibration_reset"]["next_generation"], 2);
+  const auto events = get("/api/v1/events?kind=calibration-reset").body["events"];
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_NE(events[0]["detail"].get<std::string>().find("asked to begin generation 2"),
+            std::string::npos)
+      << events[0];
+}
+
+TEST_F(HttpApiTest, ACalibrationResetWithoutACalibrationIs409AndOfAnUnknownDevice404) {
+  ASSERT_EQ(provision({"node-1", "node-2"}).status, 200);
+  auto refused = post_json("/api/v1/devices/node-1/calibration/reset", json::object());
+  EXPECT_EQ(refused.status, 409) << refused.raw;
+  EXPECT_NE(refused.body["error"].get<std::string>().find("no calibration report"),
+            std::string::npos)
+      << refused.raw;
+  write([&](Store& store) {
+    StoredCalibration c;
+    c.model_id = "plain-model";
+    c.version = 1;
+    c.state = status_report::CalibrationState::kNone;  // a model without calibration
+    return store.save_calibration("node-2", c);
+  });
+  refused = post_json("/api/v1/devices/node-2/calibration/reset", json::object());
+  EXPECT_EQ(refused.status, 409) << refused.raw;
+  EXPECT_NE(refused.body["error"].get<std::string>().find("state none"), std::string::npos)
+      << refused.raw;
+  EXPECT_EQ(post_json("/api/v1/devices/node-9/calibration/reset", json::object()).status, 404);
+  EXPECT_EQ(post_json("/api/v1/devices/node-1/calibration/reset", {{"generation", 3}}).status, 400);
+  EXPECT_TRUE(listener_.recalibrations().empty());
+  EXPECT_TRUE(get("/api/v1/devices/node-1").body["calibration_reset"].is_null());
+}
+
+TEST_F(HttpApiTest, CapturesShowWhoOpenedThem) {
+  ASSERT_EQ(provision({"node-1"}).status, 200);
+  ASSERT_EQ(
+      post_json("/api/v1/devices/node-1/captures", {{"windows", 5}, {"kind", "features"}}).status,
+      201);
+  write([&](Store& store) {
+    SPINDLE_TRY(store.fail_capture(1, "test", 5));
+    StoredCapture c;
+    c.device_id = "node-1";
+    c.kind = "features";
+    c.label = "drift:calibration:x_rms";
+    c.windows_requested = 300;
+    c.origin = CaptureOrigin::kDrift;
+    c.origin_event = 77;
+    c.created_ms = 6;
+    return store.add_capture(c).status();
+  });
+  const auto listed = get("/api/v1/captures").body["captures"];
+  ASSERT_EQ(listed.size(), 2U);
+  EXPECT_EQ(listed[0]["origin"], "drift");
+  EXPECT_EQ(listed[0]["origin_event"], 77);
+  EXPECT_EQ(listed[0]["label"], "drift:calibration:x_rms");
+  EXPECT_EQ(listed[1]["origin"], "operator");
+  EXPECT_TRUE(listed[1]["origin_event"].is_null());
+}
+
 TEST_F(HttpApiTest, DriftOfAnUnknownDeviceIs404AndBeforeAnySummaryHasNoReference) {
   EXPECT_EQ(get("/api/v1/devices/ghost/drift").status, 404);
   EXPECT_EQ(get("/api/v1/devices/bad%20id/drift").status, 400);
@@ -945,7 +1038,7 @@ class QueryTest : public HttpApiTest {
     write([](Store& store) {
       SPINDLE_TRY(store.append_event("node-1", "registered", "rd/1", 1000));
       SPINDLE_TRY(store.append_event("node-2", "offline", "lifetime expired", 2000));
-      return store.append_event("", "started", "gateway 0.1.0", 3000);
+      return store.append_event("", "started", "gateway 0.1.0", 3000).status();
     });
   }
 

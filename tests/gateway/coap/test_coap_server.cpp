@@ -3,7 +3,9 @@
 // hit the throw with 5.00 and goes on serving the next one; requests are raw CoAP
 // datagrams (RFC 7252 section 3), so the test depends on nothing but a UDP socket.
 // Calibration reports are kept as the device's latest, and telemetry's feature summaries
-// step its drift state.
+// step its drift state; under --drift-policy capture a device that starts drifting is asked
+// for one capture in the answer to that batch, and a calibration reset rides on every answer
+// until the node reports the next generation.
 #include "spindle/gateway/coap_server.hpp"
 
 #include <arpa/inet.h>
@@ -25,6 +27,7 @@
 #include "spindle/gateway/clock.hpp"
 #include "spindle/gateway/drift.hpp"
 #include "spindle/protocol/cbor_writer.hpp"
+#include "spindle/protocol/gateway_request.hpp"
 #include "spindle/protocol/senml.hpp"
 #include "spindle/protocol/status_report.hpp"
 
@@ -89,6 +92,13 @@ class FaultyStore final : public Store {
   Status save_calibration(std::string_view id, const StoredCalibration& calibration) override {
     return inner_->save_calibration(id, calibration);
   }
+  Status save_recalibration(std::string_view id,
+                            const StoredRecalibration& recalibration) override {
+    return inner_->save_recalibration(id, recalibration);
+  }
+  Status clear_recalibration(std::string_view id) override {
+    return inner_->clear_recalibration(id);
+  }
   Status save_drift_state(const StoredDriftState& state) override {
     return inner_->save_drift_state(state);
   }
@@ -147,8 +157,8 @@ class FaultyStore final : public Store {
   Result<std::vector<StoredCaptureChunk>> capture_chunks(std::int64_t id) override {
     return inner_->capture_chunks(id);
   }
-  Status append_event(std::string_view id, std::string_view kind, std::string_view detail,
-                      std::int64_t now) override {
+  Result<std::int64_t> append_event(std::string_view id, std::string_view kind,
+                                    std::string_view detail, std::int64_t now) override {
     return inner_->append_event(id, kind, detail, now);
   }
   Result<std::vector<StoredEvent>> query_events(const EventQuery& query) override {
@@ -285,13 +295,13 @@ constexpr std::array<std::uint8_t, 16> kTwoPairs = {0x00, 0x00, 0x00, 0x3f, 0x00
                                                     0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0x40};
 
 Bytes calibration_report(std::string_view model_id, status_report::CalibrationState state,
-                         std::uint32_t windows_done) {
+                         std::uint32_t windows_done, std::uint32_t generation = 1) {
   status_report::StatusReport report;
   report.kind = status_report::Kind::kCalibration;
   report.calibration = {.model_id = model_id,
                         .version = 4,
                         .state = state,
-                        .generation = 1,
+                        .generation = generation,
                         .windows_done = windows_done,
                         .windows_total = 600,
                         .threshold = 0.8125F,
@@ -307,7 +317,7 @@ Bytes calibration_report(std::string_view model_id, status_report::CalibrationSt
 }
 
 // A feature summary as a node sends it: feature_windows and feature_stats of one reading.
-Bytes feature_summary_batch(std::uint64_t seq) {
+Bytes feature_summary_batch(std::uint64_t seq, std::span<const std::uint8_t> pairs = kTwoPairs) {
   std::array<senml::Record, 2> records = {
       senml::reading_number("feature_windows", "", 32, 0.0, seq),
       senml::reading_number("feature_stats", "", 0, 0.0, seq)};
@@ -315,7 +325,7 @@ Bytes feature_summary_batch(std::uint64_t seq) {
   records[0].has_base_time = true;
   records[0].base_time = 1.8e9 + static_cast<double>(seq);
   records[1].kind = senml::ValueKind::kData;
-  records[1].data = kTwoPairs;
+  records[1].data = pairs;
   std::array<std::uint8_t, 256> buffer{};
   const auto encoded = senml::encode(records, buffer);
   EXPECT_TRUE(encoded.ok());
@@ -348,6 +358,7 @@ class CoapServerFaultTest : public ::testing::Test {
     CoapServerOptions options;
     options.port = free_udp_port();
     options.insecure = true;
+    configure(options);
     server_ = std::make_unique<CoapServer>(
         options, *writer_, std::make_unique<FaultyStore>(std::move(reader).value(), faults_), keys_,
         metrics_);
@@ -367,6 +378,8 @@ class CoapServerFaultTest : public ::testing::Test {
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
   }
+
+  virtual void configure(CoapServerOptions&) {}
 
   // The server still answers: discovery is served from memory.
   void expect_serving() {
@@ -514,6 +527,220 @@ TEST_F(CoapServerFaultTest, FeatureSummariesInTelemetryStepTheDriftStateOnce) {
   EXPECT_EQ(decoded->summaries, 1U);
   EXPECT_EQ(decoded->primary, drift::ReferenceKind::kNone);  // nothing deployed here
   EXPECT_EQ(decoded->last_seq, 1U);
+}
+
+// ---- What drift does, and calibration resets ----
+
+// The first feature (x_rms) 20 reference standard deviations away, the second as calibrated.
+constexpr std::array<std::uint8_t, 16> kDriftedPairs = {
+    0x00, 0x00, 0xa0, 0x40, 0x00, 0x00, 0x80, 0x3e,
+    0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0x40};  // (5.0, 0.25), (-1.0, 2.0)
+
+class CoapServerDriftCaptureTest : public CoapServerFaultTest {
+ protected:
+  void configure(CoapServerOptions& options) override {
+    options.drift_capture.policy = DriftPolicy::kCapture;
+    options.drift_capture.windows = 20;
+    options.drift_capture.daily_cap = 2;
+  }
+
+  // vib-ae v4 active on node-1 and calibrated there to kTwoPairs: the drift reference.
+  void calibrate() {
+    ASSERT_TRUE(writer_
+                    ->run([&](Store& s) {
+                      StoredDeployment deployment;
+                      deployment.device_id = "node-1";
+                      deployment.model_digest = model_digest_;
+                      deployment.model_id = "vib-ae";
+                      deployment.version = 4;
+                      deployment.manifest = {0xd2};  // no baseline: not decoded
+                      deployment.created_ms = now_ms();
+                      SPINDLE_TRY_ASSIGN(const std::int64_t id, s.add_deployment(deployment));
+                      return s.set_deployment_state(id, DeploymentState::kActivated, "ok",
+                                                    now_ms());
+                    })
+                    .ok());
+    const auto answer = client_->request(
+        kPost, {"d", "node-1", "status"}, kFormatCbor,
+        calibration_report("vib-ae", status_report::CalibrationState::kCalibrated, 600));
+    ASSERT_TRUE(answer.has_value());
+    ASSERT_EQ(answer->code, kChanged);
+  }
+
+  // Posts telemetry; the gateway request its answer carries (none: nullopt).
+  std::optional<gateway_request::GatewayRequest> post(const Bytes& batch) {
+    const auto answer = client_->request(kPost, {"t", "node-1"}, kFormatSenmlCbor, batch);
+    EXPECT_TRUE(answer.has_value());
+    EXPECT_EQ(answer ? answer->code : 0, kChanged);
+    if (!answer || answer->payload.empty()) return std::nullopt;
+    payload_.assign(answer->payload.begin(), answer->payload.end());
+    auto request = gateway_request::decode(payload_);
+    EXPECT_TRUE(request.ok()) << request.status().name();
+    if (!request.ok()) return std::nullopt;
+    return *request;
+  }
+
+  std::vector<StoredEvent> events(const std::string& kind) {
+    auto reader = open_sqlite_store(dir_);
+    EventQuery query;
+    query.kind = kind;
+    return (*reader)->query_events(query).value();
+  }
+
+  std::vector<StoredCapture> captures() {
+    auto reader = open_sqlite_store(dir_);
+    return (*reader)->list_captures("node-1", false).value();
+  }
+
+  Bytes payload_;  // what the last decoded request views
+};
+
+TEST_F(CoapServerDriftCaptureTest, ADeviceThatStartsDriftingIsAskedForOneCaptureInThatAnswer) {
+  calibrate();
+  // raise_after = 3: the first two drifted summaries only count.
+  EXPECT_FALSE(post(feature_summary_batch(1, kDriftedPairs)).has_value());
+  EXPECT_FALSE(post(feature_summary_batch(2, kDriftedPairs)).has_value());
+  const auto asked = post(feature_summary_batch(3, kDriftedPairs));
+  ASSERT_TRUE(asked.has_value());
+  ASSERT_TRUE(asked->has_capture);
+  EXPECT_EQ(asked->capture.kind, capture::Kind::kFeatures);
+  EXPECT_EQ(asked->capture.windows, 20U);
+  EXPECT_FALSE(asked->has_recalibrate);
+
+  const auto drift = events("drift");
+  ASSERT_EQ(drift.size(), 1U);
+  auto stored = captures();
+  ASSERT_EQ(stored.size(), 1U);
+  EXPECT_EQ(stored[0].id, static_cast<std::int64_t>(asked->capture.capture_id));
+  EXPECT_EQ(stored[0].origin, CaptureOrigin::kDrift);
+  EXPECT_EQ(stored[0].origin_event, drift[0].id);
+  EXPECT_EQ(stored[0].label, "drift:calibration:x_rms");
+  EXPECT_EQ(stored[0].state, CaptureState::kRequested);
+  const auto opened = events("drift-capture");
+  ASSERT_EQ(opened.size(), 1U);
+  EXPECT_NE(opened[0].detail.find("capture " + std::to_string(stored[0].id) + ": 20 features"),
+            std::string::npos)
+      << opened[0].detail;
+  EXPECT_NE(opened[0].detail.find("drift event " + std::to_string(drift[0].id)), std::string::npos);
+  EXPECT_NE(metrics_.render().find("spindle_drift_captures_total{outcome=\"requested\"} 1"),
+            std::string::npos);
+
+  // Still drifting: no new drift event and no new capture; the open one is asked for again.
+  const auto repeated = post(feature_summary_batch(4, kDriftedPairs));
+  ASSERT_TRUE(repeated.has_value());
+  EXPECT_EQ(repeated->capture.capture_id, asked->capture.capture_id);
+  // A retransmitted batch steps nothing, so it cannot open a second capture either.
+  (void)post(feature_summary_batch(3, kDriftedPairs));
+  EXPECT_EQ(captures().size(), 1U);
+}
+
+TEST_F(CoapServerDriftCaptureTest, DriftingAgainWhileTheCaptureIsOpenOpensNone) {
+  calibrate();
+  std::uint64_t seq = 0;
+  for (int i = 0; i < 3; ++i)
+    (void)post(feature_summary_batch(++seq, kDriftedPairs));
+  ASSERT_EQ(captures().size(), 1U);
+  for (int i = 0; i < 3; ++i)  // healthy again: cleared
+    (void)post(feature_summary_batch(++seq));
+  ASSERT_EQ(events("drift-cleared").size(), 1U);
+  std::optional<gateway_request::GatewayRequest> last;
+  for (int i = 0; i < 3; ++i)  // drifting again, within the cap, the first capture open
+    last = post(feature_summary_batch(++seq, kDriftedPairs));
+  EXPECT_EQ(events("drift").size(), 2U);
+  const auto stored = captures();
+  ASSERT_EQ(stored.size(), 1U);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->capture.capture_id, static_cast<std::uint64_t>(stored[0].id));
+  const auto skipped = events("drift-capture-skipped");
+  ASSERT_EQ(skipped.size(), 1U);
+  EXPECT_NE(skipped[0].detail.find("capture " + std::to_string(stored[0].id) +
+                                   " (drift) is still requested"),
+            std::string::npos)
+      << skipped[0].detail;
+  EXPECT_NE(metrics_.render().find("spindle_drift_captures_total{outcome=\"skipped-open\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(CoapServerFaultTest, UnderPolicyNotifyADriftingDeviceGetsNoCapture) {
+  ASSERT_TRUE(writer_
+                  ->run([&](Store& s) {
+                    StoredDeployment deployment;
+                    deployment.device_id = "node-1";
+                    deployment.model_digest = model_digest_;
+                    deployment.model_id = "vib-ae";
+                    deployment.version = 4;
+                    deployment.manifest = {0xd2};
+                    deployment.created_ms = now_ms();
+                    SPINDLE_TRY_ASSIGN(const std::int64_t id, s.add_deployment(deployment));
+                    return s.set_deployment_state(id, DeploymentState::kActivated, "ok", now_ms());
+                  })
+                  .ok());
+  ASSERT_EQ(
+      client_
+          ->request(kPost, {"d", "node-1", "status"}, kFormatCbor,
+                    calibration_report("vib-ae", status_report::CalibrationState::kCalibrated, 600))
+          ->code,
+      kChanged);
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) {
+    const auto answer = client_->request(kPost, {"t", "node-1"}, kFormatSenmlCbor,
+                                         feature_summary_batch(seq, kDriftedPairs));
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_TRUE(answer->payload.empty());
+  }
+  auto reader = open_sqlite_store(dir_);
+  EventQuery query;
+  query.kind = "drift";
+  EXPECT_EQ((*reader)->query_events(query)->size(), 1U);
+  EXPECT_TRUE((*reader)->list_captures("node-1", false)->empty());
+}
+
+TEST_F(CoapServerDriftCaptureTest, ACalibrationResetRidesOnEveryAnswerUntilTheNextGeneration) {
+  calibrate();
+  // As the API does it: stored, then handed to the CoAP side.
+  const StoredRecalibration reset{"vib-ae", 4, 1, now_ms()};
+  ASSERT_TRUE(writer_->run([&](Store& s) { return s.save_recalibration("node-1", reset); }).ok());
+  server_->recalibration_requested("node-1", reset);
+  auto asked = post(telemetry_batch(1));
+  ASSERT_TRUE(asked.has_value());
+  EXPECT_TRUE(asked->has_recalibrate);
+  EXPECT_EQ(asked->recalibrate_after, 1U);
+  EXPECT_FALSE(asked->has_capture);
+  // The node reports generation 1 again (the request was lost, say): still asked.
+  ASSERT_EQ(client_
+                ->request(kPost, {"d", "node-1", "status"}, kFormatCbor,
+                          calibration_report("vib-ae", status_report::CalibrationState::kCalibrated,
+                                             600, 1))
+                ->code,
+            kChanged);
+  asked = post(telemetry_batch(2));
+  ASSERT_TRUE(asked.has_value());
+  EXPECT_TRUE(asked->has_recalibrate);
+  // Generation 2 begins: the reset is answered, in memory and in the store.
+  ASSERT_EQ(client_
+                ->request(kPost, {"d", "node-1", "status"}, kFormatCbor,
+                          calibration_report("vib-ae",
+                                             status_report::CalibrationState::kNormalizing, 0, 2))
+                ->code,
+            kChanged);
+  EXPECT_FALSE(post(telemetry_batch(3)).has_value());
+  auto reader = open_sqlite_store(dir_);
+  const auto device = (*reader)->get_device("node-1");
+  ASSERT_TRUE(device.ok());
+  EXPECT_FALSE(device->recalibration.has_value());
+  EXPECT_EQ(device->calibration->generation, 2U);
+}
+
+TEST_F(CoapServerDriftCaptureTest, ACalibrationResetAndACaptureShareOneRequest) {
+  calibrate();
+  const StoredRecalibration reset{"vib-ae", 4, 1, now_ms()};
+  server_->recalibration_requested("node-1", reset);
+  for (std::uint64_t seq = 1; seq <= 2; ++seq)
+    (void)post(feature_summary_batch(seq, kDriftedPairs));
+  const auto asked = post(feature_summary_batch(3, kDriftedPairs));
+  ASSERT_TRUE(asked.has_value());
+  EXPECT_TRUE(asked->has_capture);
+  EXPECT_TRUE(asked->has_recalibrate);
+  EXPECT_EQ(asked->recalibrate_after, 1U);
 }
 
 }  // namespace

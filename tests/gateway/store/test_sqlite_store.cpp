@@ -155,6 +155,11 @@ TEST_F(SqliteStoreTest, DatabaseWithNewerSchemaIsRefused) {
   EXPECT_EQ(store.status(), Status(Error::kUnsupportedVersion));
 }
 
+// What migration 5 added, taken away again: a database as version 4 left it.
+constexpr const char* kUndoMigrationFive =
+    "DROP INDEX captures_by_origin; ALTER TABLE captures DROP COLUMN origin; "
+    "ALTER TABLE captures DROP COLUMN origin_event; DROP TABLE recalibrations; ";
+
 TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
   // A version-1 database as the previous build left it: migration 1 is never edited, so
   // this build's database minus what the later migrations added is exactly that.
@@ -168,7 +173,8 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
   }
   execute_sql(db_path(),
               "DROP TABLE attestations; DROP TABLE capture_chunks; DROP TABLE captures; "
-              "DROP TABLE calibrations; DROP TABLE drift_states; PRAGMA user_version = 1");
+              "DROP TABLE recalibrations; DROP TABLE calibrations; DROP TABLE drift_states; "
+              "PRAGMA user_version = 1");
 
   auto store = open();
   ASSERT_NE(store, nullptr);
@@ -198,8 +204,9 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionThreeAddsCalibrationsAndDriftS
     verdict.time_ms = 5;
     ASSERT_TRUE(store->save_attestation("node-1", verdict).ok());
   }
-  execute_sql(db_path(),
-              "DROP TABLE calibrations; DROP TABLE drift_states; PRAGMA user_version = 3");
+  execute_sql(db_path(), std::string(kUndoMigrationFive) +
+                             "DROP TABLE calibrations; DROP TABLE drift_states; "
+                             "PRAGMA user_version = 3");
 
   auto store = open();
   ASSERT_NE(store, nullptr);
@@ -215,6 +222,34 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionThreeAddsCalibrationsAndDriftS
   EXPECT_TRUE(store->save_calibration("node-1", calibration).ok());
   EXPECT_TRUE(store->save_drift_state({"node-1", true, {1, 2, 3}, 7}).ok());
   EXPECT_EQ(store->count_adaptation()->drifting, 1U);
+}
+
+TEST_F(SqliteStoreTest, MigrationFromSchemaVersionFourKeepsCapturesAsTheOperators) {
+  // A version-4 database (before drift captures and calibration resets).
+  {
+    auto store = open();
+    ASSERT_TRUE(store->add_device("node-1", 1).ok());
+    StoredCapture capture;
+    capture.device_id = "node-1";
+    capture.kind = "features";
+    capture.label = "healthy";
+    capture.windows_requested = 4;
+    capture.created_ms = 2;
+    ASSERT_TRUE(store->add_capture(capture).ok());
+  }
+  execute_sql(db_path(), std::string(kUndoMigrationFive) + "PRAGMA user_version = 4");
+
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query_sql(db_path(), "PRAGMA user_version"), std::to_string(sqlite_schema_version()));
+  const auto capture = store->get_capture(1);
+  ASSERT_TRUE(capture.ok()) << capture.status().name();
+  EXPECT_EQ(capture->label, "healthy");
+  EXPECT_EQ(capture->origin, CaptureOrigin::kOperator);
+  EXPECT_EQ(capture->origin_event, 0);
+  EXPECT_FALSE(store->get_device("node-1")->recalibration.has_value());
+  EXPECT_TRUE(store->save_recalibration("node-1", {"anomaly", 3, 1, 9}).ok());
+  EXPECT_EQ(store->get_device("node-1")->recalibration->after_generation, 1U);
 }
 
 TEST_F(SqliteStoreTest, CommittedDataSurvivesDestructionWithoutCloseButOpenTransactionDoesNot) {
@@ -981,6 +1016,62 @@ TEST_F(SqliteStoreTest, ACaptureCollectsEachChunkOnceAndCompletes) {
   ASSERT_EQ(chunks->size(), 2U);
   EXPECT_EQ((*chunks)[1].first_window, 3U);
   EXPECT_EQ((*chunks)[1].data.size(), 2U * 45 * 4);
+}
+
+TEST_F(SqliteStoreTest, ACaptureKeepsItsOriginAndTheDriftEventThatOpenedIt) {
+  {
+    const auto store = open();
+    ASSERT_TRUE(store->add_device("node-1", 1).ok());
+    const auto first = store->append_event("node-1", "drift", "against calibration", 10);
+    const auto second = store->append_event("node-1", "drift", "again", 11);
+    ASSERT_TRUE(first.ok() && second.ok());
+    EXPECT_GT(*second, *first);  // append_event returns the event's id
+    StoredCapture request;
+    request.device_id = "node-1";
+    request.kind = "features";
+    request.label = "drift:calibration:x_rms";
+    request.windows_requested = 300;
+    request.origin = CaptureOrigin::kDrift;
+    request.origin_event = *second;
+    request.created_ms = 12;
+    const auto capture = store->add_capture(request);
+    ASSERT_TRUE(capture.ok()) << capture.status().name();
+    EXPECT_EQ(capture->origin, CaptureOrigin::kDrift);
+    EXPECT_EQ(capture->origin_event, *second);
+  }
+  const auto store = open();
+  EXPECT_EQ(query_sql(db_path(), "SELECT origin FROM captures"), "drift");
+  const auto captures = store->list_captures("node-1", true);
+  ASSERT_EQ(captures->size(), 1U);
+  EXPECT_EQ(captures->front().origin, CaptureOrigin::kDrift);
+  EXPECT_EQ(captures->front().label, "drift:calibration:x_rms");
+  execute_sql(db_path(), "UPDATE captures SET origin = 'robot'");
+  EXPECT_EQ(store->get_capture(captures->front().id).status(), Status(Error::kIoError));
+}
+
+TEST_F(SqliteStoreTest, ACalibrationResetIsKeptPerDeviceUntilCleared) {
+  {
+    const auto store = open();
+    ASSERT_TRUE(store->add_device("node-1", 1).ok());
+    ASSERT_TRUE(store->add_device("node-2", 1).ok());
+    EXPECT_FALSE(store->get_device("node-1")->recalibration.has_value());
+    ASSERT_TRUE(store->save_recalibration("node-1", {"anomaly", 3, 1, 100}).ok());
+    ASSERT_TRUE(store->save_recalibration("node-1", {"anomaly", 3, 2, 200}).ok());  // replaces
+    EXPECT_EQ(store->save_recalibration("node-9", {"anomaly", 3, 1, 100}),
+              Status(Error::kNotFound));
+  }
+  const auto store = open();
+  const auto devices = store->list_devices();
+  ASSERT_EQ(devices->size(), 2U);
+  ASSERT_TRUE((*devices)[0].recalibration.has_value());
+  EXPECT_EQ((*devices)[0].recalibration->model_id, "anomaly");
+  EXPECT_EQ((*devices)[0].recalibration->version, 3U);
+  EXPECT_EQ((*devices)[0].recalibration->after_generation, 2U);
+  EXPECT_EQ((*devices)[0].recalibration->requested_ms, 200);
+  EXPECT_FALSE((*devices)[1].recalibration.has_value());
+  EXPECT_TRUE(store->clear_recalibration("node-1").ok());
+  EXPECT_TRUE(store->clear_recalibration("node-2").ok());  // none: nothing to do
+  EXPECT_FALSE(store->get_device("node-1")->recalibration.has_value());
 }
 
 TEST_F(SqliteStoreTest, CapturesListNewestFirstAndFailOnce) {

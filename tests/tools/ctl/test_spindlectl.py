@@ -275,6 +275,51 @@ class Session(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("device ghost-2 is not provisioned", err)
 
+    def test_capture_wait_waits_for_the_open_data_set_or_says_there_is_none(self):
+        self.gateway.provision("cap-1")
+        code, _, err = run("capture", "cap-1", "--wait", "--timeout", "1", *self.api)
+        self.assertEqual(code, 1)
+        self.assertIn("device cap-1 has no data set being collected", err)
+        code, _, err = run("capture", "cap-1", "--label", "x", "--wait", *self.api)
+        self.assertEqual(code, 2)
+        self.assertIn("give --windows too", err)
+        _, out, _ = run("capture", "cap-1", "--windows", "3", "--label", "healthy", *self.api,
+                        expect=0)
+        self.assertIn("cap-1: data set", out)
+        data_set = out.split("data set ")[1].split(" ")[0]
+        # No node uploads here: each way of waiting finds the data set and times out on it.
+        code, out, err = run("capture", "cap-1", "--wait", "--timeout", "1", *self.api)
+        self.assertEqual(code, 1)
+        self.assertIn(f"cap-1: waiting for data set {data_set} (operator, label \"healthy\")", out)
+        self.assertIn(f"capture {data_set} requested: 0 of 3 features windows", err)
+        code, out, err = run("capture", "wait", "--device", "cap-1", "--timeout", "1", *self.api)
+        self.assertEqual(code, 1)
+        self.assertIn(f"waiting for data set {data_set}", out)
+        code, _, err = run("capture", "wait", data_set, "--timeout", "1", *self.api)
+        self.assertEqual(code, 1)
+        self.assertIn("timed out after", err)
+        code, _, err = run("capture", "wait", "x", *self.api)
+        self.assertEqual(code, 2)
+        code, _, err = run("capture", "ghost-3", "--wait", *self.api)
+        self.assertEqual(code, 1)
+        self.assertIn("device ghost-3 is not provisioned", err)
+        _, out, _ = run("datasets", *self.api, expect=0)
+        self.assertRegex(out, rf"{data_set}\s+cap-1\s+features\s+operator\s+healthy")
+
+    def test_calibrate_shows_and_refuses_a_reset_without_calibration(self):
+        self.gateway.provision("cal-1")
+        _, out, _ = run("calibrate", "cal-1", *self.api, expect=0)
+        self.assertIn("cal-1: no calibration reported", out)
+        code, _, err = run("calibrate", "cal-1", "--reset", *self.api)
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        self.assertIn("has sent no calibration report", err)
+        code, _, err = run("calibrate", "cal-1", "--wait", *self.api)
+        self.assertEqual(code, 2)
+        code, _, err = run("calibrate", "ghost-4", "--reset", *self.api)
+        self.assertEqual(code, 1)
+        self.assertIn("device ghost-4 is not provisioned", err)
+
     def test_status_json_lists_every_device(self):
         self.gateway.provision("json-1")
         _, out, _ = run("status", "--json", *self.api, expect=0)

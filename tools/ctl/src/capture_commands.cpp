@@ -44,67 +44,20 @@ std::string progress_text(const nlohmann::json& capture) {
          capture.value("kind", std::string()) + " windows";
 }
 
-}  // namespace
-
-int cmd_capture(const Args& args) {
-  GatewayOptions gateway_options;
-  std::string device;
-  std::uint32_t windows = 0;
-  std::string kind = "features";
-  std::string label;
-  bool wait = false;
-  double timeout_s = 300;
-  po::options_description options("options");
-  options.add_options()("help,h", "this help")("device", po::value(&device)->required(),
-                                               "device id (or the first argument)")(
-      "windows", po::value(&windows)->required(), "windows to collect, 1..10000")(
-      "kind", po::value(&kind)->default_value(kind), "features or raw (the window's samples)")(
-      "label", po::value(&label)->default_value(label),
-      "the operator's label stored with the data set, e.g. healthy")(
-      "wait", po::bool_switch(&wait), "wait until every window arrived, printing progress")(
-      "timeout", po::value(&timeout_s)->default_value(timeout_s), "seconds --wait waits");
-  options.add(gateway_options.describe());
-  Args rest = args;
-  if (!rest.empty() && !rest.front().starts_with("-")) rest.insert(rest.begin(), "--device");
-  po::variables_map vm;
-  if (!parse_command(
-          rest,
-          "usage: spindlectl capture DEVICE --windows N [--kind features|raw] [--label L]\n"
-          "                          [--wait [--timeout S]] --token-file FILE\n\n"
-          "Asks the device, through the gateway, for N windows of features or raw samples;\n"
-          "the gateway stores them as a data set with the device, board, time and label.\n"
-          "With --wait, prints progress until the data set is complete (exit 0), failed or\n"
-          "timed out (exit 1).",
-          options, &vm)) {
-    return 0;
-  }
-  checked_device_ids({device});
-  if (!capture::kind_from_name(kind).ok()) throw cli::UsageError("--kind must be features or raw");
-  if (windows < 1 || windows > capture::kMaxWindows) {
-    throw cli::UsageError("--windows must be 1.." + std::to_string(capture::kMaxWindows));
-  }
-  if (!(timeout_s >= 0)) throw cli::UsageError("--timeout must be >= 0 seconds");
-  GatewayClient gateway = gateway_options.connect();
-  const ApiAnswer answer = gateway.post_json(
-      device_path(device) + "/captures", {{"windows", windows}, {"kind", kind}, {"label", label}});
-  if (answer.status == 404 && gateway.get(device_path(device)).status == 404) {
-    not_provisioned(device);
-  }
-  nlohmann::json capture = gateway.expect(answer, {201}, "requesting a capture from " + device);
-  const std::int64_t id = capture.value("id", std::int64_t{0});
-  std::cout << device << ": data set " << id << " requested, " << windows << " " << kind
-            << " windows, label \"" << label << "\"\n";
-  if (!wait) return 0;
+// Polls the data set until it is complete (prints "<device>: data set N complete, W
+// windows", returns 0), failed or timed out (throws), with its progress on stderr.
+int wait_for_capture(GatewayClient& gateway, std::int64_t id, double timeout_s) {
   const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
   std::string last;
   for (;;) {
-    capture = gateway.expect(gateway.get(capture_path(id)), {200}, "reading data set");
+    const nlohmann::json capture =
+        gateway.expect(gateway.get(capture_path(id)), {200}, "reading data set");
     const std::string state = capture.value("state", std::string());
     const std::string progress = progress_text(capture);
     if (progress != last) std::cerr << kProgram << " capture: " << progress << "\n";
     last = progress;
     if (state == "complete") {
-      std::cout << device << ": data set " << id << " complete, "
+      std::cout << capture.value("device", std::string()) << ": data set " << id << " complete, "
                 << capture.value("windows_received", 0) << " windows\n";
       return 0;
     }
@@ -118,6 +71,126 @@ int cmd_capture(const Args& args) {
     }
     std::this_thread::sleep_for(kPollInterval);
   }
+}
+
+// The newest open (requested or collecting) data set of a device: whoever opened it, the
+// operator or the gateway's drift policy.
+std::int64_t open_capture_of(GatewayClient& gateway, const std::string& device) {
+  const ApiAnswer answer = gateway.get("/api/v1/captures?device=" + device);
+  if (answer.status == 400 ||
+      (answer.status == 200 && gateway.get(device_path(device)).status == 404)) {
+    not_provisioned(device);
+  }
+  const nlohmann::json list = gateway.expect(answer, {200}, "listing the data sets of " + device);
+  std::string newest;
+  for (const auto& c : list.value("captures", nlohmann::json::array())) {
+    const std::string state = c.value("state", std::string());
+    if (state == "requested" || state == "collecting") {
+      const std::int64_t id = c.value("id", std::int64_t{0});
+      std::cout << device << ": waiting for data set " << id << " ("
+                << c.value("origin", std::string("operator")) << ", label \""
+                << c.value("label", std::string()) << "\")\n";
+      return id;
+    }
+    if (newest.empty()) newest = "; its newest, " + progress_text(c);
+  }
+  throw std::runtime_error("device " + device + " has no data set being collected" + newest +
+                           " (ask for one with spindlectl capture " + device + " --windows N)");
+}
+
+}  // namespace
+
+int cmd_capture(const Args& args) {
+  GatewayOptions gateway_options;
+  std::string device;
+  std::uint32_t windows = 0;
+  std::string kind = "features";
+  std::string label;
+  std::string wait_id;
+  bool wait = false;
+  double timeout_s = 300;
+  po::options_description options("options");
+  options.add_options()("help,h", "this help")("device", po::value(&device),
+                                               "device id (or the first argument)")(
+      "windows", po::value(&windows),
+      "windows to collect, 1..10000 (without it, --wait waits for the device's open data set)")(
+      "kind", po::value(&kind)->default_value(kind), "features or raw (the window's samples)")(
+      "label", po::value(&label)->default_value(label),
+      "the operator's label stored with the data set, e.g. healthy")(
+      "wait", po::bool_switch(&wait), "wait until every window arrived, printing progress")(
+      "timeout", po::value(&timeout_s)->default_value(timeout_s), "seconds --wait waits")(
+      "wait-id", po::value(&wait_id), "capture wait ID: the data set to wait for");
+  options.add(gateway_options.describe());
+  // "capture DEVICE ...", "capture wait ID ...", "capture wait --device D ...".
+  Args rest = args;
+  const bool wait_command = !rest.empty() && rest.front() == "wait";
+  if (wait_command) {
+    rest.erase(rest.begin());
+    if (!rest.empty() && !rest.front().starts_with("-")) rest.insert(rest.begin(), "--wait-id");
+  } else if (!rest.empty() && !rest.front().starts_with("-")) {
+    rest.insert(rest.begin(), "--device");
+  }
+  po::variables_map vm;
+  if (!parse_command(
+          rest,
+          "usage: spindlectl capture DEVICE --windows N [--kind features|raw] [--label L]\n"
+          "                          [--wait [--timeout S]] --token-file FILE\n"
+          "       spindlectl capture DEVICE --wait [--timeout S] --token-file FILE\n"
+          "       spindlectl capture wait ID|--device DEVICE [--timeout S] --token-file FILE\n\n"
+          "Asks the device, through the gateway, for N windows of features or raw samples;\n"
+          "the gateway stores them as a data set with the device, board, time and label.\n"
+          "With --wait, prints progress until the data set is complete (exit 0), failed or\n"
+          "timed out (exit 1). Without --windows (or as 'capture wait'), asks for nothing and\n"
+          "waits for a data set already being collected: the device's open one (the\n"
+          "operator's, or one the gateway opened because the device drifts) or data set ID.",
+          options, &vm)) {
+    return 0;
+  }
+  if (!(timeout_s >= 0)) throw cli::UsageError("--timeout must be >= 0 seconds");
+  wait = wait || wait_command;
+  const bool asking = vm.count("windows") != 0;
+  if (wait_command && asking) {
+    throw cli::UsageError("capture wait asks for nothing: give --windows without 'wait'");
+  }
+  if (!wait_id.empty()) {
+    if (!device.empty() || asking) {
+      throw cli::UsageError("capture wait ID takes neither --device nor --windows");
+    }
+    const std::int64_t id = capture_id_of(wait_id);
+    GatewayClient gateway = gateway_options.connect();
+    return wait_for_capture(gateway, id, timeout_s);
+  }
+  if (device.empty()) throw cli::UsageError("give the device: spindlectl capture DEVICE ...");
+  checked_device_ids({device});
+  if (!asking) {
+    if (!wait) {
+      throw cli::UsageError(
+          "give --windows N to ask for a data set, or --wait to wait for the "
+          "one being collected");
+    }
+    if (!vm["kind"].defaulted() || !vm["label"].defaulted()) {
+      throw cli::UsageError("--kind and --label describe a new data set: give --windows too");
+    }
+    GatewayClient gateway = gateway_options.connect();
+    return wait_for_capture(gateway, open_capture_of(gateway, device), timeout_s);
+  }
+  if (!capture::kind_from_name(kind).ok()) throw cli::UsageError("--kind must be features or raw");
+  if (windows < 1 || windows > capture::kMaxWindows) {
+    throw cli::UsageError("--windows must be 1.." + std::to_string(capture::kMaxWindows));
+  }
+  GatewayClient gateway = gateway_options.connect();
+  const ApiAnswer answer = gateway.post_json(
+      device_path(device) + "/captures", {{"windows", windows}, {"kind", kind}, {"label", label}});
+  if (answer.status == 404 && gateway.get(device_path(device)).status == 404) {
+    not_provisioned(device);
+  }
+  const nlohmann::json capture =
+      gateway.expect(answer, {201}, "requesting a capture from " + device);
+  const std::int64_t id = capture.value("id", std::int64_t{0});
+  std::cout << device << ": data set " << id << " requested, " << windows << " " << kind
+            << " windows, label \"" << label << "\"\n";
+  if (!wait) return 0;
+  return wait_for_capture(gateway, id, timeout_s);
 }
 
 int cmd_datasets(const Args& args) {
@@ -163,12 +236,14 @@ int cmd_datasets(const Args& args) {
       return 0;
     }
     std::cout << std::left << std::setw(6) << "ID" << std::setw(18) << "DEVICE" << std::setw(10)
-              << "KIND" << std::setw(20) << "LABEL" << std::setw(12) << "STATE"
+              << "KIND" << std::setw(10) << "ORIGIN" << std::setw(30) << "LABEL" << std::setw(12)
+              << "STATE"
               << "WINDOWS\n";
     for (const auto& c : list.value("captures", nlohmann::json::array())) {
       std::cout << std::left << std::setw(6) << c.value("id", 0) << std::setw(18)
                 << c.value("device", std::string()) << std::setw(10)
-                << c.value("kind", std::string()) << std::setw(20)
+                << c.value("kind", std::string()) << std::setw(10)
+                << c.value("origin", std::string("operator")) << std::setw(30)
                 << (c.value("label", std::string()).empty() ? "-" : c.value("label", std::string()))
                 << std::setw(12) << c.value("state", std::string())
                 << c.value("windows_received", 0) << "/" << c.value("windows_requested", 0) << "\n";

@@ -1,4 +1,5 @@
-// spindlectl status and attest: what the devices run, and whether they can prove it.
+// spindlectl status, attest and calibrate: what the devices run, whether they can prove it,
+// and their per-machine calibration.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -315,6 +316,104 @@ int cmd_attest(const Args& args) {
   const bool all_match = std::all_of(verdicts.begin(), verdicts.end(),
                                      [](const std::string& v) { return v == "match"; });
   return all_match ? 0 : 1;
+}
+
+namespace {
+
+// "fleet-ae v1 generation 2 calibrated (240/240 windows, threshold 0.81)".
+std::string calibration_text(const nlohmann::json& calibration) {
+  return text_or_dash(calibration, "model_id") + " v" + text_or_dash(calibration, "version") +
+         " generation " + text_or_dash(calibration, "generation") + " " +
+         text_or_dash(calibration, "state") + " (" + calibration_windows(calibration) +
+         " windows, threshold " + calibration_threshold(calibration) + ")";
+}
+
+}  // namespace
+
+int cmd_calibrate(const Args& args) {
+  GatewayOptions gateway_options;
+  std::string device;
+  bool reset = false;
+  bool wait = false;
+  double timeout_s = 600;
+  po::options_description options("options");
+  options.add_options()("help,h", "this help")("device", po::value(&device)->required(),
+                                               "device id (or the first argument)")(
+      "reset", po::bool_switch(&reset),
+      "discard the device's calibration: the node calibrates again (the next generation)")(
+      "wait", po::bool_switch(&wait),
+      "with --reset: wait until the node reports the new generation calibrated")(
+      "timeout", po::value(&timeout_s)->default_value(timeout_s), "seconds --wait waits");
+  options.add(gateway_options.describe());
+  Args rest = args;
+  if (!rest.empty() && !rest.front().starts_with("-")) rest.insert(rest.begin(), "--device");
+  po::variables_map vm;
+  if (!parse_command(
+          rest,
+          "usage: spindlectl calibrate DEVICE [--reset [--wait [--timeout S]]] --token-file "
+          "FILE\n\n"
+          "Shows the device's per-machine calibration as it last reported it. With --reset,\n"
+          "asks the node (through the gateway, with its next answers) to discard it and\n"
+          "calibrate its active model again on its machine, as generation N+1; no alarms\n"
+          "until that completes. With --wait, prints progress until the new generation is\n"
+          "calibrated (exit 0) or the timeout passes (exit 1).",
+          options, &vm)) {
+    return 0;
+  }
+  checked_device_ids({device});
+  if (wait && !reset) throw cli::UsageError("--wait waits for a --reset: give --reset");
+  if (!(timeout_s >= 0)) throw cli::UsageError("--timeout must be >= 0 seconds");
+  GatewayClient gateway = gateway_options.connect();
+  const auto read_calibration = [&] {
+    const ApiAnswer answer = gateway.get(device_path(device));
+    if (answer.status == 404) not_provisioned(device);
+    return gateway.expect(answer, {200}, "reading device " + device)
+        .value("calibration", nlohmann::json());
+  };
+  if (!reset) {
+    const nlohmann::json calibration = read_calibration();
+    if (!calibration.is_object()) {
+      std::cout << device << ": no calibration reported\n";
+    } else {
+      std::cout << device << ": " << calibration_text(calibration) << "\n";
+    }
+    return 0;
+  }
+  const ApiAnswer answer =
+      gateway.post_json(device_path(device) + "/calibration/reset", nlohmann::json::object());
+  if (answer.status == 404) not_provisioned(device);
+  const nlohmann::json asked =
+      gateway.expect(answer, {201}, "resetting the calibration of " + device);
+  const std::uint64_t next = asked.value("next_generation", std::uint64_t{0});
+  std::cout << device << ": calibration reset requested: " << text_or_dash(asked, "model_id")
+            << " v" << text_or_dash(asked, "version") << " generation "
+            << text_or_dash(asked, "after_generation") << " (" << text_or_dash(asked, "state")
+            << ") is discarded, the node begins generation " << next << "\n";
+  if (!wait) return 0;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  std::string last;
+  for (;;) {
+    const nlohmann::json calibration = read_calibration();
+    const bool newer = calibration.is_object() && calibration.contains("generation") &&
+                       calibration["generation"].is_number_unsigned() &&
+                       calibration["generation"].get<std::uint64_t>() >= next;
+    const std::string progress =
+        calibration.is_object() ? calibration_text(calibration) : "no calibration reported";
+    if (progress != last) std::cerr << kProgram << " calibrate: " << progress << "\n";
+    last = progress;
+    if (newer && calibration.value("state", std::string()) == "calibrated") {
+      std::cout << device << ": " << progress << "\n";
+      return 0;
+    }
+    if (Clock::now() >= deadline) {
+      throw std::runtime_error("timed out after " + seconds_text(timeout_s) +
+                               " waiting for generation " + std::to_string(next) + " of " + device +
+                               " to be calibrated: " + progress +
+                               " (a node takes the reset with its next registration refresh or "
+                               "telemetry, then calibrates over the manifest's period)");
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
 }
 
 }  // namespace spindle::ctl

@@ -25,6 +25,7 @@ const std::map<std::string, Command>& commands() {
       {"deploy", {cmd_deploy, "sign a manifest per device and deploy them"}},
       {"status", {cmd_status, "devices, their deployments and attestation verdicts"}},
       {"attest", {cmd_attest, "ask devices to prove what they run"}},
+      {"calibrate", {cmd_calibrate, "show or reset a device's per-machine calibration"}},
       {"capture", {cmd_capture, "ask a device for windows of features or raw samples"}},
       {"datasets", {cmd_datasets, "list captured data sets, export one (CSV, WAV)"}},
   };

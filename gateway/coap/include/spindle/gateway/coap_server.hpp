@@ -7,11 +7,14 @@
 // the feature summaries in its telemetry step its drift state (drift_monitor.hpp) in the
 // same commit as the telemetry.
 //
-// While an attestation challenge (challenge_issued) or a data capture (capture_requested)
-// is outstanding for a device, the 2.xx answers to its registration, refresh and telemetry
-// carry it (content-format 60, protocol/gateway_request.hpp); its attestation status report
-// is judged against the challenge, and its capture chunks (POST /d/{id}/capture, Block1
-// reassembled here, one body per device at a time) are stored against the capture.
+// While an attestation challenge (challenge_issued), a data capture (capture_requested, or
+// opened by the drift capture policy in the telemetry's commit) or a calibration reset
+// (recalibration_requested) is outstanding for a device, the 2.xx answers to its
+// registration, refresh and telemetry carry it (content-format 60, one
+// protocol/gateway_request.hpp for all of them); its attestation status report is judged
+// against the challenge, its capture chunks (POST /d/{id}/capture, Block1 reassembled here,
+// one body per device at a time) are stored against the capture, and a calibration report
+// of the next generation ends the reset.
 //
 // Requests that write (registration, refresh, status, telemetry) are answered only after
 // the Writer has committed what they carry: the handler registers the request as
@@ -30,6 +33,7 @@
 #include <memory>
 #include <string>
 
+#include "spindle/gateway/capture_policy.hpp"
 #include "spindle/gateway/drift.hpp"
 #include "spindle/gateway/fleet_listener.hpp"
 #include "spindle/gateway/metrics.hpp"
@@ -58,6 +62,7 @@ struct CoapServerOptions {
   std::uint32_t max_lifetime_s = 7 * 24 * 3600;
   std::size_t max_cached_models = 32;  // model payloads held in memory for Block2
   drift::Options drift;                // how telemetry's feature summaries are scored
+  DriftCaptureOptions drift_capture;   // what a device that starts drifting gets
 };
 
 class CoapServer final : public FleetListener {
@@ -91,6 +96,7 @@ class CoapServer final : public FleetListener {
   void deployment_added(StoredDeployment deployment) override;
   void challenge_issued(std::string device_id, Challenge challenge) override;
   void capture_requested(StoredCapture capture) override;
+  void recalibration_requested(std::string device_id, StoredRecalibration recalibration) override;
 
   // The port bound by start() (the configured one).
   std::uint16_t port() const;

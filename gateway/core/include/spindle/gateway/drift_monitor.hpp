@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "spindle/gateway/capture_policy.hpp"
 #include "spindle/gateway/drift.hpp"
 #include "spindle/gateway/store.hpp"
 
@@ -42,15 +43,26 @@ struct DriftOutcome {
   std::size_t cleared = 0;  // "drift-cleared" events appended
   bool was_drifting = false;
   bool drifting = false;
+  // The drift capture policy's work (capture_policy.hpp): captures opened (state kRequested,
+  // to be asked of the node once committed), and drift starts it skipped.
+  std::vector<StoredCapture> captures;
+  std::size_t skipped_open = 0;
+  std::size_t skipped_cap = 0;
 };
 
 // Loads the device's drift state (a fresh one before the first summary, or when the stored
 // bytes no longer decode: logged), steps it with each summary in order, appends its events
 // and saves it. Nothing is written when no summary is newer than the state's last.
+// Each "drift" event (the device starts drifting) is put to decide_drift_capture: under
+// policy kCapture the capture it allows is added (features, origin kDrift, origin_event the
+// drift event's id, labelled drift_capture_label) with a "drift-capture" event, a capture
+// it refuses leaves a "drift-capture-skipped" event. All of it is written in the caller's
+// transaction, so a restart neither loses nor repeats a capture.
 // Errors: the store's (kNotFound for an unknown device, kIoError).
 Result<DriftOutcome> observe_summaries(Store& store, std::string_view device_id,
                                        std::span<const drift::Summary> summaries,
-                                       const drift::Options& options, std::int64_t now_ms);
+                                       const drift::Options& options, std::int64_t now_ms,
+                                       const DriftCaptureOptions& captures = {});
 
 // The stored drift state of a device. Errors: kNotFound (none yet), kIoError (also when
 // the stored bytes do not decode).

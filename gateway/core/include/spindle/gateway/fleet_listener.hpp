@@ -1,7 +1,8 @@
 // How the operator API tells the CoAP side about changes it has committed: a new device
 // (resources to create, a PSK identity to accept), a new model (a payload to serve), a new
-// deployment (a manifest to serve and notify observers of); and about a new attestation
-// challenge, which lives in memory only. Implemented by CoapServer. Called from API threads
+// deployment (a manifest to serve and notify observers of), a capture or a calibration reset
+// (to piggyback on the device's answers); and about a new attestation challenge, which lives
+// in memory only. Implemented by CoapServer. Called from API threads
 // after the write is durable; implementations must be thread-safe.
 #pragma once
 
@@ -22,6 +23,10 @@ class FleetListener {
   virtual void challenge_issued(std::string device_id, Challenge challenge) = 0;
   // A capture was stored in state "requested": ask the device for it.
   virtual void capture_requested(StoredCapture capture) = 0;
+  // A calibration reset was stored: ask the device to begin the generation after its
+  // after_generation until it reports one (replaces any earlier reset of the device).
+  virtual void recalibration_requested(std::string device_id,
+                                       StoredRecalibration recalibration) = 0;
 };
 
 }  // namespace spindle::gateway

@@ -68,6 +68,14 @@ class Metrics {
                                 status_report::CalibrationState after);
   // A device's drift state was stepped: whether it was and is drifting, and the events.
   void count_drift(bool was_drifting, bool drifting, std::uint64_t started, std::uint64_t cleared);
+  // What the drift capture policy did with devices that started drifting: captures opened,
+  // skipped because one was open, skipped for the daily cap.
+  void count_drift_captures(std::uint64_t opened, std::uint64_t skipped_open,
+                            std::uint64_t skipped_cap) {
+    increment(drift_captures_opened_, opened);
+    increment(drift_captures_skipped_open_, skipped_open);
+    increment(drift_captures_skipped_cap_, skipped_cap);
+  }
   std::uint64_t devices_drifting() const {
     return devices_drifting_.load(std::memory_order_relaxed);
   }
@@ -119,6 +127,9 @@ class Metrics {
   Counter capture_windows_{0};
   Counter drift_started_{0};
   Counter drift_cleared_{0};
+  Counter drift_captures_opened_{0};
+  Counter drift_captures_skipped_open_{0};
+  Counter drift_captures_skipped_cap_{0};
   std::array<std::atomic<std::uint64_t>, status_report::kMaxCalibrationState + 1>
       devices_by_calibration_{};
   std::atomic<std::uint64_t> devices_drifting_{0};

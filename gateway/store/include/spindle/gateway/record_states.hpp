@@ -25,6 +25,16 @@ const char* capture_state_name(CaptureState state);
 // Errors: kInvalidValue (not a name capture_state_name gives).
 Result<CaptureState> capture_state_from_name(std::string_view name);
 
+// Who opened a capture: the operator (the API, spindlectl capture) or the gateway itself,
+// because the device started drifting under --drift-policy capture (docs/gateway/drift.md).
+enum class CaptureOrigin : std::uint8_t { kOperator, kDrift };
+inline constexpr std::size_t kCaptureOriginCount = 2;
+
+// "operator", "drift".
+const char* capture_origin_name(CaptureOrigin origin);
+// Errors: kInvalidValue (not a name capture_origin_name gives).
+Result<CaptureOrigin> capture_origin_from_name(std::string_view name);
+
 // A deployment: pending from its creation until the node first reports on it, then the
 // install state the node reported last (status_report::InstallState, in its order).
 enum class DeploymentState : std::uint8_t {

@@ -80,6 +80,17 @@ struct AdaptationCounts {
   std::uint64_t drifting = 0;
 };
 
+// An operator's reset of a device's calibration (POST /api/v1/devices/{id}/calibration/reset):
+// outstanding until the device reports a calibration of a generation above after_generation
+// (or of another model: gateway/core/recalibration.hpp). While it is, the gateway asks the
+// node for it on every 2.xx answer (gateway_request key 3).
+struct StoredRecalibration {
+  std::string model_id;  // of the calibration that was reset
+  std::uint64_t version = 0;
+  std::uint32_t after_generation = 0;  // the generation the device reported when reset
+  std::int64_t requested_ms = 0;
+};
+
 struct StoredDevice {
   std::string id;
   std::int64_t created_ms = 0;
@@ -88,8 +99,9 @@ struct StoredDevice {
   std::uint32_t lifetime_s = 0;
   std::int64_t last_seen_ms = 0;  // last registration or refresh
   bool online = false;
-  std::optional<StoredAttestation> attestation;  // none before the first verdict
-  std::optional<StoredCalibration> calibration;  // none before the first calibration report
+  std::optional<StoredAttestation> attestation;      // none before the first verdict
+  std::optional<StoredCalibration> calibration;      // none before the first calibration report
+  std::optional<StoredRecalibration> recalibration;  // none unless a reset is outstanding
 };
 
 struct StoredModel {
@@ -144,7 +156,9 @@ struct StoredCapture {
   std::int64_t id = 0;  // assigned by add_capture, increasing; the capture id on the wire
   std::string device_id;
   std::string kind;   // "features" or "raw"
-  std::string label;  // the operator's, "" when none
+  std::string label;  // the operator's (or the gateway's, for a drift capture), "" when none
+  CaptureOrigin origin = CaptureOrigin::kOperator;
+  std::int64_t origin_event = 0;  // kDrift: the id of the "drift" event that opened it; else 0
   std::uint32_t windows_requested = 0;
   std::uint32_t windows_received = 0;
   std::uint32_t chunks_received = 0;
@@ -232,6 +246,12 @@ class Store {
   // kIoError.
   virtual Status save_calibration(std::string_view device_id,
                                   const StoredCalibration& calibration) = 0;
+  // Keeps `recalibration` as the device's outstanding calibration reset, replacing any
+  // earlier one. Errors: kNotFound (no such device), kIoError.
+  virtual Status save_recalibration(std::string_view device_id,
+                                    const StoredRecalibration& recalibration) = 0;
+  // Forgets the device's outstanding reset, if any. Errors: kIoError.
+  virtual Status clear_recalibration(std::string_view device_id) = 0;
 
   // ---- Drift ----
   // Keeps `state` as its device's drift state, replacing the previous one.
@@ -282,8 +302,9 @@ class Store {
   virtual Result<std::uint64_t> count_telemetry(std::string_view device_id) = 0;
 
   // ---- Captures ----
-  // Records a capture in state kRequested (kind, label, windows_requested, device_id and
-  // created_ms are taken from `capture`) and returns it with its id.
+  // Records a capture in state kRequested (kind, label, windows_requested, origin,
+  // origin_event, device_id and created_ms are taken from `capture`) and returns it with
+  // its id.
   // Errors: kNotFound (unknown device), kIoError.
   virtual Result<StoredCapture> add_capture(const StoredCapture& capture) = 0;
   // Errors: kNotFound, kIoError.
@@ -306,9 +327,9 @@ class Store {
   virtual Result<std::vector<StoredCaptureChunk>> capture_chunks(std::int64_t capture_id) = 0;
 
   // ---- Events ----
-  // Errors: kIoError.
-  virtual Status append_event(std::string_view device_id, std::string_view kind,
-                              std::string_view detail, std::int64_t now_ms) = 0;
+  // Returns the event's id. Errors: kIoError.
+  virtual Result<std::int64_t> append_event(std::string_view device_id, std::string_view kind,
+                                            std::string_view detail, std::int64_t now_ms) = 0;
   // Ordered by id. Errors: kIoError.
   virtual Result<std::vector<StoredEvent>> query_events(const EventQuery& query) = 0;
 };
