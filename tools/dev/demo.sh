@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's main command: installs what is needed, builds, and runs the demo: the
-# whole ML loop (tools/dev/ml_loop_demo.sh): capture healthy data from three simulated
-# pumps through the gateway, train, evaluate, pack, sign, deploy, activate, and see the two
-# pumps that develop faults flagged while the healthy one is not. The other demos
+# whole ML loop on machines that differ (tools/dev/ml_loop_demo.sh): capture healthy data
+# from three different simulated pumps through the gateway, train per machine, evaluate on
+# unseen machines, pack, sign, deploy; each node calibrates on its pump; two develop faults
+# and are flagged, one gets a new motor: the gateway sees the drift and captures its data,
+# a retrained model is rolled out and the pump calibrates again. The other demos
 # (node_demo.sh, delivery_demo.sh, spindle-proto demo) run on their own.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
