@@ -35,11 +35,12 @@ Status ModelCalibration::start(const manifest::Manifest& m, std::size_t feature_
   report_due_ = true;
   if (!m.has_calibration) return kOk;
   if (m.baseline_count != feature_count) return Error::kInvalidValue;
-  SPINDLE_TRY_ASSIGN(baseline_, calibration::Normalization::from_baseline(
-                                    {m.baseline.data(), m.baseline_count}));
+  SPINDLE_TRY_ASSIGN(
+      baseline_, calibration::Normalization::from_baseline({m.baseline.data(), m.baseline_count}));
   params_ = m.calibration;
   const calibration::Record& stored = store_.record();
-  if (attached_ && store_.has_record() && stored.id() == m.model_id && stored.version == m.version) {
+  if (attached_ && store_.has_record() && stored.id() == m.model_id &&
+      stored.version == m.version) {
     auto resumed = calibration::Calibrator::resume(params_, feature_count, stored.progress);
     if (resumed.ok()) {
       calibrator_ = std::move(resumed).value();
@@ -57,8 +58,10 @@ Status ModelCalibration::start(const manifest::Manifest& m, std::size_t feature_
   }
   SPINDLE_TRY_ASSIGN(calibrator_, calibration::Calibrator::begin(params_, feature_count, 1));
   enabled_ = true;
-  SPINDLE_LOG_INF(kLog, "%s v%llu: calibrating on this machine over %u windows; no alarms until "
-                  "then", model_id_.data(), static_cast<unsigned long long>(version_),
+  SPINDLE_LOG_INF(kLog,
+                  "%s v%llu: calibrating on this machine over %u windows; no alarms until "
+                  "then",
+                  model_id_.data(), static_cast<unsigned long long>(version_),
                   calibrator_.windows_total());
   persist();
   return kOk;
@@ -81,9 +84,9 @@ Result<std::span<const float>> ModelCalibration::input(std::span<const float> ra
                                                        std::span<float> scratch) const {
   if (!enabled_) return raw;
   if (scratch.size() < raw.size()) return Error::kSizeMismatch;
-  const calibration::Normalization& n =
-      calibrator_.phase() == calibration::Phase::kNormalizing ? baseline_
-                                                               : calibrator_.progress().normalization;
+  const calibration::Normalization& n = calibrator_.phase() == calibration::Phase::kNormalizing
+                                            ? baseline_
+                                            : calibrator_.progress().normalization;
   const std::span<float> out = scratch.first(raw.size());
   SPINDLE_TRY(n.apply(raw, out));
   return std::span<const float>(out);
@@ -108,18 +111,19 @@ void ModelCalibration::observe(std::span<const float> raw, float score) {
   if (*moved) {
     const calibration::Progress& p = calibrator_.progress();
     if (p.phase == calibration::Phase::kCalibrated) {
-      SPINDLE_LOG_INF(kLog, "%s v%llu calibrated on this machine: threshold %.4f%s; alarms on",
-                      model_id_.data(), static_cast<unsigned long long>(version_),
-                      static_cast<double>(p.threshold),
-                      p.clamp == calibration::ThresholdClamp::kNone
-                          ? ""
-                          : (p.clamp == calibration::ThresholdClamp::kLower
-                                 ? " (the manifest's minimum)"
-                                 : " (the manifest's maximum)"));
+      SPINDLE_LOG_INF(
+          kLog, "%s v%llu calibrated on this machine: threshold %.4f%s; alarms on",
+          model_id_.data(), static_cast<unsigned long long>(version_),
+          static_cast<double>(p.threshold),
+          p.clamp == calibration::ThresholdClamp::kNone
+              ? ""
+              : (p.clamp == calibration::ThresholdClamp::kLower ? " (the manifest's minimum)"
+                                                                : " (the manifest's maximum)"));
     } else {
-      SPINDLE_LOG_INF(kLog, "%s v%llu: machine normalization learned over %u windows; setting "
-                      "the threshold", model_id_.data(), static_cast<unsigned long long>(version_),
-                      p.windows_done);
+      SPINDLE_LOG_INF(kLog,
+                      "%s v%llu: machine normalization learned over %u windows; setting "
+                      "the threshold",
+                      model_id_.data(), static_cast<unsigned long long>(version_), p.windows_done);
     }
     persist();
     report_due_ = true;

@@ -29,8 +29,8 @@ float tail_quantile(std::span<const float> tail, std::uint32_t windows, float q)
   return lower + static_cast<float>(frac) * (upper - lower);
 }
 
-Result<Calibrator> Calibrator::begin(const manifest::Calibration& params,
-                                     std::size_t feature_count, std::uint32_t generation) {
+Result<Calibrator> Calibrator::begin(const manifest::Calibration& params, std::size_t feature_count,
+                                     std::uint32_t generation) {
   if (feature_count == 0 || feature_count > kMaxFeatures || generation == 0 ||
       !parameters_valid(params)) {
     return Error::kInvalidValue;
@@ -39,7 +39,8 @@ Result<Calibrator> Calibrator::begin(const manifest::Calibration& params,
   c.params_ = params;
   c.feature_count_ = feature_count;
   c.progress_.generation = generation;
-  c.tail_capacity_ = manifest::calibration_tail(params.threshold_windows, params.threshold_quantile);
+  c.tail_capacity_ =
+      manifest::calibration_tail(params.threshold_windows, params.threshold_quantile);
   SPINDLE_TRY_ASSIGN(c.stats_, features::RunningStats::create(feature_count));
   return c;
 }
@@ -74,7 +75,7 @@ Result<Calibrator> Calibrator::resume(const manifest::Calibration& params,
 
 std::uint32_t Calibrator::windows_done() const {
   return progress_.phase == Phase::kCalibrated ? progress_.windows_done
-                                                : progress_.windows_done + phase_windows_;
+                                               : progress_.windows_done + phase_windows_;
 }
 
 std::uint32_t Calibrator::windows_total() const {

@@ -103,7 +103,7 @@ TEST_F(ModelCalibrationTest, ACalibrationSurvivesAResetForTheSameModelVersionOnl
   ASSERT_TRUE(calibration_->start(manifest_, kFeatures).ok());
   EXPECT_FALSE(calibration_->calibrating());
   EXPECT_TRUE(calibration_->anomaly(2.5F));  // threshold 2.0 = 1.0 x margin 2
-  manifest_.version = 4;  // a new version calibrates again
+  manifest_.version = 4;                     // a new version calibrates again
   reboot();
   ASSERT_TRUE(calibration_->start(manifest_, kFeatures).ok());
   EXPECT_TRUE(calibration_->calibrating());

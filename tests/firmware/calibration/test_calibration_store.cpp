@@ -119,8 +119,8 @@ TEST_F(CalibrationStoreTest, RefusesAPartitionTooSmallForTwoCopies) {
 TEST_F(CalibrationStoreTest, PowerCutAtEveryFlashOperationLeavesThePreviousOrTheNewRecord) {
   // Six saves: a calibration begun, normalized, calibrated, then reset and done again.
   const std::array<Record, 6> saves = {
-      record(1, Phase::kNormalizing, 0.0F), record(1, Phase::kThresholding, 0.0F),
-      record(1, Phase::kCalibrated, 1.25F), record(2, Phase::kNormalizing, 0.0F),
+      record(1, Phase::kNormalizing, 0.0F),  record(1, Phase::kThresholding, 0.0F),
+      record(1, Phase::kCalibrated, 1.25F),  record(2, Phase::kNormalizing, 0.0F),
       record(2, Phase::kThresholding, 0.0F), record(2, Phase::kCalibrated, 0.75F)};
   std::uint64_t total_ops = 0;
   {

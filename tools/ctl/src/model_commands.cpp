@@ -135,8 +135,7 @@ int cmd_pack(const Args& args) {
             << " of " << request.board.model_arena_bytes << " bytes, " << info.input.feature_count
             << " features, " << info.self_tests.size() << " self-tests, " << info.baseline.size()
             << " baseline rows" << (info.has_calibration ? ", per-machine calibration" : "")
-            << "\n  digest " << cli::to_hex(info.payload_digest) << ", signed by "
-            << kid << "\n";
+            << "\n  digest " << cli::to_hex(info.payload_digest) << ", signed by " << kid << "\n";
   return 0;
 }
 

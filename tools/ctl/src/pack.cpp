@@ -118,8 +118,9 @@ namespace {
 void check_calibration(const PackRequest& request, std::size_t features) {
   const manifest::Calibration& c = request.calibration;
   if (request.baseline.size() != features) {
-    refuse("a calibration needs the training baseline (--baseline): the node normalizes with it "
-           "until it has learned its machine's");
+    refuse(
+        "a calibration needs the training baseline (--baseline): the node normalizes with it "
+        "until it has learned its machine's");
   }
   for (const auto& [name, windows] : {std::pair{"normalization_windows", c.normalization_windows},
                                       std::pair{"threshold_windows", c.threshold_windows}}) {
@@ -275,9 +276,9 @@ std::vector<manifest::FeatureBaseline> parse_baseline_csv(std::string_view text,
 
 manifest::Calibration parse_calibration(std::string_view text, const std::string& source) {
   manifest::Calibration c;
-  constexpr std::array<std::string_view, 6> kKeys = {
-      "normalization_windows", "threshold_windows", "threshold_quantile",
-      "threshold_margin",      "threshold_min",     "threshold_max"};
+  constexpr std::array<std::string_view, 6> kKeys = {"normalization_windows", "threshold_windows",
+                                                     "threshold_quantile",    "threshold_margin",
+                                                     "threshold_min",         "threshold_max"};
   std::array<bool, kKeys.size()> seen{};
   std::size_t line_number = 0;
   while (!text.empty()) {
@@ -289,7 +290,8 @@ manifest::Calibration parse_calibration(std::string_view text, const std::string
     if (trimmed.empty() || trimmed.front() == '#') continue;
     const std::string where = source + ":" + std::to_string(line_number) + ": ";
     const std::size_t eq = trimmed.find('=');
-    if (eq == std::string::npos) throw std::invalid_argument(where + "'" + trimmed + "' is not key=value");
+    if (eq == std::string::npos)
+      throw std::invalid_argument(where + "'" + trimmed + "' is not key=value");
     const std::string key(spindle::host::trim(std::string_view(trimmed).substr(0, eq)));
     const std::string value(spindle::host::trim(std::string_view(trimmed).substr(eq + 1)));
     const auto found = std::find(kKeys.begin(), kKeys.end(), key);

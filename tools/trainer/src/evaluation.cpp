@@ -99,7 +99,8 @@ MachineResult judge_machine(const TrainedModel& model, const MachineWindows& w,
     fleet = adapted;
     m.threshold = model.threshold;
   }
-  const std::vector<float> healthy = score_rows(w.healthy, test_rows, adapted.normalization, scorer);
+  const std::vector<float> healthy =
+      score_rows(w.healthy, test_rows, adapted.normalization, scorer);
   const std::vector<float> healthy_fleet =
       score_rows(w.healthy, test_rows, fleet.normalization, scorer);
   m.healthy_windows = healthy.size();
@@ -135,7 +136,8 @@ MachineResult judge_machine(const TrainedModel& model, const MachineWindows& w,
     m.min_moderate_auc_fleet = 0.0f;
   }
   for (const auto& [fault, table] : w.ramps) {
-    const std::vector<float> scores = score_rows(table, all_rows(table), adapted.normalization, scorer);
+    const std::vector<float> scores =
+        score_rows(table, all_rows(table), adapted.normalization, scorer);
     DelayResult d;
     d.fault = fault;
     std::size_t run = 0;
@@ -175,10 +177,9 @@ std::vector<MachineWindows> simulate_machines(const TrainedModel& model,
     for (std::size_t i = 0; i < kDefaultMachines; ++i)
       ids.push_back(kDefaultFirstMachine + i);
   }
-  const std::uint32_t period =
-      model.has_calibration
-          ? model.calibration.normalization_windows + model.calibration.threshold_windows
-          : 0;
+  const std::uint32_t period = model.has_calibration ? model.calibration.normalization_windows +
+                                                           model.calibration.threshold_windows
+                                                     : 0;
   const float window_seconds =
       static_cast<float>(board.window_length) / static_cast<float>(board.sensor_rate_hz);
   std::vector<MachineWindows> out;
@@ -203,7 +204,8 @@ std::vector<MachineWindows> simulate_machines(const TrainedModel& model,
         s.end_severity = severity;
         s.seed = take_seed();
         s.windows = options.fault_windows;
-        w.faults.push_back({std::string(sensor::fault_name(fault)), severity, simulate(board, {s})});
+        w.faults.push_back(
+            {std::string(sensor::fault_name(fault)), severity, simulate(board, {s})});
       }
       if (options.ramp_seconds > 0.0f) {
         Scenario s = healthy;
@@ -249,10 +251,9 @@ std::vector<MachineWindows> captured_machines(const TrainedModel& model,
       }
     }
     w.healthy = all.select(healthy);
-    const std::size_t period =
-        model.has_calibration
-            ? model.calibration.normalization_windows + model.calibration.threshold_windows
-            : 0;
+    const std::size_t period = model.has_calibration ? model.calibration.normalization_windows +
+                                                           model.calibration.threshold_windows
+                                                     : 0;
     if (w.healthy.rows() <= period) {
       throw std::invalid_argument("device " + machine.device + " has " +
                                   std::to_string(w.healthy.rows()) +
@@ -368,9 +369,11 @@ void print_table(const Evaluation& e, std::ostream& out) {
   if (e.calibration_windows != 0) out << " (" << e.calibration_windows << " calibration windows)";
   out << "\nevaluated on " << e.machines.size() << " " << e.source
       << " machines none of which the training saw";
-  if (e.source == "simulated") out << " (noise seeds " << e.first_seed << ".." << e.last_seed << ")";
-  out << "\n\nmachine          threshold clamp  false alarms        min ROC-AUC @" << std::setprecision(2)
-      << e.moderate_severity << "\n                                  adapted    fleet   adapted    fleet\n";
+  if (e.source == "simulated")
+    out << " (noise seeds " << e.first_seed << ".." << e.last_seed << ")";
+  out << "\n\nmachine          threshold clamp  false alarms        min ROC-AUC @"
+      << std::setprecision(2) << e.moderate_severity
+      << "\n                                  adapted    fleet   adapted    fleet\n";
   for (const MachineResult& m : e.machines) {
     out << std::left << std::setw(16) << m.device << std::right << std::setprecision(4)
         << std::setw(10) << m.threshold << std::setw(6) << m.clamp << std::setprecision(2)
@@ -430,8 +433,7 @@ void print_table(const Evaluation& e, std::ostream& out) {
       << std::setprecision(2) << 100.0f * e.max_false_alarm_rate_fleet << "%\n";
   out << "targets (on every machine, with adaptation: ROC-AUC >= 0.97 at severity "
       << e.moderate_severity << ", false alarms <= 1%): " << (e.targets_met ? "met" : "NOT met")
-      << " (met on " << e.machines_meeting_targets << " of " << e.machines.size()
-      << " machines)\n";
+      << " (met on " << e.machines_meeting_targets << " of " << e.machines.size() << " machines)\n";
   out.flags(flags);
 }
 
@@ -468,28 +470,28 @@ std::string to_json(const Evaluation& e) {
                         {"detection_delay", delays},
                         {"targets_met", m.targets_met}});
   }
-  const json j = {{"model_kind", e.model_kind},
-                  {"board", e.board},
-                  {"adaptation", e.adaptation},
-                  {"source", e.source},
-                  {"container_bytes", e.container_bytes},
-                  {"arena_bytes", e.arena_bytes},
-                  {"fleet_threshold", e.fleet_threshold},
-                  {"calibration_windows", e.calibration_windows},
-                  {"seeds", {e.first_seed, e.last_seed}},
-                  {"moderate_severity", e.moderate_severity},
-                  {"machines", machines},
-                  {"int8_vs_float",
-                   {{"decision_agreement", e.decision_agreement},
-                    {"median_relative_score_error", e.median_relative_score_error},
-                    {"p99_relative_score_error", e.p99_relative_score_error}}},
-                  {"worst_machine",
-                   {{"min_moderate_roc_auc", e.min_moderate_auc},
-                    {"max_false_alarm_rate", e.max_false_alarm_rate},
-                    {"min_moderate_roc_auc_fleet", e.min_moderate_auc_fleet},
-                    {"max_false_alarm_rate_fleet", e.max_false_alarm_rate_fleet}}},
-                  {"targets",
-                   {{"machines_met", e.machines_meeting_targets}, {"met", e.targets_met}}}};
+  const json j = {
+      {"model_kind", e.model_kind},
+      {"board", e.board},
+      {"adaptation", e.adaptation},
+      {"source", e.source},
+      {"container_bytes", e.container_bytes},
+      {"arena_bytes", e.arena_bytes},
+      {"fleet_threshold", e.fleet_threshold},
+      {"calibration_windows", e.calibration_windows},
+      {"seeds", {e.first_seed, e.last_seed}},
+      {"moderate_severity", e.moderate_severity},
+      {"machines", machines},
+      {"int8_vs_float",
+       {{"decision_agreement", e.decision_agreement},
+        {"median_relative_score_error", e.median_relative_score_error},
+        {"p99_relative_score_error", e.p99_relative_score_error}}},
+      {"worst_machine",
+       {{"min_moderate_roc_auc", e.min_moderate_auc},
+        {"max_false_alarm_rate", e.max_false_alarm_rate},
+        {"min_moderate_roc_auc_fleet", e.min_moderate_auc_fleet},
+        {"max_false_alarm_rate_fleet", e.max_false_alarm_rate_fleet}}},
+      {"targets", {{"machines_met", e.machines_meeting_targets}, {"met", e.targets_met}}}};
   return j.dump(1) + "\n";
 }
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
-#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -185,7 +185,8 @@ TrainedModel fit_per_machine(const FeatureTable& healthy, const FitOptions& opti
     if (m.rows.size() < period) {
       throw std::invalid_argument("machine " + m.device + " has " + std::to_string(m.rows.size()) +
                                   " windows; per-machine training needs at least its calibration "
-                                  "period, " + std::to_string(period) + " (--calibration-windows)");
+                                  "period, " +
+                                  std::to_string(period) + " (--calibration-windows)");
     }
   }
   // Whole machines held out, drawn with the trainer's seed.
@@ -194,7 +195,8 @@ TrainedModel fit_per_machine(const FeatureTable& healthy, const FitOptions& opti
   std::mt19937 rng(options.seed);
   std::shuffle(order.begin(), order.end(), rng);
   std::size_t held = options.validation_machines;
-  if (held == 0 && machines.size() >= 3) held = std::max<std::size_t>(1, machines.size() * 15 / 100);
+  if (held == 0 && machines.size() >= 3)
+    held = std::max<std::size_t>(1, machines.size() * 15 / 100);
   if (held >= machines.size()) {
     throw std::invalid_argument(std::to_string(held) + " validation machines leave none of the " +
                                 std::to_string(machines.size()) + " to train on");

@@ -1,10 +1,10 @@
 // What the gateway asks of a node (protocol/cddl/gateway_request.cddl): an attestation
-// challenge, a data capture, a new calibration of the active model, or several of these. A node is a CoAP client with no resource of its own,
-// so the gateway piggybacks the request, as content-format 60, on its 2.xx answers to the
-// device's registration, refresh and telemetry while something is outstanding (AD-20).
-// The node answers a challenge with an attestation status report (status_report.hpp) and
-// a capture by uploading chunks to /d/{id}/capture (capture.hpp), and a recalibration with
-// a calibration report of the next generation.
+// challenge, a data capture, a new calibration of the active model, or several of these. A node is
+// a CoAP client with no resource of its own, so the gateway piggybacks the request, as
+// content-format 60, on its 2.xx answers to the device's registration, refresh and telemetry while
+// something is outstanding (AD-20). The node answers a challenge with an attestation status report
+// (status_report.hpp) and a capture by uploading chunks to /d/{id}/capture (capture.hpp), and a
+// recalibration with a calibration report of the next generation.
 #pragma once
 
 #include <cstddef>

@@ -31,7 +31,7 @@ struct PackRequest {
   std::vector<manifest::FeatureBaseline> baseline;  // empty, or one per feature
   std::size_t self_tests = kMaxSelfTests;           // vectors wanted, 0..kMaxSelfTests
   std::uint64_t seed = 1;                           // of the self-test inputs
-  bool has_calibration = false;  // per-machine calibration; needs the baseline
+  bool has_calibration = false;                     // per-machine calibration; needs the baseline
   manifest::Calibration calibration;
 };
 

@@ -19,7 +19,7 @@ struct WindowResult {
   bool scored = false;  // false while no model is active
   float score = 0.0F;
   bool anomaly = false;
-  bool calibrating = false;  // the model is being adapted to this machine: no alarms yet
+  bool calibrating = false;            // the model is being adapted to this machine: no alarms yet
   std::uint32_t latency_us = 0;        // features + inference
   std::uint32_t arena_high_water = 0;  // bytes of the model arena ever in use
   std::span<const float> features;     // this window's feature vector

@@ -20,7 +20,7 @@ enum class RecordKind : std::uint8_t { kReading = 1, kFeatureStats = 2 };
 struct Reading {
   std::uint32_t seq = 0;
   std::uint64_t unix_ms = 0;
-  float score = 0.0F;    // NaN while no model is active
+  float score = 0.0F;        // NaN while no model is active
   bool anomaly = false;      // score above the model's threshold
   bool calibrating = false;  // the model is still adapting to this machine: no alarms
   std::uint32_t latency_us = 0;
