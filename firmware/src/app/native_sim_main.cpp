@@ -245,7 +245,10 @@ int main(int argc, char** argv) {
     config.fault.ramp_seconds = static_cast<float>(ramp_s);
     auto simulator = sensor::VibrationSimulator::create(config);
     if (!simulator.ok()) {
-      return usage_error(std::string("simulator settings refused: ") + simulator.status().name());
+      const char* why = sensor::VibrationSimulator::problem(config);
+      return usage_error(
+          "machine " + std::to_string(machine) + " at " + std::to_string(config.shaft_hz) +
+          " Hz refused by the simulator: " + (why != nullptr ? why : simulator.status().name()));
     }
     // Said once, so that a run can be repeated, or changed, from its log.
     SPINDLE_LOG_INF("main", "simulating machine %llu at %.3f Hz shaft speed (nominal %.3f Hz)",

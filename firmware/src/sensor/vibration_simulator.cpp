@@ -67,68 +67,93 @@ bool finite(float value) {
   return std::isfinite(value);
 }
 
-Status validate(const StructuralMode& mode, float nyquist) {
-  if (!(mode.hz > 0.0F) || !(mode.hz < 0.9F * nyquist)) return Error::kInvalidValue;
-  if (!in_range(mode.damping, 0.001F, 0.5F)) return Error::kInvalidValue;
-  if (!in_range(mode.g, 0.0F, 100.0F) || !in_range(mode.impact_share, 0.0F, 10.0F)) {
-    return Error::kInvalidValue;
+// Each check returns what it refuses, as text an operator can act on; nullptr: valid.
+using Problem = const char*;
+
+Problem check(const StructuralMode& mode, float nyquist) {
+  if (!(mode.hz > 0.0F) || !(mode.hz < 0.9F * nyquist)) {
+    return "a structural mode outside 0 < f < 0.9 x Nyquist";
   }
-  return kOk;
+  if (!in_range(mode.damping, 0.001F, 0.5F)) return "a mode's damping outside 0.001..0.5";
+  if (!in_range(mode.g, 0.0F, 100.0F) || !in_range(mode.impact_share, 0.0F, 10.0F)) {
+    return "a mode's level outside 0..100 g or its impact share outside 0..10";
+  }
+  return nullptr;
 }
 
-Status validate(const AxisProfile& axis, float nyquist) {
+Problem check(const AxisProfile& axis, float nyquist) {
   for (const OrderLine& line : axis.orders) {
-    if (!in_range(line.g, 0.0F, 100.0F) || !finite(line.phase)) return Error::kInvalidValue;
+    if (!in_range(line.g, 0.0F, 100.0F) || !finite(line.phase)) {
+      return "a shaft-order amplitude outside 0..100 g or a phase that is not finite";
+    }
   }
-  SPINDLE_TRY(validate(axis.modes[0], nyquist));
-  if (axis.modes[1].hz != 0.0F) SPINDLE_TRY(validate(axis.modes[1], nyquist));
-  if (!(axis.mount_gain > 0.0F) || !(axis.mount_gain <= 10.0F)) return Error::kInvalidValue;
+  if (const Problem p = check(axis.modes[0], nyquist)) return p;
+  if (axis.modes[1].hz != 0.0F) {
+    if (const Problem p = check(axis.modes[1], nyquist)) return p;
+  }
+  if (!(axis.mount_gain > 0.0F) || !(axis.mount_gain <= 10.0F)) {
+    return "a mounting gain outside 0 < g <= 10";
+  }
   if (!in_range(axis.noise_g, 0.0F, 100.0F) || !in_range(axis.gear_mesh_g, 0.0F, 100.0F) ||
       !in_range(axis.line_g, 0.0F, 100.0F)) {
-    return Error::kInvalidValue;
+    return "a noise, gear-mesh or line level outside 0..100 g";
   }
-  return kOk;
+  return nullptr;
 }
 
 // The machine at the run's speed `shaft_hz` (already checked > 0 and finite).
-Status validate(const MachineProfile& m, float shaft_hz, float nyquist) {
-  if (!(m.shaft_hz > 0.0F) || !(m.shaft_hz <= 1000.0F)) return Error::kInvalidValue;
-  if (!in_range(m.speed_wander, 0.0F, 0.2F)) return Error::kInvalidValue;
+Problem check(const MachineProfile& m, float shaft_hz, float nyquist) {
+  if (!(m.shaft_hz > 0.0F) || !(m.shaft_hz <= 1000.0F)) {
+    return "the machine's own speed outside 0 < f <= 1000 Hz";
+  }
+  if (!in_range(m.speed_wander, 0.0F, 0.2F)) return "a speed wander outside 0..0.2";
   if (!(m.speed_wander_seconds > 0.0F) || !finite(m.speed_wander_seconds)) {
-    return Error::kInvalidValue;
+    return "a speed wander time that is not positive";
   }
   const float fastest = shaft_hz * (1.0F + m.speed_wander);
-  if (!(static_cast<float>(kLoosenessOrders) * fastest < nyquist)) return Error::kInvalidValue;
-  for (const AxisProfile& axis : m.axes)
-    SPINDLE_TRY(validate(axis, nyquist));
+  if (!(static_cast<float>(kLoosenessOrders) * fastest < nyquist)) {
+    return "a shaft speed whose 10th harmonic (what looseness draws) reaches Nyquist";
+  }
+  for (const AxisProfile& axis : m.axes) {
+    if (const Problem p = check(axis, nyquist)) return p;
+  }
   const GearMesh& gear = m.gear;
-  if (gear.teeth > 200 || !finite(gear.phase)) return Error::kInvalidValue;
+  if (gear.teeth > 200 || !finite(gear.phase)) return "a gear mesh of more than 200 teeth";
   for (const float sideband : gear.sidebands) {
-    if (!in_range(sideband, 0.0F, 1.0F)) return Error::kInvalidValue;
+    if (!in_range(sideband, 0.0F, 1.0F)) return "a gear-mesh sideband outside 0..1";
   }
   const auto top_order = static_cast<float>(gear.teeth + gear.sidebands.size());
-  if (gear.teeth != 0 && !(top_order * fastest < 0.9F * nyquist)) return Error::kInvalidValue;
+  if (gear.teeth != 0 && !(top_order * fastest < 0.9F * nyquist)) {
+    return "a shaft speed at which this machine's gear mesh (teeth x speed, with its "
+           "sidebands) passes 0.9 x Nyquist: pick a lower speed or another machine";
+  }
   const LineFrequency& line = m.line;
-  if (!finite(line.phase)) return Error::kInvalidValue;
+  if (!finite(line.phase)) return "a line-frequency phase that is not finite";
   if (line.mains_hz != 0.0F &&
       (!in_range(line.mains_hz, 40.0F, 70.0F) || !(2.0F * line.mains_hz < 0.9F * nyquist))) {
-    return Error::kInvalidValue;
+    return "a mains frequency outside 40..70 Hz or twice it above 0.9 x Nyquist";
   }
-  return kOk;
+  return nullptr;
+}
+
+Problem check(const SimulatorConfig& c) {
+  if (c.sample_rate_hz < 100 || c.sample_rate_hz > 100000) {
+    return "a sample rate outside 100..100000 Hz";
+  }
+  const float nyquist = 0.5F * static_cast<float>(c.sample_rate_hz);
+  if (!(c.shaft_hz > 0.0F) || !finite(c.shaft_hz)) return "a shaft speed that is not positive";
+  if (const Problem p = check(c.machine, c.shaft_hz, nyquist)) return p;
+  const FaultProfile& f = c.fault;
+  if (static_cast<std::size_t>(f.fault) >= kFaultCount) return "an unknown fault";
+  if (!in_range(f.start_severity, 0.0F, 1.0F) || !in_range(f.end_severity, 0.0F, 1.0F)) {
+    return "a fault severity outside 0..1";
+  }
+  if (!(f.ramp_seconds >= 0.0F) || !finite(f.ramp_seconds)) return "a negative ramp time";
+  return nullptr;
 }
 
 Status validate(const SimulatorConfig& c) {
-  if (c.sample_rate_hz < 100 || c.sample_rate_hz > 100000) return Error::kInvalidValue;
-  const float nyquist = 0.5F * static_cast<float>(c.sample_rate_hz);
-  if (!(c.shaft_hz > 0.0F) || !finite(c.shaft_hz)) return Error::kInvalidValue;
-  SPINDLE_TRY(validate(c.machine, c.shaft_hz, nyquist));
-  const FaultProfile& f = c.fault;
-  if (static_cast<std::size_t>(f.fault) >= kFaultCount) return Error::kInvalidValue;
-  if (!in_range(f.start_severity, 0.0F, 1.0F) || !in_range(f.end_severity, 0.0F, 1.0F)) {
-    return Error::kInvalidValue;
-  }
-  if (!(f.ramp_seconds >= 0.0F) || !finite(f.ramp_seconds)) return Error::kInvalidValue;
-  return kOk;
+  return check(c) == nullptr ? kOk : Status(Error::kInvalidValue);
 }
 
 }  // namespace
@@ -180,6 +205,10 @@ VibrationSimulator::VibrationSimulator(const SimulatorConfig& config, const Defe
       if (structural.hz > 0.0F) resonators_[axis][mode] = make_resonator(structural, dt_);
     }
   }
+}
+
+const char* VibrationSimulator::problem(const SimulatorConfig& config) {
+  return check(config);
 }
 
 Result<VibrationSimulator> VibrationSimulator::create(const SimulatorConfig& config) {

@@ -5,7 +5,9 @@
 #include "spindle/sensor/machine.hpp"
 
 #include <gtest/gtest.h>
+
 #include <kissfft/kissfft.hh>
+#include <string>
 
 #include <algorithm>
 #include <cmath>
@@ -340,6 +342,23 @@ TEST(Machine, TheNoiseSeedChangesTheNoiseButNotTheMachine) {
   EXPECT_NE(draw_machine(6), m);
   const Recording other = record(at_own_speed(draw_machine(6), 1));
   EXPECT_NE(other.x, a.x);
+}
+
+TEST(Machine, ARefusedMachineSaysWhichRuleItBreaks) {
+  SimulatorConfig ok = at_own_speed(draw_machine(3));
+  EXPECT_EQ(VibrationSimulator::problem(ok), nullptr);
+  SimulatorConfig gain = ok;
+  gain.machine.axes[1].mount_gain = 0.0F;
+  ASSERT_NE(VibrationSimulator::problem(gain), nullptr);
+  EXPECT_NE(std::string(VibrationSimulator::problem(gain)).find("mounting gain"),
+            std::string::npos);
+  // A gear mesh at a speed that puts it past 0.9 x Nyquist names the gear mesh.
+  SimulatorConfig geared = ok;
+  geared.machine.gear = {.teeth = 45, .sidebands = {0.1F, 0.05F}, .phase = 0.0F};
+  geared.shaft_hz = 40.0F;
+  ASSERT_NE(VibrationSimulator::problem(geared), nullptr);
+  EXPECT_NE(std::string(VibrationSimulator::problem(geared)).find("gear mesh"), std::string::npos);
+  EXPECT_EQ(VibrationSimulator::create(geared).status(), Error::kInvalidValue);
 }
 
 TEST(Machine, OutOfRangeProfileValueIsInvalidValue) {

@@ -47,10 +47,11 @@ FeatureTable simulate(const board::BoardProfile& board, const std::vector<Scenar
     const std::string device = machine_device(s.machine);
     auto made = sensor::VibrationSimulator::create(sim);
     if (!made.ok()) {
+      const char* why = sensor::VibrationSimulator::problem(sim);
       throw std::invalid_argument("the simulator refuses " + std::string(fault_name(s.fault)) +
                                   " on " + device + " at " + std::to_string(sim.shaft_hz) +
                                   " Hz, seed " + std::to_string(s.seed) + ": " +
-                                  made.status().name());
+                                  (why != nullptr ? why : made.status().name()));
     }
     sensor::VibrationSimulator simulator = std::move(made).value();
     const std::string fault(fault_name(s.fault));

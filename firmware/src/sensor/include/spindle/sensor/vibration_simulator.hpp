@@ -53,6 +53,10 @@ class VibrationSimulator final : public SampleSource {
   // 40..70 with 2 * mains_hz below 0.9 * Nyquist; bearing geometry as defect_orders()
   // requires.
   static Result<VibrationSimulator> create(const SimulatorConfig& config);
+  // What create() refuses in `config`, as text naming the rule ("a shaft speed at which this
+  // machine's gear mesh ... passes 0.9 x Nyquist ..."); nullptr when it is accepted. The
+  // check is the one create() makes.
+  static const char* problem(const SimulatorConfig& config);
 
   // Never runs out. Errors: kSizeMismatch when the spans differ in length.
   Status read(std::span<float> x, std::span<float> y, std::span<float> z) override;
