@@ -1,8 +1,9 @@
 """Integration: retraining triggered by drift, and an operator's calibration reset
 (docs/gateway/drift.md "What drift does"), with real processes. spindle-train trains a
 per-machine autoencoder on machines 1-3; spindlectl deploys it to one node simulating
-machine 3001, which calibrates on it. The node is then restarted on the same flash with its
-machine run 1.3 times faster (a new speed regime, not a fault): the gateway, under
+machine 3001, which calibrates on it. The node is then restarted on the same flash with
+another machine behind its sensor (the motor replaced: machine 3002, not a fault): the
+gateway, under
 --drift-policy capture, raises a drift event and opens a features capture by itself,
 labelled with the drift, which the node uploads. Finally `spindlectl calibrate --reset
 --wait` makes the node calibrate again, as generation 2. Every wait is bounded."""
@@ -58,10 +59,10 @@ class DriftCaptureTest(unittest.TestCase):
                "--token-file", os.path.join(self.gateway.data_dir, "api-token")]
         return run(CTL, *args, *api, timeout=timeout)
 
-    def start_node(self, *extra):
+    def start_node(self, *extra, machine=MACHINE):
         log = open(self.path(DEVICE + ".log"), "a")
         args = [NODE, "--provision", self.path(DEVICE + ".provision"),
-                "--flash", self.path(DEVICE + ".flash"), "--machine", str(MACHINE),
+                "--flash", self.path(DEVICE + ".flash"), "--machine", str(machine),
                 "--speed", "15", "--health-windows", "8", "--log-level", "info", *extra]
         self.node = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -113,18 +114,18 @@ class DriftCaptureTest(unittest.TestCase):
         self.start_node()
         self.wait_for(lambda: (self.calibration() or {}).get("state") == "calibrated", 120,
                       f"{DEVICE} calibrated")
-        nominal = re.search(r"simulating machine 3001 at ([0-9.]+) Hz", self.log())
-        self.assertIsNotNone(nominal, "the node logs its shaft speed")
-        shaft_hz = float(nominal.group(1))
+        self.assertIsNotNone(re.search(r"simulating machine 3001 at ([0-9.]+) Hz", self.log()),
+                             "the node logs the machine it simulates")
         self.assertEqual(self.calibration()["generation"], 1)
         # Healthy on its own calibration: no drift, so no capture.
         time.sleep(2)
         self.assertEqual(self.gateway.events(DEVICE, "drift"), [])
         h.stop_process(self.node)
 
-        # The same machine, run 1.3 times faster: the calibration (kept in flash) no longer
-        # describes its features.
-        self.start_node("--shaft-hz", f"{1.3 * shaft_hz:.3f}")
+        # Another motor behind the same sensor: the calibration (kept in flash) no longer
+        # describes its features. (A 30 % faster speed alone goes unnoticed on 3 of 19
+        # machines, bench/RESULTS.md "bench/drift"; a replaced machine on none.)
+        self.start_node(machine=MACHINE + 1)
         self.wait_for(lambda: self.gateway.events(DEVICE, "drift"), 90, f"{DEVICE} drifts")
         drift = self.gateway.events(DEVICE, "drift")[0]
         self.assertIn("against calibration fleet-ae v1 (generation 1)", drift["detail"])

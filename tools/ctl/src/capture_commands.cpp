@@ -1,5 +1,6 @@
 // spindlectl capture and datasets: ask a device for a data set, list and export data sets
 // (docs/tools/spindlectl.md, docs/gateway/api.md "Captures").
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -235,17 +236,30 @@ int cmd_datasets(const Args& args) {
       std::cout << list.dump(2) << "\n";
       return 0;
     }
-    std::cout << std::left << std::setw(6) << "ID" << std::setw(18) << "DEVICE" << std::setw(10)
-              << "KIND" << std::setw(10) << "ORIGIN" << std::setw(30) << "LABEL" << std::setw(12)
-              << "STATE"
+    const auto captures = list.value("captures", nlohmann::json::array());
+    // Columns as wide as their longest value, and always a space between them: a label
+    // drift wrote may be 64 characters.
+    const auto label_of = [](const nlohmann::json& c) {
+      const std::string label = c.value("label", std::string());
+      return label.empty() ? std::string("-") : label;
+    };
+    int device_width = 7;
+    int label_width = 6;
+    for (const auto& c : captures) {
+      device_width =
+          std::max(device_width, static_cast<int>(c.value("device", std::string()).size()) + 1);
+      label_width = std::max(label_width, static_cast<int>(label_of(c).size()) + 1);
+    }
+    std::cout << std::left << std::setw(6) << "ID" << std::setw(device_width) << "DEVICE"
+              << std::setw(10) << "KIND" << std::setw(10) << "ORIGIN" << std::setw(label_width)
+              << "LABEL" << std::setw(12) << "STATE"
               << "WINDOWS\n";
-    for (const auto& c : list.value("captures", nlohmann::json::array())) {
-      std::cout << std::left << std::setw(6) << c.value("id", 0) << std::setw(18)
+    for (const auto& c : captures) {
+      std::cout << std::left << std::setw(6) << c.value("id", 0) << std::setw(device_width)
                 << c.value("device", std::string()) << std::setw(10)
                 << c.value("kind", std::string()) << std::setw(10)
-                << c.value("origin", std::string("operator")) << std::setw(30)
-                << (c.value("label", std::string()).empty() ? "-" : c.value("label", std::string()))
-                << std::setw(12) << c.value("state", std::string())
+                << c.value("origin", std::string("operator")) << std::setw(label_width)
+                << label_of(c) << std::setw(12) << c.value("state", std::string())
                 << c.value("windows_received", 0) << "/" << c.value("windows_requested", 0) << "\n";
     }
     return 0;
