@@ -260,7 +260,7 @@ int fit(int argc, char** argv) {
       }
       std::string& device = table.info[r].device;
       devices_here.insert(device);
-      if (devices_before.count(device) != 0) device += "#" + std::to_string(file + 1);
+      if (devices_before.count(device) != 0) device.append(1, '#').append(std::to_string(file + 1));
     }
     devices_before.insert(devices_here.begin(), devices_here.end());
     healthy.append(table);

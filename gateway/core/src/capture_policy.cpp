@@ -94,7 +94,7 @@ std::string drift_capture_label(const drift::Tracker& tracker) {
   char separator = ':';
   for (const std::size_t i : drifting) {
     std::string name(feature_names::name(i));
-    if (name.empty()) name = "f" + std::to_string(i);
+    if (name.empty()) name.assign(1, 'f').append(std::to_string(i));  // GCC 12: no "f" + s
     if (label.size() + 1 + name.size() > kMaxCaptureLabelSize) break;
     label += separator;
     label += name;
