@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
+
+#include "spindle/protocol/feature_pairs.hpp"
 
 namespace spindle::calibration {
 
@@ -46,17 +47,7 @@ Status Normalization::apply(std::span<const float> in, std::span<float> out) con
 }
 
 Result<std::span<const std::uint8_t>> Normalization::pack(std::span<std::uint8_t> out) const {
-  const std::size_t bytes = count * 8;
-  if (out.size() < bytes) return Error::kBufferTooSmall;
-  for (std::size_t i = 0; i < count; ++i) {
-    for (const auto& [value, at] : {std::pair{mean[i], i * 8}, std::pair{stddev[i], i * 8 + 4}}) {
-      std::uint32_t bits = 0;
-      std::memcpy(&bits, &value, sizeof bits);
-      for (std::size_t b = 0; b < 4; ++b)
-        out[at + b] = static_cast<std::uint8_t>(bits >> (8 * b));
-    }
-  }
-  return std::span<const std::uint8_t>(out.first(bytes));
+  return feature_pairs::pack({mean.data(), count}, {stddev.data(), count}, out);
 }
 
 }  // namespace spindle::calibration

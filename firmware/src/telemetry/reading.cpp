@@ -1,5 +1,7 @@
 #include "spindle/telemetry/reading.hpp"
 
+#include "spindle/protocol/feature_pairs.hpp"
+
 #include <cmath>
 #include <cstring>
 
@@ -215,11 +217,7 @@ Result<Batch> encode_batch(std::string_view device_id, std::span<const RingEntry
       if (e == 0) base_time = static_cast<double>(unix_ms / 1000);
       const double t = static_cast<double>(unix_ms) / 1000.0 - base_time;
       auto& bytes = packed[packed_used++];
-      Packer p(bytes);
-      for (std::size_t i = 0; i < s.count; ++i) {
-        p.put(s.mean[i]);
-        p.put(s.stddev[i]);
-      }
+      SPINDLE_TRY(feature_pairs::pack({s.mean.data(), s.count}, {s.stddev.data(), s.count}, bytes));
       add("feature_windows", "", s.windows, t, s.seq);
       senml::Record* stats = add("feature_stats", "", 0, t, s.seq);
       stats->kind = senml::ValueKind::kData;

@@ -8,12 +8,12 @@
 #include <sstream>
 
 #include "spindle/protocol/feature_names.hpp"
+#include "spindle/protocol/feature_pairs.hpp"
 #include "spindle/protocol/limits.hpp"
 
 namespace spindle::gateway::drift {
 namespace {
 
-constexpr std::size_t kPairBytes = 8;
 constexpr std::uint8_t kStateVersion = 1;
 
 bool finite_positive(double value) {
@@ -261,16 +261,13 @@ const char* reference_name(ReferenceKind kind) {
 }
 
 Result<std::vector<FeatureStats>> unpack_pairs(std::span<const std::uint8_t> bytes) {
-  if (bytes.empty() || bytes.size() % kPairBytes != 0) return Error::kInvalidValue;
-  if (bytes.size() / kPairBytes > kMaxFeatures) return Error::kOversize;
-  std::vector<FeatureStats> pairs(bytes.size() / kPairBytes);
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    float mean = 0.0F;
-    float stddev = 0.0F;
-    std::memcpy(&mean, bytes.data() + i * kPairBytes, sizeof mean);  // little-endian hosts
-    std::memcpy(&stddev, bytes.data() + i * kPairBytes + 4, sizeof stddev);
-    pairs[i] = {mean, stddev};
-  }
+  if (bytes.empty()) return Error::kInvalidValue;
+  std::array<float, kMaxFeatures> mean{};
+  std::array<float, kMaxFeatures> stddev{};
+  SPINDLE_TRY_ASSIGN(const std::size_t count, feature_pairs::unpack(bytes, mean, stddev));
+  std::vector<FeatureStats> pairs(count);
+  for (std::size_t i = 0; i < count; ++i)
+    pairs[i] = {mean[i], stddev[i]};
   return pairs;
 }
 
