@@ -8,68 +8,51 @@ gateway, under
 labelled with the drift, which the node uploads. Finally `spindlectl calibrate --reset
 --wait` makes the node calibrate again, as generation 2. Every wait is bounded."""
 import argparse
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-import gateway_harness as g
 import node_harness as h
+from fleet_harness import FleetSite
 
 GATEWAY = NODE = CTL = TRAIN = None
-KID = "ops-key"
 DEVICE, MACHINE = "m-3001", 3001
 NORMALIZATION, THRESHOLD = 64, 64  # the calibration period, windows
 CAPTURE_WINDOWS = 40
 
 
-def run(*args, timeout=300):
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                            timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n"
-                             f"{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
 class DriftCaptureTest(unittest.TestCase):
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="spindle-drift-")
+        self.site = FleetSite(self.workdir, GATEWAY, NODE, CTL, TRAIN)
         self.node = None
-        self.gateway = None
 
     def tearDown(self):
         if self.node:
             h.stop_process(self.node)
-        if self.gateway:
-            self.gateway.stop()
+        self.site.stop()
         if hasattr(self, "_outcome") and all(e is None for _, e in
                                               getattr(self._outcome, "errors", [])):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    @property
+    def gateway(self):
+        return self.site.gateway
+
     def path(self, name):
-        return os.path.join(self.workdir, name)
+        return self.site.path(name)
 
     def ctl(self, *args, timeout=120):
-        api = ["--api", f"http://127.0.0.1:{self.gateway.http_port}",
-               "--token-file", os.path.join(self.gateway.data_dir, "api-token")]
-        return run(CTL, *args, *api, timeout=timeout)
+        return self.site.ctl(*args, timeout=timeout)
 
     def start_node(self, *extra, machine=MACHINE):
-        log = open(self.path(DEVICE + ".log"), "a")
-        args = [NODE, "--provision", self.path(DEVICE + ".provision"),
-                "--flash", self.path(DEVICE + ".flash"), "--machine", str(machine),
-                "--speed", "15", "--health-windows", "8", "--log-level", "info", *extra]
-        self.node = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self.node = self.site.start_node(DEVICE, machine, *extra)
 
     def log(self):
-        with open(self.path(DEVICE + ".log"), errors="replace") as f:
-            return f.read()
+        return self.site.log(DEVICE)
 
     def wait_for(self, predicate, timeout, what):
         try:
@@ -83,32 +66,11 @@ class DriftCaptureTest(unittest.TestCase):
 
     def test_drift_opens_a_labelled_capture_and_a_reset_calibrates_again(self):
         started = time.monotonic()
-        run(TRAIN, "generate", "--board", "native_sim", "--machines", "1-3", "--windows", "200",
-            "--seed", "1", "--out", self.path("train.csv"))
-        model = self.path("model")
-        run(TRAIN, "fit", "--data", self.path("train.csv"), "--board", "native_sim",
-            "--normalization-windows", NORMALIZATION, "--threshold-windows", THRESHOLD,
-            "--out-dir", model)
-        with open(os.path.join(model, "threshold")) as f:
-            threshold = f.read().strip()
+        model = self.site.train(200, NORMALIZATION, THRESHOLD)
         print(f"trained in {time.monotonic() - started:.1f} s", file=sys.stderr)
-
-        run(CTL, "keygen", "--kid", KID, "--out-dir", self.workdir)
-        self.gateway = g.Gateway(GATEWAY, self.workdir,
-                                 trust_keys=[(KID, self.path(KID + ".pub"))],
-                                 extra=["--drift-policy", "capture", "--drift-capture-windows",
-                                        str(CAPTURE_WINDOWS), "--drift-capture-daily-cap", "2"])
-        self.gateway.start()
-        self.ctl("provision", "--device", DEVICE, "--coap-uri", self.gateway.coap_uri,
-                 "--trust-key", f"{KID}={self.path(KID + '.pub')}", "--out-dir", self.workdir)
-        package = self.path("fleet-ae-1.spkg")
-        run(CTL, "pack", "--model", os.path.join(model, "model.spmc"), "--model-id",
-            "fleet-ae", "--version", "1", "--board", "native_sim", "--threshold", threshold,
-            "--baseline", os.path.join(model, "baseline.csv"),
-            "--calibration", os.path.join(model, "calibration"), "--signing-key",
-            self.path(KID + ".key"), "--kid", KID, "--out", package)
-        self.ctl("deploy", "--package", package, "--signing-key", self.path(KID + ".key"),
-                 "--kid", KID, "--device", DEVICE)
+        self.site.start_gateway("--drift-policy", "capture", "--drift-capture-windows",
+                                str(CAPTURE_WINDOWS), "--drift-capture-daily-cap", "2")
+        self.site.provision_and_deploy(model, [DEVICE])
 
         # The node calibrates on its own machine.
         self.start_node()

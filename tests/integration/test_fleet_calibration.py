@@ -7,34 +7,22 @@ targets: false alarms <= 1 % on its healthy windows, ROC-AUC >= 0.97 of its faul
 against them. The calibration survives the node's restart (the fault phase is a new
 process on the same flash)."""
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-import gateway_harness as g
 import node_harness as h
+from fleet_harness import FleetSite
 
 GATEWAY = NODE = CTL = TRAIN = None
-KID = "ops-key"
 # Five machines none of which the training saw, each with the fault it develops.
 MACHINES = {"m-3001": (3001, "imbalance"), "m-3002": (3002, "misalignment"),
             "m-3003": (3003, "looseness"), "m-3004": (3004, "bearing-outer"),
             "m-3005": (3005, "bearing-inner")}
 NORMALIZATION, THRESHOLD = 120, 120  # the calibration period, windows
 HEALTHY_TEST, FAULT_TEST = 200, 80   # windows scored after it
-
-
-def run(*args, timeout=300):
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                            timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n"
-                             f"{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 def roc_auc(positive, negative):
@@ -49,38 +37,26 @@ def roc_auc(positive, negative):
 class FleetCalibrationTest(unittest.TestCase):
     def setUp(self):
         self.workdir = tempfile.mkdtemp(prefix="spindle-fleet-")
+        self.site = FleetSite(self.workdir, GATEWAY, NODE, CTL, TRAIN)
         self.processes = {}
-        self.gateway = None
 
     def tearDown(self):
         for process in self.processes.values():
             h.stop_process(process)
-        if self.gateway:
-            self.gateway.stop()
+        self.site.stop()
         if hasattr(self, "_outcome") and all(e is None for _, e in
                                               getattr(self._outcome, "errors", [])):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def path(self, name):
-        return os.path.join(self.workdir, name)
-
-    def ctl(self, *args, timeout=120):
-        api = ["--api", f"http://127.0.0.1:{self.gateway.http_port}",
-               "--token-file", os.path.join(self.gateway.data_dir, "api-token")]
-        return run(CTL, *args, *api, timeout=timeout)
+    @property
+    def gateway(self):
+        return self.site.gateway
 
     def start_node(self, device, *extra):
-        machine, _ = MACHINES[device]
-        log = open(self.path(device + ".log"), "a")
-        args = [NODE, "--provision", self.path(device + ".provision"),
-                "--flash", self.path(device + ".flash"), "--machine", str(machine),
-                "--speed", "15", "--health-windows", "8", "--log-level", "info", *extra]
-        self.processes[device] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self.processes[device] = self.site.start_node(device, MACHINES[device][0], *extra)
 
     def log(self, device):
-        with open(self.path(device + ".log"), errors="replace") as f:
-            return f.read()
+        return self.site.log(device)
 
     def readings(self, device, since=0.0):
         """(time, score, anomaly, calibrating) of every scored window since `since`."""
@@ -94,32 +70,11 @@ class FleetCalibrationTest(unittest.TestCase):
 
     def test_a_model_trained_on_three_machines_meets_the_targets_on_five_others(self):
         # Train on machines 1-3, per machine, with the node's calibration period.
-        run(TRAIN, "generate", "--board", "native_sim", "--machines", "1-3", "--windows", "400",
-            "--seed", "1", "--out", self.path("train.csv"))
-        model = self.path("model")
-        run(TRAIN, "fit", "--data", self.path("train.csv"), "--board", "native_sim",
-            "--normalization-windows", NORMALIZATION, "--threshold-windows", THRESHOLD,
-            "--out-dir", model)
-        with open(os.path.join(model, "threshold")) as f:
-            threshold = f.read().strip()
-
-        run(CTL, "keygen", "--kid", KID, "--out-dir", self.workdir)
-        self.gateway = g.Gateway(GATEWAY, self.workdir,
-                                 trust_keys=[(KID, self.path(KID + ".pub"))])
-        self.gateway.start()
+        model = self.site.train(400, NORMALIZATION, THRESHOLD)
+        self.site.start_gateway()
         devices = sorted(MACHINES)
-        device_args = [a for d in devices for a in ("--device", d)]
-        self.ctl("provision", *device_args, "--coap-uri", self.gateway.coap_uri,
-                 "--trust-key", f"{KID}={self.path(KID + '.pub')}", "--out-dir", self.workdir)
-        package = self.path("fleet-ae-1.spkg")
-        out = run(CTL, "pack", "--model", os.path.join(model, "model.spmc"), "--model-id",
-                  "fleet-ae", "--version", "1", "--board", "native_sim", "--threshold",
-                  threshold, "--baseline", os.path.join(model, "baseline.csv"),
-                  "--calibration", os.path.join(model, "calibration"), "--signing-key",
-                  self.path(KID + ".key"), "--kid", KID, "--out", package)
+        out = self.site.provision_and_deploy(model, devices)
         self.assertIn("per-machine calibration", out)
-        self.ctl("deploy", "--package", package, "--signing-key", self.path(KID + ".key"),
-                 "--kid", KID, *device_args)
 
         # Healthy: each node activates the model, calibrates, then keeps running healthy.
         for d in devices:
