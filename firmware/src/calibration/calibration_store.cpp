@@ -27,25 +27,6 @@ static_assert(kRecordBytes == 588, "the calibration record layout changed: bump 
 // Room for any write block up to 64 bytes.
 constexpr std::size_t kBufferBytes = 640;
 
-void store_float(std::uint8_t* p, float v) {
-  std::uint32_t bits = 0;
-  std::memcpy(&bits, &v, sizeof bits);
-  support::store32(p, bits);
-}
-float load_float(const std::uint8_t* p) {
-  const std::uint32_t bits = support::load32(p);
-  float v = 0.0F;
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
-}
-void store64(std::uint8_t* p, std::uint64_t v) {
-  support::store32(p, static_cast<std::uint32_t>(v));
-  support::store32(p + 4, static_cast<std::uint32_t>(v >> 32));
-}
-std::uint64_t load64(const std::uint8_t* p) {
-  return support::load32(p) | (static_cast<std::uint64_t>(support::load32(p + 4)) << 32);
-}
-
 std::size_t padded(std::size_t bytes, std::size_t block) {
   return (bytes + block - 1) / block * block;
 }
@@ -80,13 +61,13 @@ void encode(const Record& r, std::uint32_t seq, std::span<std::uint8_t, kBufferB
   support::store32(p + 8, seq);
   support::store32(p + 12, g.generation);
   support::store32(p + 16, g.windows_done);
-  store_float(p + 20, g.threshold);
+  support::store_float(p + 20, g.threshold);
   p[24] = static_cast<std::uint8_t>(g.clamp);
-  store64(p + 28, r.version);
+  support::store64(p + 28, r.version);
   std::memcpy(p + kIdAt, r.model_id.data(), r.id().size());
   for (std::size_t i = 0; i < g.normalization.count; ++i) {
-    store_float(p + kMeanAt + 4 * i, g.normalization.mean[i]);
-    store_float(p + kStddevAt + 4 * i, g.normalization.stddev[i]);
+    support::store_float(p + kMeanAt + 4 * i, g.normalization.mean[i]);
+    support::store_float(p + kStddevAt + 4 * i, g.normalization.stddev[i]);
   }
   support::store32(p + kCrcAt, support::crc32_update(0, {p, kCrcAt}));
 }
@@ -103,15 +84,15 @@ bool decode(std::span<const std::uint8_t> in, Record* r, std::uint32_t* seq) {
   *seq = support::load32(p + 8);
   g.generation = support::load32(p + 12);
   g.windows_done = support::load32(p + 16);
-  g.threshold = load_float(p + 20);
+  g.threshold = support::load_float(p + 20);
   g.clamp = static_cast<ThresholdClamp>(p[24]);
-  out.version = load64(p + 28);
+  out.version = support::load64(p + 28);
   std::memcpy(out.model_id.data(), p + kIdAt, kMaxIdSize);
   out.model_id[kMaxIdSize] = '\0';
   if (g.normalization.count > kMaxFeatures) return false;
   for (std::size_t i = 0; i < g.normalization.count; ++i) {
-    g.normalization.mean[i] = load_float(p + kMeanAt + 4 * i);
-    g.normalization.stddev[i] = load_float(p + kStddevAt + 4 * i);
+    g.normalization.mean[i] = support::load_float(p + kMeanAt + 4 * i);
+    g.normalization.stddev[i] = support::load_float(p + kStddevAt + 4 * i);
   }
   if (!valid_progress(g) || !check_id(out.id()).ok()) return false;
   *r = out;

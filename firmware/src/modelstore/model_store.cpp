@@ -12,8 +12,10 @@ namespace {
 using support::crc32_update;
 using support::load16;
 using support::load32;
+using support::load64;
 using support::store16;
 using support::store32;
+using support::store64;
 
 // ---- Record layouts (little-endian) ----
 constexpr std::array<std::uint8_t, 4> kSnapshotMagic = {'S', 'P', 'S', '1'};
@@ -34,13 +36,6 @@ constexpr std::uint32_t kMarkSize = 8;  // type, szx, next_block (4), check (2)
 constexpr std::array<std::uint8_t, 4> kHeaderMagic = {'S', 'P', 'M', 'H'};
 constexpr std::uint32_t kHeaderFieldsSize = 16;  // magic, length, crc, reserved
 
-void store64(std::uint8_t* p, std::uint64_t v) {
-  store32(p, static_cast<std::uint32_t>(v));
-  store32(p + 4, static_cast<std::uint32_t>(v >> 32));
-}
-std::uint64_t load64(const std::uint8_t* p) {
-  return static_cast<std::uint64_t>(load32(p)) | (static_cast<std::uint64_t>(load32(p + 4)) << 32);
-}
 std::uint8_t slot_byte(int slot) {
   return slot == kNoSlot ? 0xFF : static_cast<std::uint8_t>(slot);
 }
