@@ -150,24 +150,12 @@ bool within(float value, float low, float high) {
   return value >= low && value <= high;  // false for NaN
 }
 
+// What a node needs of the calibration itself; the manifest adds its baseline and its
+// threshold within the bounds.
 Status validate_calibration(const Manifest& m) {
-  const Calibration& c = m.calibration;
   if (m.baseline_count == 0) return Error::kInvalidValue;
-  for (const std::uint32_t windows : {c.normalization_windows, c.threshold_windows}) {
-    if (windows < kMinCalibrationWindows || windows > kMaxCalibrationWindows) {
-      return Error::kInvalidValue;
-    }
-  }
-  if (!within(c.threshold_quantile, 0.5F, 1.0F) || !within(c.threshold_margin, 1.0F, 1000.0F)) {
-    return Error::kInvalidValue;
-  }
-  constexpr float kLargest = 3.4e38F;
-  if (!within(c.threshold_min, 0.0F, kLargest) || !(c.threshold_min > 0.0F) ||
-      !within(c.threshold_max, c.threshold_min, kLargest) ||
-      !within(m.threshold, c.threshold_min, c.threshold_max)) {
-    return Error::kInvalidValue;
-  }
-  if (calibration_tail(c.threshold_windows, c.threshold_quantile) > kMaxCalibrationTail) {
+  SPINDLE_TRY(check_calibration(m.calibration));
+  if (!within(m.threshold, m.calibration.threshold_min, m.calibration.threshold_max)) {
     return Error::kInvalidValue;
   }
   return kOk;
@@ -200,6 +188,26 @@ Status validate(const Manifest& m) {
 }
 
 }  // namespace
+
+Status check_calibration(const Calibration& c) {
+  for (const std::uint32_t windows : {c.normalization_windows, c.threshold_windows}) {
+    if (windows < kMinCalibrationWindows || windows > kMaxCalibrationWindows) {
+      return Error::kInvalidValue;
+    }
+  }
+  if (!within(c.threshold_quantile, 0.5F, 1.0F) || !within(c.threshold_margin, 1.0F, 1000.0F)) {
+    return Error::kInvalidValue;
+  }
+  constexpr float kLargest = 3.4e38F;
+  if (!within(c.threshold_min, 0.0F, kLargest) || !(c.threshold_min > 0.0F) ||
+      !within(c.threshold_max, c.threshold_min, kLargest)) {
+    return Error::kInvalidValue;
+  }
+  if (calibration_tail(c.threshold_windows, c.threshold_quantile) > kMaxCalibrationTail) {
+    return Error::kInvalidValue;
+  }
+  return kOk;
+}
 
 std::size_t calibration_tail(std::uint32_t windows, float quantile) {
   if (windows == 0) return 0;

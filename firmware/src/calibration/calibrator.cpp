@@ -4,21 +4,6 @@
 #include <cmath>
 
 namespace spindle::calibration {
-namespace {
-
-bool parameters_valid(const manifest::Calibration& p) {
-  const auto windows_ok = [](std::uint32_t w) {
-    return w >= manifest::kMinCalibrationWindows && w <= manifest::kMaxCalibrationWindows;
-  };
-  return windows_ok(p.normalization_windows) && windows_ok(p.threshold_windows) &&
-         p.threshold_quantile >= 0.5F && p.threshold_quantile <= 1.0F &&
-         p.threshold_margin >= 1.0F && p.threshold_margin <= 1000.0F && p.threshold_min > 0.0F &&
-         p.threshold_max >= p.threshold_min && std::isfinite(p.threshold_max) &&
-         manifest::calibration_tail(p.threshold_windows, p.threshold_quantile) <=
-             manifest::kMaxCalibrationTail;
-}
-
-}  // namespace
 
 float tail_quantile(std::span<const float> tail, std::uint32_t windows, float q) {
   if (tail.empty() || windows == 0) return 0.0F;
@@ -31,10 +16,10 @@ float tail_quantile(std::span<const float> tail, std::uint32_t windows, float q)
 
 Result<Calibrator> Calibrator::begin(const manifest::Calibration& params, std::size_t feature_count,
                                      std::uint32_t generation) {
-  if (feature_count == 0 || feature_count > kMaxFeatures || generation == 0 ||
-      !parameters_valid(params)) {
+  if (feature_count == 0 || feature_count > kMaxFeatures || generation == 0) {
     return Error::kInvalidValue;
   }
+  SPINDLE_TRY(manifest::check_calibration(params));
   Calibrator c;
   c.params_ = params;
   c.feature_count_ = feature_count;

@@ -69,6 +69,11 @@ inline constexpr std::size_t kMaxCalibrationTail = 64;
 // kMaxCalibrationTail.
 std::size_t calibration_tail(std::uint32_t windows, float quantile);
 
+// The rules of a calibration section on its own (the manifest decoder adds: a baseline, and
+// the manifest's threshold within the bounds). Errors: kInvalidValue (windows, quantile,
+// margin or bounds out of range, or a tail longer than kMaxCalibrationTail).
+Status check_calibration(const Calibration& calibration);
+
 // An int8 input and the exact int8 output the model must produce for it.
 struct SelfTest {
   Bytes input;
