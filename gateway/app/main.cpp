@@ -122,8 +122,10 @@ int run(const GatewayConfig& config) {
   Metrics metrics;
   Writer writer(open_store(config), metrics);
   CoapServer coap(config.coap, writer, open_store(config), *keys, metrics);
-  HttpApi api(http, writer, open_store(config), *keys, metrics, coap);
+  RolloutDriver rollouts(writer, open_store(config), coap, metrics, config.rollouts);
+  HttpApi api(http, writer, open_store(config), *keys, metrics, coap, &rollouts);
   if (!coap.start().ok()) fail("the CoAP server did not start");
+  rollouts.start();
   if (!api.start().ok()) fail("the HTTP API did not start");
   spdlog::info("spindle-gateway: ready (data in {}, API on {}:{})", config.data_dir.string(),
                http.address, api.port());
@@ -148,6 +150,7 @@ int run(const GatewayConfig& config) {
   const Status served = coap.run();
   api.stop();
   api_thread.join();
+  rollouts.stop();
   writer.stop();  // everything accepted is committed ...
   coap.drain();   // ... and answered
   finished.store(true);

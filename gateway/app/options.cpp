@@ -101,8 +101,14 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
       po::value(&drift_capture.daily_cap)->default_value(drift_capture.daily_cap),
       "automatic drift captures per device in any 24 hours (>= 1); at most one is open at a "
       "time");
+  std::int64_t rollout_interval_ms = config.rollouts.interval.count();
+  po::options_description rollout_options("Rollouts");
+  rollout_options.add_options()(
+      "rollout-interval-ms", po::value(&rollout_interval_ms)->default_value(rollout_interval_ms),
+      "how often every unfinished rollout's gates are evaluated and its stages stepped "
+      "(100..600000)");
   po::options_description all;
-  all.add(general).add(coap).add(http).add(drift_options);
+  all.add(general).add(coap).add(http).add(drift_options).add(rollout_options);
 
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, all), vm);
@@ -117,6 +123,11 @@ bool parse_options(int argc, char** argv, GatewayConfig& config) {
   }
   po::notify(vm);
 
+  if (rollout_interval_ms < 100 || rollout_interval_ms > 600000) {
+    throw std::runtime_error("--rollout-interval-ms must be 100..600000, not " +
+                             std::to_string(rollout_interval_ms));
+  }
+  config.rollouts.interval = std::chrono::milliseconds(rollout_interval_ms);
   config.data_dir = data_dir;
   config.master_secret_file = master_file.empty() ? config.data_dir / "site-master.key"
                                                   : std::filesystem::path(master_file);

@@ -9,6 +9,7 @@
 
 #include "spindle/gateway/coap_server.hpp"
 #include "spindle/gateway/http_api.hpp"
+#include "spindle/gateway/rollout_driver.hpp"
 
 namespace spindle::gateway {
 
@@ -21,6 +22,7 @@ struct GatewayConfig {
   bool synchronous_full = true;
   CoapServerOptions coap;
   HttpApiOptions http;
+  RolloutDriverOptions rollouts;
 };
 
 // Parses argv (and --config). Throws std::runtime_error naming the bad flag or value;

@@ -6,14 +6,16 @@
 namespace spindle::gateway_request {
 namespace {
 
-enum Key : std::int64_t { kNonce = 1, kCapture = 2, kRecalibrate = 3 };
+enum Key : std::int64_t { kNonce = 1, kCapture = 2, kRecalibrate = 3, kDecision = 4 };
 enum CaptureKey : std::int64_t { kCaptureId = 1, kKind = 2, kWindows = 3 };
 constexpr std::size_t kMaxEntries = 16;  // room for optional (negative-key) extensions
 
 Status validate(const GatewayRequest& request) {
-  if (request.nonce.empty() && !request.has_capture && !request.has_recalibrate) {
+  if (request.nonce.empty() && !request.has_capture && !request.has_recalibrate &&
+      request.decision.empty()) {
     return Error::kMissingField;
   }
+  if (request.decision.size() > decision::kMaxSignedSize) return Error::kOversize;
   if (!request.nonce.empty()) {
     if (request.nonce.size() < status_report::kMinNonceSize) return Error::kInvalidValue;
     if (request.nonce.size() > status_report::kMaxNonceSize) return Error::kOversize;
@@ -50,7 +52,7 @@ Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
   SPINDLE_TRY(validate(request));
   cbor::Writer w(out);
   w.map((request.nonce.empty() ? 0U : 1U) + (request.has_capture ? 1U : 0U) +
-        (request.has_recalibrate ? 1U : 0U));
+        (request.has_recalibrate ? 1U : 0U) + (request.decision.empty() ? 0U : 1U));
   if (!request.nonce.empty()) w.uint(kNonce).bytes(request.nonce);
   if (request.has_capture) {
     const capture::Request& c = request.capture;
@@ -64,6 +66,7 @@ Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
         .uint(c.windows);
   }
   if (request.has_recalibrate) w.uint(kRecalibrate).uint(request.recalibrate_after);
+  if (!request.decision.empty()) w.uint(kDecision).bytes(request.decision);
   return w.finish();
 }
 
@@ -85,6 +88,11 @@ Result<GatewayRequest> decode(std::span<const std::uint8_t> input) {
       case kRecalibrate:
         request.has_recalibrate = true;
         return codec::read_uint_into(r, &request.recalibrate_after);
+      case kDecision: {
+        SPINDLE_TRY_ASSIGN(request.decision, r.read_bytes(decision::kMaxSignedSize));
+        // An empty one would read as "no decision": refuse it.
+        return request.decision.empty() ? Status(Error::kInvalidValue) : kOk;
+      }
       default:
         return Error::kUnknownCriticalField;
     }

@@ -21,6 +21,7 @@ enum Key : std::int64_t {
   kBaseline = 10,
   kSelfTests = 11,
   kCalibration = 12,
+  kRole = 13,
 };
 enum CalibrationKey : std::int64_t {
   kCalNormalization = 1,
@@ -165,6 +166,9 @@ Status validate_calibration(const Manifest& m) {
 Status validate(const Manifest& m) {
   SPINDLE_TRY(check_id(m.model_id));
   SPINDLE_TRY(check_id(m.device_id));
+  if (m.role != ManifestRole::kActive && m.role != ManifestRole::kShadow) {
+    return Error::kInvalidValue;
+  }
   if (m.payload_digest.size() != kDigestSize) return Error::kInvalidValue;
   if (m.payload_size == 0) return Error::kInvalidValue;
   if (m.encryption.alg != crypto::kCoseAlgAesCcm64_128_128) return Error::kUnsupportedAlgorithm;
@@ -247,6 +251,13 @@ Result<Manifest> decode(std::span<const std::uint8_t> input) {
       case kCalibration:
         m.has_calibration = true;
         return decode_calibration(r, &m.calibration);
+      case kRole: {
+        // Only the shadow role is ever sent: an absent key is the active role, and an
+        // explicit 0 would give one manifest two encodings.
+        SPINDLE_TRY(codec::read_uint_in(r, 1, 1).status());
+        m.role = ManifestRole::kShadow;
+        return kOk;
+      }
       default:
         return Error::kUnknownCriticalField;
     }
@@ -262,7 +273,7 @@ Result<std::span<const std::uint8_t>> encode(const Manifest& m, std::span<std::u
   SPINDLE_TRY(validate(m));
   cbor::Writer w(out);
   w.map(9 + (m.baseline_count ? 1U : 0U) + (m.self_test_count ? 1U : 0U) +
-        (m.has_calibration ? 1U : 0U));
+        (m.has_calibration ? 1U : 0U) + (m.role == ManifestRole::kShadow ? 1U : 0U));
   w.uint(kModelId).text(m.model_id);
   w.uint(kVersion).uint(m.version);
   w.uint(kDeviceId).text(m.device_id);
@@ -304,6 +315,7 @@ Result<std::span<const std::uint8_t>> encode(const Manifest& m, std::span<std::u
     w.uint(kCalMin).float32(c.threshold_min);
     w.uint(kCalMax).float32(c.threshold_max);
   }
+  if (m.role == ManifestRole::kShadow) w.uint(kRole).uint(1);
   return w.finish();
 }
 

@@ -1,5 +1,7 @@
 #include "spindle/protocol/status_report.hpp"
 
+#include <utility>
+
 #include "codec_private.hpp"
 #include "spindle/protocol/cbor_writer.hpp"
 
@@ -9,7 +11,8 @@ const char* install_state_name(InstallState state) {
   // Indexed by InstallState (its values are the wire's, 0..kMaxInstallState).
   constexpr std::array<const char*, kMaxInstallState + 1> kNames = {
       "manifest-accepted", "manifest-rejected", "downloading", "downloaded",  "verified",
-      "self-test-passed",  "activated",         "confirmed",   "rolled-back", "failed"};
+      "self-test-passed",  "activated",         "confirmed",   "rolled-back", "failed",
+      "shadowing",         "discarded",         "decision-rejected"};
   const auto index = static_cast<std::size_t>(state);
   return index < kNames.size() ? kNames[index] : "unknown";
 }
@@ -26,6 +29,13 @@ const char* threshold_clamp_name(ThresholdClamp clamp) {
   const auto index = static_cast<std::size_t>(clamp);
   return index < kNames.size() ? kNames[index] : "unknown";
 }
+std::size_t histogram_bin(float score, float threshold) {
+  const float scaled = score / threshold * static_cast<float>(kHistogramBinsPerThreshold);
+  if (!(scaled >= 0.0F)) return scaled < 0.0F ? 0 : kHistogramBins - 1;  // negative; NaN
+  if (scaled >= static_cast<float>(kHistogramBins - 1)) return kHistogramBins - 1;
+  return static_cast<std::size_t>(scaled);
+}
+
 namespace {
 
 enum Key : std::int64_t {
@@ -46,9 +56,19 @@ enum Key : std::int64_t {
   kCalThreshold = 15,
   kCalClamp = 16,
   kCalNormalization = 17,
+  kShScored = 18,
+  kShCompared = 19,
+  kShAgreed = 20,
+  kShActiveAnomalies = 21,
+  kShShadowAnomalies = 22,
+  kShActiveHistogram = 23,
+  kShShadowHistogram = 24,
+  kShLatencyMean = 25,
+  kShLatencyMax = 26,
+  kShArena = 27,
 };
-constexpr std::int64_t kLastKey = kCalNormalization;
-constexpr std::size_t kMaxEntries = 16;
+constexpr std::int64_t kLastKey = kShArena;
+constexpr std::size_t kMaxEntries = 24;
 constexpr std::uint8_t kMaxReason = static_cast<std::uint8_t>(kLastError);
 constexpr std::size_t kNormalizationPairBytes = 8;
 constexpr std::size_t kMaxNormalizationBytes = kMaxFeatures * kNormalizationPairBytes;
@@ -63,6 +83,10 @@ constexpr std::int64_t kCalibrationRequired[] = {kModelId,       kVersion,      
                                                  kCalGeneration, kCalWindowsDone, kCalWindowsTotal,
                                                  kCalThreshold,  kCalClamp};
 constexpr std::int64_t kCalibrationOptional[] = {kCalNormalization};
+constexpr std::int64_t kShadowRequired[] = {
+    kModelId,           kVersion,           kCalState,     kShScored,         kShCompared,
+    kShAgreed,          kShActiveAnomalies, kShShadowAnomalies, kShActiveHistogram,
+    kShShadowHistogram, kShLatencyMean,     kShLatencyMax, kShArena};
 
 struct KindFields {
   std::span<const std::int64_t> required;
@@ -76,6 +100,8 @@ KindFields fields_of(Kind kind) {
       return {kAttestationRequired, {}};
     case Kind::kCalibration:
       return {kCalibrationRequired, kCalibrationOptional};
+    case Kind::kShadow:
+      return {kShadowRequired, {}};
   }
   return {};
 }
@@ -101,6 +127,28 @@ Status validate_calibration(const CalibrationReport& c) {
   return kOk;
 }
 
+Status validate_shadow(const ShadowReport& s) {
+  SPINDLE_TRY(check_id(s.model_id));
+  if (static_cast<std::uint8_t>(s.calibration) > kMaxCalibrationState) return Error::kInvalidValue;
+  if (s.compared > s.scored || s.agreed > s.compared || s.active_anomalies > s.compared ||
+      s.shadow_anomalies > s.compared || s.latency_mean_us > s.latency_max_us) {
+    return Error::kInvalidValue;
+  }
+  for (const auto* histogram : {&s.active_histogram, &s.shadow_histogram}) {
+    std::uint64_t total = 0;
+    for (const std::uint32_t count : *histogram) total += count;
+    if (total != s.scored) return Error::kInvalidValue;
+  }
+  return kOk;
+}
+
+Status read_histogram(cbor::Reader& r, std::array<std::uint32_t, kHistogramBins>* out) {
+  SPINDLE_TRY_ASSIGN(const std::size_t count, r.read_array(kHistogramBins));
+  if (count != kHistogramBins) return Error::kInvalidValue;
+  for (std::uint32_t& bin : *out) SPINDLE_TRY(codec::read_uint_into(r, &bin));
+  return kOk;
+}
+
 Status validate(const StatusReport& report) {
   if (report.kind == Kind::kUpdate) {
     const UpdateReport& u = report.update;
@@ -111,6 +159,7 @@ Status validate(const StatusReport& report) {
     return kOk;
   }
   if (report.kind == Kind::kCalibration) return validate_calibration(report.calibration);
+  if (report.kind == Kind::kShadow) return validate_shadow(report.shadow);
   if (report.kind != Kind::kAttestation) return Error::kInvalidValue;
   const AttestationReport& a = report.attestation;
   if (a.nonce.size() < kMinNonceSize) return Error::kInvalidValue;
@@ -166,11 +215,15 @@ Result<StatusReport> decode(std::span<const std::uint8_t> input) {
   std::string_view model_id;
   std::uint64_t version = 0;
   CalibrationReport& cal = report.calibration;
+  ShadowReport& sh = report.shadow;
+  // The calibration state (key 11) is the active model's in a calibration report and the
+  // shadow's in a shadow report.
+  CalibrationState cal_state = CalibrationState::kNone;
   cbor::KeySet seen;
   SPINDLE_TRY(codec::read_struct(r, kMaxEntries, seen, [&](std::int64_t key) -> Status {
     switch (key) {
       case kKind:
-        return read_small(r, &report.kind, static_cast<std::uint8_t>(Kind::kCalibration));
+        return read_small(r, &report.kind, static_cast<std::uint8_t>(Kind::kShadow));
       case kModelId:
         return codec::read_id(r, &model_id);
       case kVersion:
@@ -196,7 +249,7 @@ Result<StatusReport> decode(std::span<const std::uint8_t> input) {
       case kMac:
         return codec::read_fixed_bytes(r, kDigestSize, &report.attestation.mac);
       case kCalState:
-        return read_small(r, &cal.state, kMaxCalibrationState);
+        return read_small(r, &cal_state, kMaxCalibrationState);
       case kCalGeneration:
         return codec::read_uint_into(r, &cal.generation);
       case kCalWindowsDone:
@@ -211,6 +264,26 @@ Result<StatusReport> decode(std::span<const std::uint8_t> input) {
         SPINDLE_TRY_ASSIGN(cal.normalization, r.read_bytes(kMaxNormalizationBytes));
         return kOk;
       }
+      case kShScored:
+        return codec::read_uint_into(r, &sh.scored);
+      case kShCompared:
+        return codec::read_uint_into(r, &sh.compared);
+      case kShAgreed:
+        return codec::read_uint_into(r, &sh.agreed);
+      case kShActiveAnomalies:
+        return codec::read_uint_into(r, &sh.active_anomalies);
+      case kShShadowAnomalies:
+        return codec::read_uint_into(r, &sh.shadow_anomalies);
+      case kShActiveHistogram:
+        return read_histogram(r, &sh.active_histogram);
+      case kShShadowHistogram:
+        return read_histogram(r, &sh.shadow_histogram);
+      case kShLatencyMean:
+        return codec::read_uint_into(r, &sh.latency_mean_us);
+      case kShLatencyMax:
+        return codec::read_uint_into(r, &sh.latency_max_us);
+      case kShArena:
+        return codec::read_uint_into(r, &sh.arena_high_water);
       default:
         return Error::kUnknownCriticalField;
     }
@@ -232,6 +305,11 @@ Result<StatusReport> decode(std::span<const std::uint8_t> input) {
   } else if (report.kind == Kind::kCalibration) {
     cal.model_id = model_id;
     cal.version = version;
+    cal.state = cal_state;
+  } else if (report.kind == Kind::kShadow) {
+    sh.model_id = model_id;
+    sh.version = version;
+    sh.calibration = cal_state;
   }
   SPINDLE_TRY(validate(report));
   return report;
@@ -265,6 +343,26 @@ Result<std::span<const std::uint8_t>> encode(const StatusReport& report,
     w.uint(kCalThreshold).float32(c.threshold);
     w.uint(kCalClamp).uint(static_cast<std::uint8_t>(c.clamp));
     if (normalization) w.uint(kCalNormalization).bytes(c.normalization);
+  } else if (report.kind == Kind::kShadow) {
+    const ShadowReport& sh = report.shadow;
+    w.map(14);
+    w.uint(kKind).uint(3);
+    w.uint(kModelId).text(sh.model_id);
+    w.uint(kVersion).uint(sh.version);
+    w.uint(kCalState).uint(static_cast<std::uint8_t>(sh.calibration));
+    w.uint(kShScored).uint(sh.scored);
+    w.uint(kShCompared).uint(sh.compared);
+    w.uint(kShAgreed).uint(sh.agreed);
+    w.uint(kShActiveAnomalies).uint(sh.active_anomalies);
+    w.uint(kShShadowAnomalies).uint(sh.shadow_anomalies);
+    for (const auto& [key, histogram] : {std::pair{kShActiveHistogram, &sh.active_histogram},
+                                         std::pair{kShShadowHistogram, &sh.shadow_histogram}}) {
+      w.uint(key).array(kHistogramBins);
+      for (const std::uint32_t count : *histogram) w.uint(count);
+    }
+    w.uint(kShLatencyMean).uint(sh.latency_mean_us);
+    w.uint(kShLatencyMax).uint(sh.latency_max_us);
+    w.uint(kShArena).uint(sh.arena_high_water);
   } else {
     const AttestationReport& a = report.attestation;
     w.map(5);

@@ -159,7 +159,10 @@ TEST(GatewayRequest, MissingDuplicateAndUnknownCriticalKeysAreRefused) {
   EXPECT_EQ(decode_status("a1 02 a2 0101 0200"), Status(Error::kMissingField));
   EXPECT_EQ(decode_status("a2 01 48 0102030405060708 01 48 0102030405060708"),
             Status(Error::kDuplicateKey));
-  EXPECT_EQ(decode_status("a2 01 48 0102030405060708 04 00"), Status(Error::kUnknownCriticalField));
+  EXPECT_EQ(decode_status("a2 01 48 0102030405060708 05 00"), Status(Error::kUnknownCriticalField));
+  // Key 4 is a decision: a byte string, never empty.
+  EXPECT_EQ(decode_status("a1 04 00"), Status(Error::kWrongType));
+  EXPECT_EQ(decode_status("a1 04 40"), Status(Error::kInvalidValue));
   EXPECT_EQ(decode_status("a1 02 a4 0101 0200 0301 0400"), Status(Error::kUnknownCriticalField));
 }
 

@@ -111,9 +111,9 @@ Answer HttpApi::Impl::list_models(const httplib::Request& request, const std::st
 
 // ---- Deployments ----
 
-std::optional<Answer> HttpApi::Impl::decode_deployment(const json& entry, std::size_t index,
+std::optional<Answer> HttpApi::Impl::decode_deployment(const json& entry, std::string where,
                                                        std::int64_t now, NewDeployment& out) const {
-  out.where = api::index_name("deployments", index);
+  out.where = std::move(where);
   if (!entry.contains("manifest") || !entry["manifest"].is_string()) {
     return error_answer(api::kHttpBadRequest,
                         out.where + " has no \"manifest\" string: send the COSE_Sign1 as hex");
@@ -146,6 +146,8 @@ std::optional<Answer> HttpApi::Impl::decode_deployment(const json& entry, std::s
   out.record.model_id = std::string(manifest->model_id);
   out.record.version = manifest->version;
   out.record.model_digest = api::to_hex(manifest->payload_digest);
+  out.record.role = manifest->role == manifest::ManifestRole::kShadow ? DeploymentRole::kShadow
+                                                                      : DeploymentRole::kActive;
   out.record.created_ms = now;
   out.record.updated_ms = now;
   out.record.state = DeploymentState::kPending;
@@ -230,7 +232,14 @@ Answer HttpApi::Impl::add_deployments(const httplib::Request& request, const std
   const std::int64_t now = now_ms();
   std::vector<NewDeployment> batch(entries.size());
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (auto bad = decode_deployment(entries[i], i, now, batch[i])) return *bad;
+    if (auto bad = decode_deployment(entries[i], api::index_name("deployments", i), now, batch[i]))
+      return *bad;
+    if (batch[i].record.role == DeploymentRole::kShadow) {
+      return error_answer(api::kHttpBadRequest,
+                          batch[i].where +
+                              ": a shadow manifest (key 13) is deployed by a rollout, which can "
+                              "promote or discard it: POST /api/v1/rollouts");
+    }
   }
 
   std::optional<Answer> rejected;

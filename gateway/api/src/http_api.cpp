@@ -95,13 +95,15 @@ BodyRead read_body(const httplib::Request& request, httplib::Response& response,
 }  // namespace
 
 HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Store> reader,
-                    const SiteKeys& keys, Metrics& metrics, FleetListener& listener)
+                    const SiteKeys& keys, Metrics& metrics, FleetListener& listener,
+                    RolloutDriver* rollouts)
     : options_(std::move(options)),
       writer_(writer),
       reader_(std::move(reader)),
       keys_(keys),
       metrics_(metrics),
-      listener_(listener) {
+      listener_(listener),
+      rollouts_(rollouts) {
   for (const auto& signer : options_.signers)
     trusted_keys_.push_back({crypto::as_bytes(signer.kid), signer.public_key});
   // Compared as digests, so the comparison takes the same time whatever the length sent.
@@ -166,6 +168,12 @@ HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Stor
   route_get("/api/v1/captures", &Impl::list_captures, true);
   route_get(R"(/api/v1/captures/([^/]+))", &Impl::get_capture, true);
   route_get(R"(/api/v1/captures/([^/]+)/data)", &Impl::capture_data, true);
+  route_post("/api/v1/rollouts", &Impl::create_rollout);
+  route_get("/api/v1/rollouts", &Impl::list_rollouts, true);
+  route_get(R"(/api/v1/rollouts/([^/]+))", &Impl::get_rollout, true);
+  route_post(R"(/api/v1/rollouts/([^/]+)/pause)", &Impl::pause_rollout);
+  route_post(R"(/api/v1/rollouts/([^/]+)/resume)", &Impl::resume_rollout);
+  route_post(R"(/api/v1/rollouts/([^/]+)/abort)", &Impl::abort_rollout);
 
   // Every other request that may carry a body (a POST to a path that takes none, PUT,
   // PATCH, DELETE) is answered here rather than by httplib, which would wait for the
@@ -368,9 +376,10 @@ void HttpApi::Impl::stop() {
 // ---- HttpApi ----
 
 HttpApi::HttpApi(HttpApiOptions options, Writer& writer, std::unique_ptr<Store> reader,
-                 const SiteKeys& keys, Metrics& metrics, FleetListener& listener)
+                 const SiteKeys& keys, Metrics& metrics, FleetListener& listener,
+                 RolloutDriver* rollouts)
     : impl_(std::make_unique<Impl>(std::move(options), writer, std::move(reader), keys, metrics,
-                                   listener)) {}
+                                   listener, rollouts)) {}
 
 HttpApi::~HttpApi() = default;
 

@@ -52,7 +52,7 @@ struct NewDeployment {
 class HttpApi::Impl {
  public:
   Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Store> reader, const SiteKeys& keys,
-       Metrics& metrics, FleetListener& listener);
+       Metrics& metrics, FleetListener& listener, RolloutDriver* rollouts);
   ~Impl() { stop(); }
 
   Status start();
@@ -90,12 +90,20 @@ class HttpApi::Impl {
   api::Answer list_captures(const httplib::Request& request, const std::string& body);
   api::Answer get_capture(const httplib::Request& request, const std::string& body);
   api::Answer capture_data(const httplib::Request& request, const std::string& body);
+  api::Answer create_rollout(const httplib::Request& request, const std::string& body);
+  api::Answer list_rollouts(const httplib::Request& request, const std::string& body);
+  api::Answer get_rollout(const httplib::Request& request, const std::string& body);
+  api::Answer pause_rollout(const httplib::Request& request, const std::string& body);
+  api::Answer resume_rollout(const httplib::Request& request, const std::string& body);
+  api::Answer abort_rollout(const httplib::Request& request, const std::string& body);
+  api::Answer command_rollout(const httplib::Request& request, rollout::Command command);
   // The capture named by the path: 400 for a malformed id, 404 when there is none.
   std::optional<api::Answer> find_capture(const httplib::Request& request, StoredCapture& out);
 
   // The device named by the path: 400 for an invalid id, 404 when not provisioned.
   std::optional<api::Answer> find_device(const httplib::Request& request, std::string& id);
-  std::optional<api::Answer> decode_deployment(const nlohmann::json& entry, std::size_t index,
+  // `where` names the entry in messages ("deployments[3]").
+  std::optional<api::Answer> decode_deployment(const nlohmann::json& entry, std::string where,
                                                std::int64_t now, api::NewDeployment& out) const;
   std::optional<api::Answer> check_deployments(Store& store,
                                                const std::vector<api::NewDeployment>& batch,
@@ -116,6 +124,7 @@ class HttpApi::Impl {
   const SiteKeys& keys_;
   Metrics& metrics_;
   FleetListener& listener_;
+  RolloutDriver* rollouts_ = nullptr;  // none: the rollout endpoints answer 503
   std::vector<cose::TrustedKey> trusted_keys_;  // views into options_.signers
   crypto::Digest token_digest_{};
   std::vector<std::pair<std::string, std::regex>> routes_;  // method, path: for 405 answers

@@ -182,6 +182,7 @@ json deployment_view(const StoredDeployment& deployment) {
       {"model_id", deployment.model_id},
       {"version", deployment.version},
       {"model_digest", deployment.model_digest},
+      {"role", deployment_role_name(deployment.role)},
       {"state", deployment_state_name(deployment.state)},
       {"reason", deployment.reason},
       {"created_ms", deployment.created_ms},

@@ -88,6 +88,20 @@ void CoapServer::recalibration_requested(std::string device_id, StoredRecalibrat
       });
 }
 
+void CoapServer::decision_set(std::string device_id, Bytes decision) {
+  impl_->post([impl = impl_.get(), id = std::move(device_id), decision = std::move(decision)] {
+    if (decision.empty()) {
+      impl->decisions_.erase(id);
+      return;
+    }
+    if (impl->registry_.find(id) == nullptr) {
+      spdlog::warn("coap: decision for unknown device {}", id);
+      return;
+    }
+    impl->decisions_.insert_or_assign(id, decision);
+  });
+}
+
 CoapServer::Impl::Impl(CoapServerOptions options, Writer& writer, std::unique_ptr<Store> reader,
                        const SiteKeys& keys, Metrics& metrics)
     : options_(std::move(options)),
@@ -152,6 +166,13 @@ Status CoapServer::Impl::start() {
   SPINDLE_TRY_ASSIGN(const auto captures, reader_->list_captures("", true));
   for (auto it = captures.rbegin(); it != captures.rend(); ++it)  // the newest wins
     request_capture(*it);
+  SPINDLE_TRY_ASSIGN(const auto decisions, reader_->outstanding_decisions());
+  for (const StoredRolloutDevice& d : decisions) {
+    const Bytes& decision = d.step == RolloutDeviceStep::kPromoting   ? d.promote
+                            : d.step == RolloutDeviceStep::kDiscarding ? d.discard
+                                                                       : d.revert;
+    if (!decision.empty()) decisions_.insert_or_assign(d.device_id, decision);
+  }
   run_posted_tasks();
   publish_device_counts();
   SPINDLE_TRY_ASSIGN(const AdaptationCounts adaptation, reader_->count_adaptation());

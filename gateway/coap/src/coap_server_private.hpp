@@ -257,6 +257,7 @@ struct CoapServer::Impl {
   std::unordered_map<std::string, capture::Request> captures_;  // device -> outstanding capture
   std::unordered_map<std::string, Upload> uploads_;             // device -> partial chunk
   std::unordered_map<std::string, StoredRecalibration> recalibrations_;  // device -> reset
+  std::unordered_map<std::string, Bytes> decisions_;  // device -> a rollout's signed decision
   std::unordered_map<std::string, std::unique_ptr<Model>> models_;
   std::unordered_map<std::string, std::int64_t> transfers_;  // "peer|digest" -> last block
   std::vector<senml::Record> senml_scratch_;

@@ -1,6 +1,8 @@
 #include "spindle/gateway/metrics.hpp"
 
 #include <array>
+#include <cstdio>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
@@ -54,6 +56,27 @@ void Metrics::count_http_request(int status) {
   const int status_class = status / 100;
   if (status_class >= 1 && status_class <= 5) {
     increment(http_requests_[static_cast<std::size_t>(status_class - 1)]);
+  }
+}
+
+void Metrics::set_rollout(std::int64_t id, std::string_view phase,
+                          std::span<const rollout::GateResult> gates,
+                          const std::array<std::uint64_t, kRolloutDeviceStepCount>& steps) {
+  std::lock_guard lock(rollouts_mutex_);
+  RolloutGauges& g = rollouts_[id];
+  g.phase = phase;
+  if (!gates.empty()) g.gates.assign(gates.begin(), gates.end());
+  g.steps = steps;
+  while (rollouts_.size() > kMaxRolloutsShown) rollouts_.erase(rollouts_.begin());
+}
+
+void Metrics::count_rollout_halt(std::string_view gate) {
+  std::lock_guard lock(rollouts_mutex_);
+  const auto it = rollout_halts_.find(gate);
+  if (it == rollout_halts_.end()) {
+    rollout_halts_.emplace(std::string(gate), 1);
+  } else {
+    ++it->second;
   }
 }
 
@@ -203,7 +226,64 @@ std::string Metrics::render() const {
             "\"",
         load(devices_by_calibration_[s]));
   }
+  render_rollouts(out);
   return out;
+}
+
+void Metrics::render_rollouts(std::string& out) const {
+  std::lock_guard lock(rollouts_mutex_);
+  const auto number = [](double v) {
+    std::array<char, 32> text{};
+    std::snprintf(text.data(), text.size(), "%.9g", v);
+    return std::string(text.data());
+  };
+  family(out, "spindle_rollout_phase", "gauge",
+         "Each rollout's phase: 1 for the phase it is in (the newest rollouts only).");
+  for (const auto& [id, g] : rollouts_) {
+    for (std::size_t p = 0; p < kRolloutPhaseCount; ++p) {
+      const char* name = rollout_phase_name(static_cast<RolloutPhase>(p));
+      sample(out, "spindle_rollout_phase",
+             "rollout=\"" + std::to_string(id) + "\",phase=\"" + name + "\"",
+             g.phase == name ? 1 : 0);
+    }
+  }
+  family(out, "spindle_rollout_devices", "gauge", "Devices of each rollout, by step.");
+  for (const auto& [id, g] : rollouts_) {
+    for (std::size_t s = 0; s < g.steps.size(); ++s) {
+      sample(out, "spindle_rollout_devices",
+             "rollout=\"" + std::to_string(id) + "\",step=\"" +
+                 rollout_device_step_name(static_cast<RolloutDeviceStep>(s)) + "\"",
+             g.steps[s]);
+    }
+  }
+  const std::pair<const char*, const char*> gauges[] = {
+      {"spindle_rollout_gate_value", "Each gate's value at the rollout's latest step."},
+      {"spindle_rollout_gate_threshold", "Each gate's threshold."},
+      {"spindle_rollout_gate_verdict",
+       "Each gate's verdict at the latest step: 0 pending, 1 pass, 2 fail."},
+  };
+  for (std::size_t k = 0; k < 3; ++k) {
+    family(out, gauges[k].first, "gauge", gauges[k].second);
+    for (const auto& [id, g] : rollouts_) {
+      for (const rollout::GateResult& gate : g.gates) {
+        const double v = k == 0   ? gate.value
+                         : k == 1 ? gate.threshold
+                                  : static_cast<double>(gate.verdict);
+        out.append(gauges[k].first)
+            .append("{rollout=\"")
+            .append(std::to_string(id))
+            .append("\",gate=\"")
+            .append(gate.name)
+            .append("\"} ")
+            .append(number(v))
+            .append("\n");
+      }
+    }
+  }
+  family(out, "spindle_rollout_halts_total", "counter", "Rollouts halted, by the gate that failed.");
+  for (const auto& [gate, count] : rollout_halts_) {
+    sample(out, "spindle_rollout_halts_total", "gate=\"" + gate + "\"", count);
+  }
 }
 
 }  // namespace spindle::gateway

@@ -13,6 +13,17 @@ constexpr std::array<const char*, kCaptureStateCount> kCaptureStateNames = {
 // Indexed by CaptureOrigin.
 constexpr std::array<const char*, kCaptureOriginCount> kCaptureOriginNames = {"operator", "drift"};
 
+// Indexed by DeploymentRole.
+constexpr std::array<const char*, kDeploymentRoleCount> kDeploymentRoleNames = {"active", "shadow"};
+
+// Indexed by RolloutPhase.
+constexpr std::array<const char*, kRolloutPhaseCount> kRolloutPhaseNames = {
+    "running", "paused", "halted", "completed", "aborted"};
+
+// Indexed by RolloutDeviceStep.
+constexpr std::array<const char*, kRolloutDeviceStepCount> kRolloutDeviceStepNames = {
+    "waiting", "released", "promoting", "promoted", "discarding", "reverting", "restored"};
+
 // Indexed by AttestationVerdict.
 constexpr std::array<const char*, kAttestationVerdictCount> kAttestationVerdictNames = {
     "match", "mismatch", "mac-invalid", "stale"};
@@ -60,6 +71,30 @@ const char* deployment_state_name(DeploymentState state) {
 
 Result<DeploymentState> deployment_state_from_name(std::string_view name) {
   return from_name<DeploymentState, kDeploymentStateCount>(name, deployment_state_name);
+}
+
+const char* deployment_role_name(DeploymentRole role) {
+  return kDeploymentRoleNames[static_cast<std::size_t>(role)];
+}
+
+Result<DeploymentRole> deployment_role_from_name(std::string_view name) {
+  return from_name<DeploymentRole, kDeploymentRoleCount>(name, deployment_role_name);
+}
+
+const char* rollout_phase_name(RolloutPhase phase) {
+  return kRolloutPhaseNames[static_cast<std::size_t>(phase)];
+}
+
+Result<RolloutPhase> rollout_phase_from_name(std::string_view name) {
+  return from_name<RolloutPhase, kRolloutPhaseCount>(name, rollout_phase_name);
+}
+
+const char* rollout_device_step_name(RolloutDeviceStep step) {
+  return kRolloutDeviceStepNames[static_cast<std::size_t>(step)];
+}
+
+Result<RolloutDeviceStep> rollout_device_step_from_name(std::string_view name) {
+  return from_name<RolloutDeviceStep, kRolloutDeviceStepCount>(name, rollout_device_step_name);
 }
 
 const char* attestation_verdict_name(AttestationVerdict verdict) {

@@ -68,10 +68,12 @@ Result<std::int64_t> SqliteStore::add_deployment(const StoredDeployment& deploym
   // kNotFound.
   constexpr const char* kSql =
       "INSERT INTO deployments(device_id, model_digest, model_id, version, manifest, "
-      "created_ms, state, reason, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?6)";
+      "created_ms, state, reason, updated_ms, role) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?6, ?8)";
   SPINDLE_TRY(execute(kSql, "add deployment", deployment.device_id, deployment.model_digest,
                       deployment.model_id, deployment.version, deployment.manifest,
-                      deployment.created_ms, deployment_state_name(DeploymentState::kPending)));
+                      deployment.created_ms, deployment_state_name(DeploymentState::kPending),
+                      deployment_role_name(deployment.role)));
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
@@ -86,6 +88,11 @@ Result<std::vector<StoredDeployment>> SqliteStore::device_deployments(std::strin
   static const std::string kSql =
       std::string(kSelectDeployments) + " WHERE device_id = ?1 ORDER BY id DESC";
   return find_all(kSql, "list device deployments", deployment_from_row, device_id);
+}
+
+Result<StoredDeployment> SqliteStore::get_deployment(std::int64_t id) {
+  static const std::string kSql = std::string(kSelectDeployments) + " WHERE id = ?1";
+  return find_one(kSql, "get deployment", deployment_from_row, id);
 }
 
 Status SqliteStore::set_deployment_state(std::int64_t id, DeploymentState state,

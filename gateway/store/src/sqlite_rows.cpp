@@ -1,6 +1,8 @@
 #include "sqlite_rows_private.hpp"
 
 #include <limits>
+#include <span>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -112,6 +114,8 @@ Result<StoredDeployment> deployment_from_row(const Statement& row) {
                      stored_state(row, 7, deployment_state_from_name, "the deployment state"));
   deployment.reason = row.column_text(8);
   deployment.updated_ms = row.column_int64(9);
+  SPINDLE_TRY_ASSIGN(deployment.role,
+                     stored_state(row, 10, deployment_role_from_name, "the deployment role"));
   return deployment;
 }
 
@@ -195,6 +199,75 @@ Result<StoredDriftState> drift_state_from_row(const Statement& row) {
 std::int64_t sql_limit(std::size_t limit) {
   constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
   return static_cast<std::int64_t>(limit < kMax ? limit : kMax);
+}
+
+Result<StoredRollout> rollout_from_row(const Statement& row) {
+  StoredRollout rollout;
+  rollout.id = row.column_int64(0);
+  rollout.name = row.column_text(1);
+  rollout.model_id = row.column_text(2);
+  rollout.version = row.column_uint64(3);
+  rollout.model_digest = row.column_text(4);
+  rollout.plan = row.column_text(5);
+  SPINDLE_TRY_ASSIGN(rollout.phase,
+                     stored_state(row, 6, rollout_phase_from_name, "the rollout phase"));
+  rollout.stage = static_cast<std::int32_t>(row.column_int64(7));
+  rollout.stage_released_ms = row.column_int64(8);
+  rollout.halted_gate = row.column_text(9);
+  rollout.halt_detail = row.column_text(10);
+  rollout.created_ms = row.column_int64(11);
+  rollout.updated_ms = row.column_int64(12);
+  return rollout;
+}
+
+Result<StoredRolloutDevice> rollout_device_from_row(const Statement& row) {
+  StoredRolloutDevice device;
+  device.rollout_id = row.column_int64(0);
+  device.device_id = row.column_text(1);
+  device.position = static_cast<std::uint32_t>(row.column_int64(2));
+  SPINDLE_TRY_ASSIGN(device.step, stored_state(row, 3, rollout_device_step_from_name,
+                                               "the rollout device step"));
+  device.released_ms = row.column_int64(4);
+  device.decided_ms = row.column_int64(5);
+  device.candidate = row.column_blob(6);
+  device.promote = row.column_blob(7);
+  device.discard = row.column_blob(8);
+  device.revert = row.column_blob(9);
+  device.previous_deployment = row.column_int64(10);
+  device.deployment = row.column_int64(11);
+  return device;
+}
+
+Result<StoredShadowReport> shadow_report_from_row(const Statement& row) {
+  StoredShadowReport report;
+  report.model_id = row.column_text(0);
+  report.version = row.column_uint64(1);
+  const auto u32 = [&](int column) { return static_cast<std::uint32_t>(row.column_int64(column)); };
+  report.scored = u32(2);
+  report.compared = u32(3);
+  report.agreed = u32(4);
+  report.active_anomalies = u32(5);
+  report.shadow_anomalies = u32(6);
+  for (const auto& [column, histogram] :
+       {std::pair{7, &report.active_histogram}, std::pair{8, &report.shadow_histogram}}) {
+    const Bytes bytes = row.column_blob(column);
+    if (bytes.size() != histogram->size() * 4) {
+      spdlog::error("store: a shadow report histogram of {} bytes", bytes.size());
+      return Error::kIoError;
+    }
+    for (std::size_t i = 0; i < histogram->size(); ++i) {
+      const std::uint8_t* p = bytes.data() + i * 4;  // little-endian u32, as the store writes them
+      (*histogram)[i] = std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 |
+                        std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+    }
+  }
+  report.latency_mean_us = u32(9);
+  report.latency_max_us = u32(10);
+  SPINDLE_TRY_ASSIGN(report.calibration, stored_state(row, 11, calibration_state_from_name,
+                                                      "the shadow's calibration state"));
+  report.arena_high_water = u32(12);
+  report.updated_ms = row.column_int64(13);
+  return report;
 }
 
 }  // namespace spindle::gateway::sqlite

@@ -34,7 +34,20 @@ inline constexpr const char* kSelectModels =
 
 inline constexpr const char* kSelectDeployments =
     "SELECT id, device_id, model_digest, model_id, version, manifest, created_ms, state, "
-    "reason, updated_ms FROM deployments";
+    "reason, updated_ms, role FROM deployments";
+
+inline constexpr const char* kSelectRollouts =
+    "SELECT id, name, model_id, version, model_digest, plan, phase, stage, stage_released_ms, "
+    "halted_gate, halt_detail, created_ms, updated_ms FROM rollouts";
+
+inline constexpr const char* kSelectRolloutDevices =
+    "SELECT rollout_id, device_id, position, step, released_ms, decided_ms, candidate, promote, "
+    "discard, revert, previous_deployment, deployment FROM rollout_devices";
+
+inline constexpr const char* kSelectShadowReports =
+    "SELECT model_id, version, scored, compared, agreed, active_anomalies, shadow_anomalies, "
+    "active_histogram, shadow_histogram, latency_mean_us, latency_max_us, calibration, "
+    "arena_high_water, updated_ms FROM shadow_reports";
 
 // Every mapper reads its columns in the order given; a row holding a state name this build
 // does not know (record_states.hpp) is refused with kIoError, and logged.
@@ -45,6 +58,12 @@ Result<StoredDevice> device_from_row(const Statement& row);
 Result<StoredModel> model_from_row(const Statement& row);
 // The columns of kSelectDeployments.
 Result<StoredDeployment> deployment_from_row(const Statement& row);
+// The columns of kSelectRollouts.
+Result<StoredRollout> rollout_from_row(const Statement& row);
+// The columns of kSelectRolloutDevices.
+Result<StoredRolloutDevice> rollout_device_from_row(const Statement& row);
+// The columns of kSelectShadowReports.
+Result<StoredShadowReport> shadow_report_from_row(const Statement& row);
 // The columns of kSelectCaptures.
 Result<StoredCapture> capture_from_row(const Statement& row);
 // capture_id, sequence, first_window, window_count, board, sample_rate_hz, window_length,

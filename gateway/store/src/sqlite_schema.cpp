@@ -12,7 +12,7 @@ namespace {
 
 // Ordered schema migrations: step i takes the database from user_version i to i + 1. Append,
 // never edit a released step: databases in the field have already run it.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     R"sql(
 CREATE TABLE devices (
   id TEXT PRIMARY KEY NOT NULL,
@@ -158,6 +158,67 @@ CREATE TABLE recalibrations (
   after_generation INTEGER NOT NULL,
   requested_ms INTEGER NOT NULL
 );
+)sql",
+    // 6: staged rollouts (docs/gateway/rollouts.md): a deployment's role (active or shadow),
+    // each device's latest shadow report, device tags for groups, the rollouts with their
+    // persisted state and, per device, what spindlectl signed for it and where it stands.
+    R"sql(
+ALTER TABLE deployments ADD COLUMN role TEXT NOT NULL DEFAULT 'active';
+CREATE TABLE shadow_reports (
+  device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices(id),
+  model_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  scored INTEGER NOT NULL,
+  compared INTEGER NOT NULL,
+  agreed INTEGER NOT NULL,
+  active_anomalies INTEGER NOT NULL,
+  shadow_anomalies INTEGER NOT NULL,
+  active_histogram BLOB NOT NULL,
+  shadow_histogram BLOB NOT NULL,
+  latency_mean_us INTEGER NOT NULL,
+  latency_max_us INTEGER NOT NULL,
+  calibration TEXT NOT NULL,
+  arena_high_water INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+CREATE TABLE device_tags (
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (device_id, key)
+);
+CREATE INDEX device_tags_by_value ON device_tags(key, value);
+CREATE TABLE rollouts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  model_digest TEXT NOT NULL,
+  plan TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  stage INTEGER NOT NULL,
+  stage_released_ms INTEGER NOT NULL,
+  halted_gate TEXT NOT NULL,
+  halt_detail TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+);
+CREATE TABLE rollout_devices (
+  rollout_id INTEGER NOT NULL REFERENCES rollouts(id),
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  position INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  released_ms INTEGER NOT NULL,
+  decided_ms INTEGER NOT NULL,
+  candidate BLOB NOT NULL,
+  promote BLOB NOT NULL,
+  discard BLOB NOT NULL,
+  revert BLOB NOT NULL,
+  previous_deployment INTEGER NOT NULL,
+  deployment INTEGER NOT NULL,
+  PRIMARY KEY (rollout_id, device_id)
+);
+CREATE INDEX rollout_devices_by_step ON rollout_devices(step);
 )sql",
 };
 

@@ -2,7 +2,8 @@
 // Its methods are defined by record family: sqlite_store.cpp (connection, transactions,
 // statement cache), sqlite_schema.cpp (migrations), sqlite_devices.cpp (devices, their
 // attestations, calibrations and drift states), sqlite_models.cpp (models and deployments),
-// sqlite_telemetry.cpp (telemetry and events) and sqlite_captures.cpp. Private to gateway/store.
+// sqlite_telemetry.cpp (telemetry and events), sqlite_captures.cpp and sqlite_rollouts.cpp
+// (rollouts, their devices, shadow reports). Private to gateway/store.
 #pragma once
 
 #include <cstddef>
@@ -82,10 +83,25 @@ class SqliteStore final : public Store {
   Result<std::vector<StoredDeployment>> device_deployments(std::string_view device_id) override;
   Status set_deployment_state(std::int64_t id, DeploymentState state, std::string_view reason,
                               std::int64_t now_ms) override;
+  Result<StoredDeployment> get_deployment(std::int64_t id) override;
+
+  Status save_shadow_report(std::string_view device_id, const StoredShadowReport& report) override;
+  Result<StoredShadowReport> get_shadow_report(std::string_view device_id) override;
+
+  Result<std::int64_t> add_rollout(const StoredRollout& rollout,
+                                   std::span<const StoredRolloutDevice> devices) override;
+  Result<StoredRollout> get_rollout(std::int64_t id) override;
+  Result<std::vector<StoredRollout>> list_rollouts() override;
+  Result<std::vector<StoredRolloutDevice>> rollout_devices(std::int64_t rollout_id) override;
+  Status save_rollout_state(const StoredRollout& rollout) override;
+  Status save_rollout_device(const StoredRolloutDevice& device) override;
+  Result<std::vector<StoredRolloutDevice>> outstanding_decisions() override;
 
   Result<std::size_t> append_telemetry(std::span<const TelemetryRecord> records) override;
   Result<std::vector<TelemetryRecord>> query_telemetry(const TelemetryQuery& query) override;
   Result<std::uint64_t> count_telemetry(std::string_view device_id) override;
+  Result<TelemetrySummary> summarize_telemetry(std::string_view device_id, double from,
+                                               double to) override;
 
   Result<StoredCapture> add_capture(const StoredCapture& capture) override;
   Result<StoredCapture> get_capture(std::int64_t id) override;

@@ -1,7 +1,8 @@
 // The SQLite store: telemetry records and events.
-#include "sqlite_store_private.hpp"
+#include <string>
 
 #include "sqlite_rows_private.hpp"
+#include "sqlite_store_private.hpp"
 
 namespace spindle::gateway::sqlite {
 
@@ -47,6 +48,55 @@ Result<std::uint64_t> SqliteStore::count_telemetry(std::string_view device_id) {
   SPINDLE_TRY_ASSIGN(const bool row, count.step());
   if (!row) return std::uint64_t{0};
   return count.column_uint64(0);
+}
+
+Result<TelemetrySummary> SqliteStore::summarize_telemetry(std::string_view device_id, double from,
+                                                          double to) {
+  // The names of the node's reading profile (firmware/src/telemetry/reading.cpp): every
+  // scored window has a score, an anomaly flag and a latency, a calibrating flag while the
+  // model calibrates, the arena high-water and the reboot counter.
+  constexpr const char* kSql =
+      "SELECT name, COUNT(*), TOTAL(boolean), MAX(number), MIN(number) FROM telemetry "
+      "WHERE device_id = ?1 AND time >= ?2 AND time < ?3 AND name IN "
+      "('score', 'anomaly', 'calibrating', 'latency', 'arena_hwm', 'reboots') GROUP BY name";
+  TelemetrySummary summary;
+  {
+    SPINDLE_TRY_ASSIGN(Statement select, statement(kSql, "summarize telemetry"));
+    SPINDLE_TRY(select.bind(device_id, from, to));
+    while (true) {
+      SPINDLE_TRY_ASSIGN(const bool row, select.step());
+      if (!row) break;
+      const std::string name = select.column_text(0);
+      const std::uint64_t count = select.column_uint64(1);
+      const auto flagged = static_cast<std::uint64_t>(select.column_double(2));
+      if (name == "score") {
+        summary.scored = count;
+      } else if (name == "anomaly") {
+        summary.anomalies = flagged;
+      } else if (name == "calibrating") {
+        summary.calibrating = flagged;
+      } else if (name == "latency") {
+        summary.latency_count = count;
+      } else if (name == "arena_hwm") {
+        summary.arena_max = select.column_double(3);
+      } else if (name == "reboots") {
+        summary.reboots_max = select.column_double(3);
+        summary.reboots_min = select.column_double(4);
+      }
+    }
+  }
+  if (summary.latency_count > 0) {
+    // Nearest rank: the ceil(0.95 n)-th smallest.
+    constexpr const char* kRank =
+        "SELECT number FROM telemetry WHERE device_id = ?1 AND time >= ?2 AND time < ?3 AND "
+        "name = 'latency' ORDER BY number LIMIT 1 OFFSET ?4";
+    const std::uint64_t rank = (summary.latency_count * 95 + 99) / 100;
+    SPINDLE_TRY_ASSIGN(Statement select, statement(kRank, "latency percentile"));
+    SPINDLE_TRY(select.bind(device_id, from, to, static_cast<std::int64_t>(rank - 1)));
+    SPINDLE_TRY_ASSIGN(const bool row, select.step());
+    if (row) summary.latency_p95_s = select.column_double(0);
+  }
+  return summary;
 }
 
 // ---- Events ----

@@ -62,6 +62,14 @@ class RecordingListener : public FleetListener {
     const std::lock_guard lock(mutex_);
     recalibrations_.emplace_back(std::move(device_id), std::move(recalibration));
   }
+  void decision_set(std::string device_id, Bytes decision) override {
+    const std::lock_guard lock(mutex_);
+    decisions_.emplace_back(std::move(device_id), std::move(decision));
+  }
+  std::vector<std::pair<std::string, Bytes>> decisions() const {
+    const std::lock_guard lock(mutex_);
+    return decisions_;
+  }
   std::vector<std::pair<std::string, StoredRecalibration>> recalibrations() const {
     const std::lock_guard lock(mutex_);
     return recalibrations_;
@@ -95,6 +103,7 @@ class RecordingListener : public FleetListener {
   std::vector<StoredDeployment> deployments_;
   std::vector<std::pair<std::string, Challenge>> challenges_;
   std::vector<StoredCapture> captures_;
+  std::vector<std::pair<std::string, Bytes>> decisions_;
   std::vector<std::pair<std::string, StoredRecalibration>> recalibrations_;
 };
 

@@ -131,6 +131,33 @@ class FaultyStore final : public Store {
                               std::int64_t now) override {
     return inner_->set_deployment_state(id, state, reason, now);
   }
+  Result<StoredDeployment> get_deployment(std::int64_t id) override {
+    return inner_->get_deployment(id);
+  }
+  Status save_shadow_report(std::string_view id, const StoredShadowReport& report) override {
+    return inner_->save_shadow_report(id, report);
+  }
+  Result<StoredShadowReport> get_shadow_report(std::string_view id) override {
+    return inner_->get_shadow_report(id);
+  }
+  Result<std::int64_t> add_rollout(const StoredRollout& rollout,
+                                   std::span<const StoredRolloutDevice> devices) override {
+    return inner_->add_rollout(rollout, devices);
+  }
+  Result<StoredRollout> get_rollout(std::int64_t id) override { return inner_->get_rollout(id); }
+  Result<std::vector<StoredRollout>> list_rollouts() override { return inner_->list_rollouts(); }
+  Result<std::vector<StoredRolloutDevice>> rollout_devices(std::int64_t id) override {
+    return inner_->rollout_devices(id);
+  }
+  Status save_rollout_state(const StoredRollout& rollout) override {
+    return inner_->save_rollout_state(rollout);
+  }
+  Status save_rollout_device(const StoredRolloutDevice& device) override {
+    return inner_->save_rollout_device(device);
+  }
+  Result<std::vector<StoredRolloutDevice>> outstanding_decisions() override {
+    return inner_->outstanding_decisions();
+  }
   Result<std::size_t> append_telemetry(std::span<const TelemetryRecord> records) override {
     if (faults_.append_telemetry) throw std::runtime_error("disk on fire");
     return inner_->append_telemetry(records);
@@ -140,6 +167,10 @@ class FaultyStore final : public Store {
   }
   Result<std::uint64_t> count_telemetry(std::string_view id) override {
     return inner_->count_telemetry(id);
+  }
+  Result<TelemetrySummary> summarize_telemetry(std::string_view id, double from,
+                                               double to) override {
+    return inner_->summarize_telemetry(id, from, to);
   }
   Result<StoredCapture> add_capture(const StoredCapture& capture) override {
     return inner_->add_capture(capture);

@@ -155,8 +155,14 @@ TEST_F(SqliteStoreTest, DatabaseWithNewerSchemaIsRefused) {
   EXPECT_EQ(store.status(), Status(Error::kUnsupportedVersion));
 }
 
-// What migration 5 added, taken away again: a database as version 4 left it.
-constexpr const char* kUndoMigrationFive =
+// What migration 6 added, taken away again: a database as version 5 left it.
+const std::string kUndoMigrationSix =
+    "DROP TABLE rollout_devices; DROP TABLE rollouts; DROP TABLE device_tags; "
+    "DROP TABLE shadow_reports; ALTER TABLE deployments DROP COLUMN role; ";
+
+// What migrations 6 and 5 added, taken away again: a database as version 4 left it.
+const std::string kUndoMigrationFive =
+    kUndoMigrationSix +
     "DROP INDEX captures_by_origin; ALTER TABLE captures DROP COLUMN origin; "
     "ALTER TABLE captures DROP COLUMN origin_event; DROP TABLE recalibrations; ";
 
@@ -172,6 +178,7 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
     ASSERT_TRUE(store->append_event("node-1", "registered", "native_sim", 11).ok());
   }
   execute_sql(db_path(),
+              kUndoMigrationSix +
               "DROP TABLE attestations; DROP TABLE capture_chunks; DROP TABLE captures; "
               "DROP TABLE recalibrations; DROP TABLE calibrations; DROP TABLE drift_states; "
               "PRAGMA user_version = 1");
@@ -204,7 +211,7 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionThreeAddsCalibrationsAndDriftS
     verdict.time_ms = 5;
     ASSERT_TRUE(store->save_attestation("node-1", verdict).ok());
   }
-  execute_sql(db_path(), std::string(kUndoMigrationFive) +
+  execute_sql(db_path(), kUndoMigrationFive +
                              "DROP TABLE calibrations; DROP TABLE drift_states; "
                              "PRAGMA user_version = 3");
 
@@ -237,7 +244,7 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionFourKeepsCapturesAsTheOperator
     capture.created_ms = 2;
     ASSERT_TRUE(store->add_capture(capture).ok());
   }
-  execute_sql(db_path(), std::string(kUndoMigrationFive) + "PRAGMA user_version = 4");
+  execute_sql(db_path(), kUndoMigrationFive + "PRAGMA user_version = 4");
 
   auto store = open();
   ASSERT_NE(store, nullptr);

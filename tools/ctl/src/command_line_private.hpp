@@ -61,6 +61,28 @@ Package load_package(const std::string& path, const std::vector<TrustKeySpec>& t
 // true when the gateway stored it now, false when it had these bytes already.
 bool upload_model(GatewayClient& gateway, const Package& package);
 
+// The first 12 hex digits of a digest, for messages.
+std::string short_digest(const crypto::Digest& digest);
+// Whether the gateway holds the model payload with this digest (hex).
+bool model_on_gateway(GatewayClient& gateway, const std::string& digest);
+// The model KEK of one device, from GET /api/v1/devices/{id}/keys.
+ByteVector device_kek(GatewayClient& gateway, const std::string& device_id);
+
+// A package opened for signing manifests and decisions: verified with the signing key's own
+// public key, its content key unwrapped and checked against the ciphertext.
+struct SigningPackage {
+  Package package;
+  crypto::ContentKey content_key{};
+  crypto::EcPrivateKey signing_key{};
+  std::string kid;
+};
+SigningPackage open_signing_package(const std::string& package_path, const std::string& key_path,
+                                    const std::string& kid);
+// The signed manifest of the package for one device, in `role`; the error names the
+// device and what to change.
+ByteVector sign_device_manifest(const SigningPackage& signing, const std::string& device_id,
+                                std::span<const std::uint8_t> kek, manifest::ManifestRole role);
+
 int cmd_keygen(const Args& args);
 int cmd_provision(const Args& args);
 int cmd_pack(const Args& args);
@@ -71,5 +93,6 @@ int cmd_attest(const Args& args);
 int cmd_calibrate(const Args& args);
 int cmd_capture(const Args& args);
 int cmd_datasets(const Args& args);
+int cmd_rollout(const Args& args);
 
 }  // namespace spindle::ctl

@@ -28,6 +28,7 @@ const std::map<std::string, Command>& commands() {
       {"calibrate", {cmd_calibrate, "show or reset a device's per-machine calibration"}},
       {"capture", {cmd_capture, "ask a device for windows of features or raw samples"}},
       {"datasets", {cmd_datasets, "list captured data sets, export one (CSV, WAV)"}},
+      {"rollout", {cmd_rollout, "staged rollouts: start, status, pause, resume, abort"}},
   };
   return table;
 }

@@ -11,7 +11,6 @@
 #include "spindle/ctl/pack.hpp"
 
 namespace spindle::ctl {
-namespace {
 
 std::string short_digest(const crypto::Digest& digest) {
   return cli::to_hex(digest).substr(0, 12);
@@ -47,7 +46,41 @@ ByteVector device_kek(GatewayClient& gateway, const std::string& device_id) {
   return kek;
 }
 
-}  // namespace
+SigningPackage open_signing_package(const std::string& package_path, const std::string& key_path,
+                                    const std::string& kid) {
+  check_kid(kid);
+  SigningPackage out;
+  out.signing_key = read_signing_key(key_path);
+  out.kid = kid;
+  TrustKeySpec own{kid, {}};
+  (void)crypto::ec_public_from_private(out.signing_key, &own.public_key);  // checked on reading
+  out.package = load_package(package_path, {own});
+  const auto content_key = unwrap_content_key(out.package.info, out.signing_key, kid);
+  if (!content_key.ok() || !decrypt_payload(out.package, *content_key).ok()) {
+    throw std::runtime_error(package_path + ": the content key does not unwrap with " + key_path +
+                             " (" + content_key.status().name() +
+                             "), or does not decrypt the model: the package is damaged");
+  }
+  out.content_key = *content_key;
+  return out;
+}
+
+ByteVector sign_device_manifest(const SigningPackage& signing, const std::string& device_id,
+                                std::span<const std::uint8_t> kek, manifest::ManifestRole role) {
+  const auto manifest = device_manifest(signing.package.info, signing.content_key, device_id, kek,
+                                        signing.signing_key, signing.kid, role);
+  if (manifest.status() == Status(Error::kOversize)) {
+    throw std::runtime_error("the manifest for " + device_id + " would be larger than the " +
+                             std::to_string(kMaxSignedManifestSize) +
+                             " bytes a node keeps: pack with fewer --self-tests or no "
+                             "--baseline");
+  }
+  if (!manifest.ok()) {
+    throw std::runtime_error("building the manifest for " + device_id + ": " +
+                             manifest.status().name());
+  }
+  return *manifest;
+}
 
 int cmd_pack(const Args& args) {
   std::string model_path, board_name, key_path, kid, baseline_path, calibration_path, out_path;
@@ -189,41 +222,23 @@ int cmd_deploy(const Args& args) {
           options, &vm)) {
     return 0;
   }
-  check_kid(kid);
   const std::vector<std::string> ids = checked_device_ids(devices);
   if (ids.size() > kMaxBatch) {
     throw cli::UsageError(std::to_string(ids.size()) + " devices: deploy to at most " +
                           std::to_string(kMaxBatch) + " per run");
   }
-  const crypto::EcPrivateKey signing_key = read_signing_key(key_path);
-  TrustKeySpec own{kid, {}};
-  (void)crypto::ec_public_from_private(signing_key, &own.public_key);  // checked on reading
-  const Package package = load_package(package_path, {own});
-  const auto content_key = unwrap_content_key(package.info, signing_key, kid);
-  if (!content_key.ok() || !decrypt_payload(package, *content_key).ok()) {
-    throw std::runtime_error(package_path + ": the content key does not unwrap with " + key_path +
-                             " (" + content_key.status().name() +
-                             "), or does not decrypt the model: the package is damaged");
-  }
+  const SigningPackage signing = open_signing_package(package_path, key_path, kid);
+  const Package& package = signing.package;
   const PackageInfo& info = package.info;
   GatewayClient gateway = gateway_options.connect();
   nlohmann::json request = {{"deployments", nlohmann::json::array()}};
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const ByteVector kek = device_kek(gateway, ids[i]);
-    const auto manifest = device_manifest(info, *content_key, ids[i], kek, signing_key, kid);
-    if (manifest.status() == Status(Error::kOversize)) {
-      throw std::runtime_error("the manifest for " + ids[i] + " would be larger than the " +
-                               std::to_string(kMaxSignedManifestSize) +
-                               " bytes a node keeps: pack with fewer --self-tests or no "
-                               "--baseline");
-    }
-    if (!manifest.ok()) {
-      throw std::runtime_error("building the manifest for " + ids[i] + ": " +
-                               manifest.status().name());
-    }
-    request["deployments"].push_back({{"manifest", cli::to_hex(*manifest)}});
+    const ByteVector manifest =
+        sign_device_manifest(signing, ids[i], kek, manifest::ManifestRole::kActive);
+    request["deployments"].push_back({{"manifest", cli::to_hex(manifest)}});
     std::cerr << "spindlectl deploy: [" << i + 1 << "/" << ids.size() << "] " << ids[i]
-              << ": manifest signed (" << manifest->size() << " bytes)\n";
+              << ": manifest signed (" << manifest.size() << " bytes)\n";
   }
   // Every device is known before anything is written to the gateway.
   const std::string digest = cli::to_hex(info.payload_digest);

@@ -275,10 +275,12 @@ Result<ByteVector> decrypt_payload(const Package& package, const crypto::Content
 Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::ContentKey& content_key,
                                    std::string_view device_id,
                                    std::span<const std::uint8_t> device_kek,
-                                   const crypto::EcPrivateKey& signing_key, std::string_view kid) {
+                                   const crypto::EcPrivateKey& signing_key, std::string_view kid,
+                                   manifest::ManifestRole role) {
   WrappedKey wrapped{};
   SPINDLE_TRY(crypto::aes_key_wrap(device_kek, content_key, wrapped));
-  SPINDLE_TRY_ASSIGN(const manifest::Manifest m, manifest_view(info, device_id, wrapped));
+  SPINDLE_TRY_ASSIGN(manifest::Manifest m, manifest_view(info, device_id, wrapped));
+  m.role = role;
   ByteVector payload(kMaxSignedInfoBytes);
   SPINDLE_TRY_ASSIGN(const auto encoded, manifest::encode(m, payload));
   ByteVector out(encoded.size() + cose::kSign1Overhead);
@@ -287,6 +289,15 @@ Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::Conten
   out.resize(signed_manifest.size());
   // A node keeps the signed manifest in its slot header and refuses larger ones.
   if (out.size() > kMaxSignedManifestSize) return Error::kOversize;
+  return out;
+}
+
+Result<ByteVector> signed_decision(const decision::Decision& d,
+                                   const crypto::EcPrivateKey& signing_key, std::string_view kid) {
+  ByteVector out(decision::kMaxSignedSize);
+  SPINDLE_TRY_ASSIGN(const auto signed_bytes,
+                     decision::sign(d, signing_key, crypto::as_bytes(kid), out));
+  out.resize(signed_bytes.size());
   return out;
 }
 

@@ -1,5 +1,6 @@
 // What the gateway asks of a node (protocol/cddl/gateway_request.cddl): an attestation
-// challenge, a data capture, a new calibration of the active model, or several of these. A node is
+// challenge, a data capture, a new calibration of the active model, a rollout's signed
+// decision (promote, discard, revert), or several of these. A node is
 // a CoAP client with no resource of its own, so the gateway piggybacks the request, as
 // content-format 60, on its 2.xx answers to the device's registration, refresh and telemetry while
 // something is outstanding (AD-20). The node answers a challenge with an attestation status report
@@ -12,15 +13,18 @@
 #include <span>
 
 #include "spindle/protocol/capture.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/status_report.hpp"
 #include "spindle/status.hpp"
 
 namespace spindle::gateway_request {
 
 // Map head, nonce key and byte string (two-byte head), capture key and a capture map with
-// its three keys and largest values.
-inline constexpr std::size_t kMaxEncodedSize =
-    1 + 1 + 2 + status_report::kMaxNonceSize + 1 + 1 + (1 + 9) + (1 + 1) + (1 + 5) + 1 + 9;
+// its three keys and largest values, the recalibration key and value, the decision key and
+// byte string (three-byte head).
+inline constexpr std::size_t kMaxEncodedSize = 1 + 1 + 2 + status_report::kMaxNonceSize + 1 + 1 +
+                                               (1 + 9) + (1 + 1) + (1 + 5) + 1 + 9 + 1 + 3 +
+                                               decision::kMaxSignedSize;
 
 struct GatewayRequest {
   std::span<const std::uint8_t> nonce;  // empty: no challenge
@@ -31,10 +35,14 @@ struct GatewayRequest {
   // (the gateway repeats the request until it sees that report).
   bool has_recalibrate = false;
   std::uint64_t recalibrate_after = 0;
+  // A rollout's signed decision (decision.hpp), as the operator signed it; empty: none. The
+  // node verifies it; the gateway repeats it until the node reports its effect.
+  std::span<const std::uint8_t> decision;
 };
 
-// Encodes {? 1: nonce, ? 2: capture, ? 3: recalibrate_after}. Errors: kMissingField
-// (none of them), kInvalidValue (nonce shorter than status_report::kMinNonceSize, a capture
+// Encodes {? 1: nonce, ? 2: capture, ? 3: recalibrate_after, ? 4: decision}. Errors:
+// kMissingField (none of them), kOversize (a decision longer than
+// decision::kMaxSignedSize), kInvalidValue (nonce shorter than status_report::kMinNonceSize, a capture
 // request capture::validate refuses), kOversize (nonce longer than kMaxNonceSize),
 // kBufferTooSmall.
 Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
@@ -42,8 +50,8 @@ Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
 
 // The request; the nonce is a view into `input`. Errors: the CBOR reader's, kDuplicateKey,
 // kUnknownCriticalField (a key >= 0 the schema does not name; negative keys are skipped),
-// kMissingField (none of keys 1..3, or a capture without one of its fields), kOversize
-// (nonce longer than kMaxNonceSize), kInvalidValue (nonce shorter than kMinNonceSize, a
+// kMissingField (none of keys 1..4, or a capture without one of its fields), kOversize
+// (nonce longer than kMaxNonceSize, a decision longer than decision::kMaxSignedSize), kInvalidValue (nonce shorter than kMinNonceSize, a
 // capture field out of range).
 Result<GatewayRequest> decode(std::span<const std::uint8_t> input);
 

@@ -80,6 +80,12 @@ struct SelfTest {
   Bytes expected_output;
 };
 
+// What the device does with the model once it is verified (docs/firmware/shadow.md): make
+// it the active model, or run it in shadow beside the active one, scoring the same windows
+// without acting on its verdicts, until a signed decision (decision.hpp) promotes or
+// discards it.
+enum class ManifestRole : std::uint8_t { kActive = 0, kShadow = 1 };
+
 struct Manifest {
   std::string_view model_id;
   std::uint64_t version = 0;  // strictly increasing per device (anti-rollback)
@@ -96,6 +102,7 @@ struct Manifest {
   std::size_t self_test_count = 0;
   bool has_calibration = false;  // key 12; requires the baseline
   Calibration calibration;
+  ManifestRole role = ManifestRole::kActive;  // key 13, sent only for kShadow
 };
 
 // Errors: kBufferTooSmall, kInvalidValue / kOversize when the manifest would not decode

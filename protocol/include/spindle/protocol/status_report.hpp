@@ -1,9 +1,12 @@
 // What a node POSTs to /d/{id}/status (protocol/cddl/status_report.cddl): an update report
 // (one transition of the model-install state machine, with its reason), an attestation
 // answer (a MAC over the gateway's nonce and what the node actually runs), or a
-// calibration report (how far the node has adapted the active model to its machine).
+// calibration report (how far the node has adapted the active model to its machine), or a
+// shadow report (how a candidate running in shadow compares with the active model).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -14,7 +17,7 @@
 
 namespace spindle::status_report {
 
-enum class Kind : std::uint8_t { kUpdate = 0, kAttestation = 1, kCalibration = 2 };
+enum class Kind : std::uint8_t { kUpdate = 0, kAttestation = 1, kCalibration = 2, kShadow = 3 };
 
 // Stages of a model installation as the node reports them.
 enum class InstallState : std::uint8_t {
@@ -28,8 +31,11 @@ enum class InstallState : std::uint8_t {
   kConfirmed = 7,
   kRolledBack = 8,
   kFailed = 9,
+  kShadowing = 10,         // verified, loaded beside the active model, scoring in shadow
+  kDiscarded = 11,         // a shadow dropped by a signed discard decision
+  kDecisionRejected = 12,  // a signed decision the node refused (reason says why)
 };
-inline constexpr std::uint8_t kMaxInstallState = 9;
+inline constexpr std::uint8_t kMaxInstallState = 12;
 
 // Stable name of a state ("manifest-accepted", "rolled-back", ...), as operators see it.
 const char* install_state_name(InstallState state);
@@ -85,11 +91,39 @@ struct CalibrationReport {
   std::span<const std::uint8_t> normalization;
 };
 
+// Score histograms of a shadow report: bin i counts windows whose score / threshold lies in
+// [i / kHistogramBinsPerThreshold, (i + 1) / kHistogramBinsPerThreshold), the last bin
+// everything above; each model's score against its own threshold in force.
+inline constexpr std::size_t kHistogramBins = 16;
+inline constexpr std::uint32_t kHistogramBinsPerThreshold = 8;
+// The bin of `score` against `threshold` (> 0); NaN falls in the last bin.
+std::size_t histogram_bin(float score, float threshold);
+
+// How a candidate running in shadow compares with the active model on the same windows
+// (docs/firmware/shadow.md). Counters are cumulative since the shadow was loaded (a reboot
+// starts them again).
+struct ShadowReport {
+  std::string_view model_id;  // the shadow's
+  std::uint64_t version = 0;
+  std::uint32_t scored = 0;    // windows both models scored
+  std::uint32_t compared = 0;  // of those, judged by both (neither calibrating)
+  std::uint32_t agreed = 0;    // of those compared, the same verdict (<= compared)
+  std::uint32_t active_anomalies = 0;  // of those compared (<= compared)
+  std::uint32_t shadow_anomalies = 0;
+  std::array<std::uint32_t, kHistogramBins> active_histogram{};  // every scored window
+  std::array<std::uint32_t, kHistogramBins> shadow_histogram{};
+  std::uint32_t latency_mean_us = 0;  // the shadow's inference, per window
+  std::uint32_t latency_max_us = 0;   // >= the mean
+  CalibrationState calibration = CalibrationState::kNone;  // the shadow's own
+  std::uint32_t arena_high_water = 0;                      // the shadow's arena, bytes
+};
+
 struct StatusReport {
   Kind kind = Kind::kUpdate;
   UpdateReport update;            // when kind == kUpdate
   AttestationReport attestation;  // when kind == kAttestation
   CalibrationReport calibration;  // when kind == kCalibration
+  ShadowReport shadow;            // when kind == kShadow
 };
 
 // HMAC-SHA256, keyed with the device's attestation key (crypto::KeyPurpose::kAttestation),
@@ -105,7 +139,9 @@ Result<crypto::Digest> attestation_mac(std::span<const std::uint8_t> attestation
 // Errors: kBufferTooSmall; kInvalidValue / kOversize for content the decoder would refuse
 // (for a calibration report also: windows_done above windows_total, a threshold that is
 // not finite and positive, normalization bytes not a whole number of pairs, normalization
-// present while normalizing or absent once past it).
+// present while normalizing or absent once past it; for a shadow report: agreed or an
+// anomaly count above compared, compared above scored, a histogram whose bins do not add
+// up to scored, a mean latency above the maximum).
 Result<std::span<const std::uint8_t>> encode(const StatusReport& report,
                                              std::span<std::uint8_t> out);
 

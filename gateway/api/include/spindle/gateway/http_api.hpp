@@ -19,6 +19,7 @@
 
 #include "spindle/gateway/fleet_listener.hpp"
 #include "spindle/gateway/metrics.hpp"
+#include "spindle/gateway/rollout_driver.hpp"
 #include "spindle/gateway/site_keys.hpp"
 #include "spindle/gateway/store.hpp"
 #include "spindle/gateway/writer.hpp"
@@ -50,8 +51,11 @@ struct HttpApiOptions {
 class HttpApi {
  public:
   // The references must outlive the HttpApi; `reader` is a connection of its own.
+  // `rollouts` (may be null: the rollout endpoints then answer 503) runs the rollouts the API
+  // creates and commands.
   HttpApi(HttpApiOptions options, Writer& writer, std::unique_ptr<Store> reader,
-          const SiteKeys& keys, Metrics& metrics, FleetListener& listener);
+          const SiteKeys& keys, Metrics& metrics, FleetListener& listener,
+          RolloutDriver* rollouts = nullptr);
   ~HttpApi();
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;

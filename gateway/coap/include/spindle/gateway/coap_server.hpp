@@ -97,6 +97,7 @@ class CoapServer final : public FleetListener {
   void challenge_issued(std::string device_id, Challenge challenge) override;
   void capture_requested(StoredCapture capture) override;
   void recalibration_requested(std::string device_id, StoredRecalibration recalibration) override;
+  void decision_set(std::string device_id, Bytes decision) override;
 
   // The port bound by start() (the configured one).
   std::uint16_t port() const;

@@ -1,6 +1,7 @@
 // How the operator API tells the CoAP side about changes it has committed: a new device
 // (resources to create, a PSK identity to accept), a new model (a payload to serve), a new
 // deployment (a manifest to serve and notify observers of), a capture or a calibration reset
+// or a rollout's signed decision
 // (to piggyback on the device's answers); and about a new attestation challenge, which lives
 // in memory only. Implemented by CoapServer. Called from API threads
 // after the write is durable; implementations must be thread-safe.
@@ -27,6 +28,9 @@ class FleetListener {
   // after_generation until it reports one (replaces any earlier reset of the device).
   virtual void recalibration_requested(std::string device_id,
                                        StoredRecalibration recalibration) = 0;
+  // A rollout released a signed decision for the device (protocol/decision.hpp): send it
+  // until withdrawn. Empty `decision`: withdrawn (it took effect). Replaces any earlier one.
+  virtual void decision_set(std::string device_id, Bytes decision) = 0;
 };
 
 }  // namespace spindle::gateway

@@ -5,11 +5,15 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <string>
-
+#include <map>
+#include <mutex>
 #include <optional>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "spindle/gateway/attestation.hpp"
+#include "spindle/gateway/rollout.hpp"
 #include "spindle/gateway/store.hpp"
 #include "spindle/protocol/status_report.hpp"
 
@@ -83,6 +87,16 @@ class Metrics {
     return devices_by_calibration_[static_cast<std::size_t>(state)].load(std::memory_order_relaxed);
   }
 
+  // Staged rollouts (rollout_driver.hpp): each rollout's phase, devices per step and every
+  // gate's value, threshold and verdict, as of its latest step. The newest
+  // kMaxRolloutsShown rollouts are shown (label cardinality stays bounded).
+  void set_rollout(std::int64_t id, std::string_view phase,
+                   std::span<const rollout::GateResult> gates,
+                   const std::array<std::uint64_t, kRolloutDeviceStepCount>& steps);
+  // A rollout halted because `gate` failed.
+  void count_rollout_halt(std::string_view gate);
+  static constexpr std::size_t kMaxRolloutsShown = 16;
+
   void set_devices(std::uint64_t registered, std::uint64_t online);
   void set_block_transfers_in_flight(std::uint64_t transfers) {
     block_transfers_in_flight_.store(transfers, std::memory_order_relaxed);
@@ -105,6 +119,7 @@ class Metrics {
     counter.fetch_add(by, std::memory_order_relaxed);
   }
   static std::size_t index(CoapResource resource) { return static_cast<std::size_t>(resource); }
+  void render_rollouts(std::string& out) const;
 
   std::array<Counter, kCoapResourceCount> requests_{};
   std::array<std::array<Counter, kResponseClassCount>, kCoapResourceCount> responses_{};
@@ -137,6 +152,15 @@ class Metrics {
   std::atomic<std::uint64_t> devices_online_{0};
   std::atomic<std::uint64_t> block_transfers_in_flight_{0};
   std::atomic<std::uint64_t> write_queue_depth_{0};
+
+  struct RolloutGauges {
+    std::string phase;
+    std::vector<rollout::GateResult> gates;
+    std::array<std::uint64_t, kRolloutDeviceStepCount> steps{};
+  };
+  mutable std::mutex rollouts_mutex_;  // the HTTP thread renders, the rollout driver sets
+  std::map<std::int64_t, RolloutGauges> rollouts_;
+  std::map<std::string, std::uint64_t, std::less<>> rollout_halts_;
 };
 
 }  // namespace spindle::gateway

@@ -49,8 +49,11 @@ enum class DeploymentState : std::uint8_t {
   kConfirmed,
   kRolledBack,
   kFailed,
+  kShadowing,
+  kDiscarded,
+  kDecisionRejected,
 };
-inline constexpr std::size_t kDeploymentStateCount = 11;
+inline constexpr std::size_t kDeploymentStateCount = 14;
 static_assert(kDeploymentStateCount == 2 + status_report::kMaxInstallState);
 
 // The deployment state a node's report puts a deployment in.
@@ -60,6 +63,46 @@ DeploymentState deployment_state(status_report::InstallState reported);
 const char* deployment_state_name(DeploymentState state);
 // Errors: kInvalidValue (not a name deployment_state_name gives).
 Result<DeploymentState> deployment_state_from_name(std::string_view name);
+
+// Whether a deployment's manifest makes the model the device's active one or runs it in
+// shadow beside the active one (manifest key 13; docs/firmware/shadow.md).
+enum class DeploymentRole : std::uint8_t { kActive, kShadow };
+inline constexpr std::size_t kDeploymentRoleCount = 2;
+
+// "active", "shadow".
+const char* deployment_role_name(DeploymentRole role);
+// Errors: kInvalidValue (not a name deployment_role_name gives).
+Result<DeploymentRole> deployment_role_from_name(std::string_view name);
+
+// A staged rollout (gateway/core/rollout.hpp): running stage by stage, paused by the
+// operator, halted by a failed gate, completed, or aborted by the operator.
+enum class RolloutPhase : std::uint8_t { kRunning, kPaused, kHalted, kCompleted, kAborted };
+inline constexpr std::size_t kRolloutPhaseCount = 5;
+
+// "running", "paused", "halted", "completed", "aborted".
+const char* rollout_phase_name(RolloutPhase phase);
+// Errors: kInvalidValue (not a name rollout_phase_name gives).
+Result<RolloutPhase> rollout_phase_from_name(std::string_view name);
+
+// Where one device of a rollout is: waiting for its stage; released (its candidate
+// manifest deployed); promoting and promoted (a shadow made active by a signed decision);
+// discarding or reverting (sent back after a halt); restored (its previous manifest
+// deployed again).
+enum class RolloutDeviceStep : std::uint8_t {
+  kWaiting,
+  kReleased,
+  kPromoting,
+  kPromoted,
+  kDiscarding,
+  kReverting,
+  kRestored,
+};
+inline constexpr std::size_t kRolloutDeviceStepCount = 7;
+
+// "waiting", "released", "promoting", "promoted", "discarding", "reverting", "restored".
+const char* rollout_device_step_name(RolloutDeviceStep step);
+// Errors: kInvalidValue (not a name rollout_device_step_name gives).
+Result<RolloutDeviceStep> rollout_device_step_from_name(std::string_view name);
 
 // The gateway's verdict on a device's attestation answer (docs/delivery.md "Attestation").
 // gateway/core's Verdict is this type (core judges and names the events).

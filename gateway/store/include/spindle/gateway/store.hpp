@@ -118,10 +118,79 @@ struct StoredDeployment {
   std::string model_id;
   std::uint64_t version = 0;
   Bytes manifest;  // the COSE_Sign1 served on /d/{device}/manifest
+  DeploymentRole role = DeploymentRole::kActive;  // the manifest's role (key 13)
   std::int64_t created_ms = 0;
   DeploymentState state = DeploymentState::kPending;  // then what the node reports
   std::string reason;  // error name of the last report ("ok" for progress)
   std::int64_t updated_ms = 0;
+};
+
+// A device's latest shadow report (status report kind 3, docs/firmware/shadow.md): how a
+// candidate running in shadow compares with the active model on the same windows.
+// Counters are cumulative since the node loaded the shadow.
+struct StoredShadowReport {
+  std::string model_id;  // of the shadow
+  std::uint64_t version = 0;
+  std::uint32_t scored = 0;    // windows scored by both
+  std::uint32_t compared = 0;  // of those, judged by both (neither calibrating)
+  std::uint32_t agreed = 0;
+  std::uint32_t active_anomalies = 0;
+  std::uint32_t shadow_anomalies = 0;
+  std::array<std::uint32_t, 16> active_histogram{};  // score / threshold, bins of 1/8
+  std::array<std::uint32_t, 16> shadow_histogram{};
+  std::uint32_t latency_mean_us = 0;
+  std::uint32_t latency_max_us = 0;
+  status_report::CalibrationState calibration = status_report::CalibrationState::kNone;
+  std::uint32_t arena_high_water = 0;
+  std::int64_t updated_ms = 0;  // when the gateway received it
+};
+
+// A staged rollout as stored (gateway/core/rollout.hpp is its state machine): the plan is
+// the core's JSON text, the rest its persisted state.
+struct StoredRollout {
+  std::int64_t id = 0;  // assigned by add_rollout, increasing
+  std::string name;
+  std::string model_id;  // the candidate
+  std::uint64_t version = 0;
+  std::string model_digest;
+  std::string plan;  // rollout::plan_to_json
+  RolloutPhase phase = RolloutPhase::kRunning;
+  std::int32_t stage = -1;  // released last; -1 before the first
+  std::int64_t stage_released_ms = 0;
+  std::string halted_gate;
+  std::string halt_detail;
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+};
+
+// One device of a rollout, in release order (`position`), with what spindlectl signed for
+// it: the candidate manifest and the decisions the rollout may release (empty when the
+// plan needs none: promote and discard exist only for shadow rollouts).
+struct StoredRolloutDevice {
+  std::int64_t rollout_id = 0;
+  std::string device_id;
+  std::uint32_t position = 0;
+  RolloutDeviceStep step = RolloutDeviceStep::kWaiting;
+  std::int64_t released_ms = 0;
+  std::int64_t decided_ms = 0;
+  Bytes candidate;  // COSE_Sign1 manifest
+  Bytes promote;    // COSE_Sign1 decisions (protocol/decision.hpp)
+  Bytes discard;
+  Bytes revert;
+  std::int64_t previous_deployment = 0;  // the device's deployment when the rollout began; 0 none
+  std::int64_t deployment = 0;           // the candidate's deployment once released; else 0
+};
+
+// A device's readings in a time interval, summarized for the rollout gates.
+struct TelemetrySummary {
+  std::uint64_t scored = 0;       // windows with a score
+  std::uint64_t calibrating = 0;  // of those, taken while the model calibrated
+  std::uint64_t anomalies = 0;
+  std::uint64_t latency_count = 0;
+  double latency_p95_s = 0.0;  // nearest rank; 0 without readings
+  double arena_max = 0.0;
+  double reboots_min = 0.0;  // of the device's reboot counter
+  double reboots_max = 0.0;
 };
 
 // One SenML record, resolved (base values applied), as stored.
@@ -290,6 +359,38 @@ class Store {
   virtual Status set_deployment_state(std::int64_t id, DeploymentState state,
                                       std::string_view reason, std::int64_t now_ms) = 0;
 
+  // Errors: kNotFound, kIoError.
+  virtual Result<StoredDeployment> get_deployment(std::int64_t id) = 0;
+
+  // ---- Shadow reports ----
+  // Keeps `report` as the device's latest, replacing the previous one.
+  // Errors: kNotFound (no such device), kIoError.
+  virtual Status save_shadow_report(std::string_view device_id,
+                                    const StoredShadowReport& report) = 0;
+  // Errors: kNotFound (none received), kIoError.
+  virtual Result<StoredShadowReport> get_shadow_report(std::string_view device_id) = 0;
+
+  // ---- Rollouts ----
+  // Records a rollout and its devices (rollout_id is set from the new id) and returns the
+  // id. Errors: kNotFound (a device unknown), kAlreadyExists (a device twice), kIoError.
+  virtual Result<std::int64_t> add_rollout(const StoredRollout& rollout,
+                                           std::span<const StoredRolloutDevice> devices) = 0;
+  // Errors: kNotFound, kIoError.
+  virtual Result<StoredRollout> get_rollout(std::int64_t id) = 0;
+  // Newest first. Errors: kIoError.
+  virtual Result<std::vector<StoredRollout>> list_rollouts() = 0;
+  // By position. Errors: kIoError.
+  virtual Result<std::vector<StoredRolloutDevice>> rollout_devices(std::int64_t rollout_id) = 0;
+  // Stores the rollout's state: phase, stage, stage_released_ms, halted_gate, halt_detail,
+  // updated_ms. Errors: kNotFound, kIoError.
+  virtual Status save_rollout_state(const StoredRollout& rollout) = 0;
+  // Stores a device's step, released_ms, decided_ms and deployment. Errors: kNotFound,
+  // kIoError.
+  virtual Status save_rollout_device(const StoredRolloutDevice& device) = 0;
+  // The rollout devices whose decision is out (promoting, discarding, reverting), of every
+  // rollout, oldest rollout first. Errors: kIoError.
+  virtual Result<std::vector<StoredRolloutDevice>> outstanding_decisions() = 0;
+
   // ---- Telemetry ----
   // Appends records, skipping any whose (device, seq, name, time) is already stored: a
   // retransmitted batch is counted once, and a node whose flash was wiped (seq restarts at
@@ -300,6 +401,9 @@ class Store {
   virtual Result<std::vector<TelemetryRecord>> query_telemetry(const TelemetryQuery& query) = 0;
   // Errors: kIoError.
   virtual Result<std::uint64_t> count_telemetry(std::string_view device_id) = 0;
+  // The device's readings with from <= time < to (Unix seconds). Errors: kIoError.
+  virtual Result<TelemetrySummary> summarize_telemetry(std::string_view device_id, double from,
+                                                       double to) = 0;
 
   // ---- Captures ----
   // Records a capture in state kRequested (kind, label, windows_requested, origin,

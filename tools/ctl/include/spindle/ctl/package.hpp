@@ -24,6 +24,7 @@
 
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/status.hpp"
 
@@ -122,13 +123,20 @@ Result<crypto::ContentKey> unwrap_content_key(const PackageInfo& info,
 Result<ByteVector> decrypt_payload(const Package& package, const crypto::ContentKey& content_key);
 
 // The signed manifest (COSE_Sign1, no external AAD) that deploys `info` to one device:
-// its fields, `device_id`, and the content key wrapped with the device's model KEK.
+// its fields, `device_id`, the content key wrapped with the device's model KEK, and the
+// role (active, or shadow beside the active model).
 // Errors: manifest_view()'s and manifest::encode()'s, aes_key_wrap's (kInvalidValue for
 // a KEK that is not 16, 24 or 32 bytes), cose::sign's; kOversize when the signed manifest
 // is larger than kMaxSignedManifestSize (a node could not keep it).
 Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::ContentKey& content_key,
                                    std::string_view device_id,
                                    std::span<const std::uint8_t> device_kek,
+                                   const crypto::EcPrivateKey& signing_key, std::string_view kid,
+                                   manifest::ManifestRole role = manifest::ManifestRole::kActive);
+
+// A decision (promote, discard, revert) signed as a COSE_Sign1 with the decision's external
+// AAD. Errors: decision::sign()'s.
+Result<ByteVector> signed_decision(const decision::Decision& d,
                                    const crypto::EcPrivateKey& signing_key, std::string_view kid);
 
 }  // namespace spindle::ctl
