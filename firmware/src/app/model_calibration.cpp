@@ -96,6 +96,15 @@ bool ModelCalibration::calibrating() const {
   return enabled_ && !calibrator_.calibrated();
 }
 
+float ModelCalibration::threshold() const {
+  return enabled_ && calibrator_.calibrated() ? calibrator_.progress().threshold
+                                              : manifest_threshold_;
+}
+
+status_report::CalibrationState ModelCalibration::state() const {
+  return enabled_ ? calibrator_.progress().phase : status_report::CalibrationState::kNone;
+}
+
 bool ModelCalibration::anomaly(float score) const {
   if (!enabled_) return score > manifest_threshold_;
   return calibrator_.calibrated() && score > calibrator_.progress().threshold;

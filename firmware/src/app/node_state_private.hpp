@@ -29,6 +29,7 @@
 #include "spindle/os/work.hpp"
 #include "spindle/protocol/blockwise.hpp"
 #include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/status_report.hpp"
 #include "spindle/telemetry/flash_ring.hpp"
 
@@ -41,7 +42,8 @@ inline constexpr std::size_t kBatchEntries = 8;
 inline constexpr std::size_t kMaxDatagramPayload = 1024;
 // Above libcoap's retransmission span for the client's settings (10.5 s, see ClientConfig).
 inline constexpr std::uint32_t kRequestTimeoutMs = 15000;
-// The decrypted model lives here while it runs (CONFIG_MODEL_RAM_SIZE of the build board).
+// The decrypted model lives here while it runs (CONFIG_MODEL_RAM_SIZE of the build board);
+// a model running in shadow has a second RAM of the same size (docs/firmware/shadow.md).
 inline constexpr std::size_t kModelRamBytes = CONFIG_MODEL_RAM_SIZE;
 inline constexpr std::size_t kReportQueue = 16;
 // One capture chunk: a raw window of the build board (features chunks pack as many windows
@@ -157,6 +159,10 @@ struct NodeState {
   net::Response notification;  // the latest manifest notification taken from the client
   std::array<std::uint8_t, 256 + kMaxFeatures * 8> report_body{};
   std::array<std::uint8_t, kMaxFeatures * 8> calibration_pairs{};
+  // A signed decision from the gateway (gateway_request key 4), for the installer.
+  std::array<std::uint8_t, decision::kMaxSignedSize> decision{};
+  std::size_t decision_size = 0;
+  bool decision_pending = false;
   // An attestation challenge from the gateway, to answer.
   std::array<std::uint8_t, status_report::kMaxNonceSize> nonce{};
   std::size_t nonce_size = 0;

@@ -1,6 +1,7 @@
 // Model delivery on the network thread: the manifest (observed, and read again every
-// manifest_check_s), the installer it drives, the install reports it queues, and the
-// answers to attestation challenges.
+// manifest_check_s), the installer it drives, the signed decisions it carries out, the
+// install, calibration and shadow reports it queues, and the answers to attestation
+// challenges.
 #include <algorithm>
 #include <cstdio>
 
@@ -169,7 +170,34 @@ Status flush_calibration_report(net::CoapClient& client) {
   return kOk;
 }
 
-// Sends the queued install reports, oldest first, then the calibration report if due.
+// Sends how the shadow compares with the active model, when due: always the newest
+// counters, so reports due while the link was down collapse into one.
+Status flush_shadow_report(net::CoapClient& client) {
+  if (!g_state.pipeline.take_shadow_report_due()) return kOk;
+  status_report::StatusReport report;
+  report.kind = status_report::Kind::kShadow;
+  if (!g_state.pipeline.shadow_report(&report.shadow)) return kOk;  // no shadow runs
+  const auto body = status_report::encode(report, g_state.report_body);
+  if (!body.ok()) {
+    SPINDLE_LOG_ERR(kLog, "shadow report does not encode: %s", body.status().name());
+    return kOk;
+  }
+  const auto response = post_status(client, *body);
+  if (!response.ok() || response->code_class() == 5 ||
+      response->code == blockwise::coap_code(4, 29)) {
+    g_state.pipeline.request_shadow_report();  // send it again later
+    return response.ok() ? Status(Error::kRemoteError) : response.status();
+  }
+  if (!response->success()) {
+    char code[8];
+    net::format_code(response->code, code);
+    SPINDLE_LOG_ERR(kLog, "gateway refused a shadow report with %s", code);
+  }
+  return kOk;
+}
+
+// Sends the queued install reports, oldest first, then the calibration and shadow reports
+// if due.
 Status flush_reports(net::CoapClient& client) {
   while (!g_state.reports.empty()) {
     const QueuedReport& q = g_state.reports.front();
@@ -198,7 +226,8 @@ Status flush_reports(net::CoapClient& client) {
     }
     g_state.reports.pop();
   }
-  return flush_calibration_report(client);
+  SPINDLE_TRY(flush_calibration_report(client));
+  return flush_shadow_report(client);
 }
 
 }  // namespace
@@ -235,6 +264,11 @@ Status manifest_work(net::CoapClient& client, DeliveryRetry& retry) {
       retry.at_ms = os::uptime_ms() + retry.delay_ms;
       retry.delay_ms = std::min(retry.delay_ms * 2, DeliveryRetry::kMaxMs);
     }
+  }
+  if (g_state.decision_pending) {
+    const Status decided = installer.on_decision({g_state.decision.data(), g_state.decision_size});
+    if (!decided.ok()) return decided;  // only the flash's errors
+    g_state.decision_pending = false;
   }
   const Status polled = installer.poll();
   if (!polled.ok()) return polled;

@@ -79,6 +79,13 @@ void take_gateway_request(const net::Response& response) {
                     static_cast<unsigned long long>(request->capture.capture_id),
                     request->capture.windows, capture::kind_name(request->capture.kind));
   }
+  if (!request->decision.empty()) {
+    // Carried out by the network thread's delivery work (the installer skips a decision it
+    // handled already, so the gateway's repetitions cost a digest each).
+    std::copy(request->decision.begin(), request->decision.end(), g_state.decision.begin());
+    g_state.decision_size = request->decision.size();
+    g_state.decision_pending = true;
+  }
   if (request->has_recalibrate) {
     const Status s = g_state.pipeline.recalibrate(request->recalibrate_after);
     if (!s.ok()) SPINDLE_LOG_WRN(kLog, "recalibration not possible: %s", s.name());

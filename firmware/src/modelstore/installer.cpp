@@ -35,6 +35,31 @@ bool same_digest(const SlotInfo& slot, std::span<const std::uint8_t> digest) {
          std::equal(digest.begin(), digest.end(), slot.digest.begin());
 }
 
+// Whether `slot` holds exactly the model a decision names.
+bool holds(const StoreState& s, int slot, const decision::Decision& d) {
+  if (slot == kNoSlot) return false;
+  const SlotInfo& info = s.slots[static_cast<std::size_t>(slot)];
+  return info.state != SlotState::kEmpty && same_id(info, d.model_id) &&
+         info.version == d.version && same_digest(info, d.payload_digest);
+}
+
+// Whether the decision's model is the one the store records as failed (discarded,
+// reverted, or failed on its own).
+bool recorded_failed(const StoreState& s, const decision::Decision& d) {
+  return s.failed_version == d.version && std::string_view(s.failed_model_id.data()) == d.model_id;
+}
+
+bool holds_model(const StoreState& s, int slot, const manifest::Manifest& m) {
+  if (slot == kNoSlot) return false;
+  const SlotInfo& info = s.slots[static_cast<std::size_t>(slot)];
+  return same_id(info, m.model_id) && info.version == m.version &&
+         same_digest(info, m.payload_digest);
+}
+
+bool flash_failure(const Status& s) {
+  return s == Status(Error::kPowerLoss) || s == Status(Error::kIoError);
+}
+
 }  // namespace
 
 struct Installer::Checked {
@@ -42,13 +67,15 @@ struct Installer::Checked {
 };
 
 Installer::Installer(const InstallerConfig& config, ModelStore& store, BlockSource& source,
-                     ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram)
+                     ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram,
+                     std::span<std::uint8_t> shadow_ram)
     : config_(config),
       store_(store),
       source_(source),
       runner_(runner),
       reporter_(reporter),
-      model_ram_(model_ram) {}
+      model_ram_(model_ram),
+      shadow_ram_(shadow_ram) {}
 
 void Installer::report(std::string_view model_id, std::uint64_t version, InstallState state,
                        Error reason, std::string_view detail) {
@@ -87,20 +114,59 @@ Status Installer::boot() {
     if (s.trial_boots > config_.max_trial_boots) {
       SPINDLE_LOG_WRN(kLog, "the pending model was not confirmed within %u boots",
                       config_.max_trial_boots);
-      return revert(Error::kTimeout);
+      SPINDLE_TRY(revert(Error::kTimeout));
+      return boot_shadow();
     }
     SPINDLE_TRY(store_.commit(s));
   }
-  if (s.active == kNoSlot) return kOk;
-  const Status loaded = load_slot(s.active);
-  if (loaded.ok()) return kOk;
-  if (loaded == Status(Error::kPowerLoss) || loaded == Status(Error::kIoError)) return loaded;
-  SPINDLE_LOG_ERR(kLog, "the active model does not load: %s", loaded.name());
-  return revert(loaded.error());
+  if (s.active != kNoSlot) {
+    const Status loaded = load_slot(s.active);
+    if (flash_failure(loaded)) return loaded;
+    if (!loaded.ok()) {
+      SPINDLE_LOG_ERR(kLog, "the active model does not load: %s", loaded.name());
+      SPINDLE_TRY(revert(loaded.error()));
+    }
+  }
+  return boot_shadow();
+}
+
+Status Installer::boot_shadow() {
+  const int shadow = store_.state().shadow;
+  if (shadow == kNoSlot) return kOk;
+  const Status loaded = load_slot(shadow, true);
+  if (loaded.ok() || flash_failure(loaded)) return loaded;
+  SPINDLE_LOG_ERR(kLog, "the shadow does not load: %s", loaded.name());
+  report_slot(shadow, InstallState::kFailed, loaded.error(), "shadow");
+  return drop_shadow(true);
+}
+
+Status Installer::drop_shadow(bool failed) {
+  StoreState s = store_.state();
+  if (s.shadow == kNoSlot) return kOk;
+  runner_.suspend_shadow();
+  shadow_running_ = false;
+  std::fill(shadow_ram_.begin(), shadow_ram_.end(), std::uint8_t{0});  // no plaintext behind
+  SlotInfo& slot = s.slots[static_cast<std::size_t>(s.shadow)];
+  if (failed) {
+    // The slot keeps what it held (the next download reuses it) but is never run again,
+    // and the version is not installed again.
+    slot.state = SlotState::kFailed;
+    s.failed_model_id = slot.model_id;
+    s.failed_version = std::max(s.failed_version, slot.version);
+  }
+  s.shadow = kNoSlot;
+  return store_.commit(s);
 }
 
 // Reverts the active model: back to the previous slot if there is one, else to no model.
 Status Installer::revert(Error reason) {
+  const StoreState& s = store_.state();
+  const bool usable = s.revert != kNoSlot && s.revert != s.shadow &&
+                      s.slots[static_cast<std::size_t>(s.revert)].state == SlotState::kVerified;
+  return go_back(usable ? s.revert : kNoSlot, reason, false);
+}
+
+Status Installer::go_back(int previous, Error reason, bool raise_floor) {
   StoreState s = store_.state();
   const int failed = s.active;
   if (failed == kNoSlot) return kOk;
@@ -108,23 +174,23 @@ Status Installer::revert(Error reason) {
   failed_slot.state = SlotState::kFailed;
   s.failed_model_id = failed_slot.model_id;
   s.failed_version = std::max(s.failed_version, failed_slot.version);
-  s.active = kNoSlot;
-  if (s.revert != kNoSlot &&
-      s.slots[static_cast<std::size_t>(s.revert)].state == SlotState::kVerified) {
-    s.active = s.revert;
-    s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kActive;
-  }
+  // An operator's revert: a replay of the reverted manifest, or of anything older than it,
+  // must not install. The previous model still runs below the floor: it is already in
+  // flash, verified, and running it is not an installation.
+  if (raise_floor) s.floor_version = std::max(s.floor_version, failed_slot.version);
+  s.active = previous;
+  if (previous != kNoSlot) s.slots[static_cast<std::size_t>(previous)].state = SlotState::kActive;
   s.revert = kNoSlot;
   s.trial_boots = 0;
   runner_.suspend();
   running_ = false;
   SPINDLE_TRY(store_.commit(s));
-  report_slot(failed, InstallState::kRolledBack, reason);
+  report_slot(failed, InstallState::kRolledBack, reason, raise_floor ? "decision" : "");
   if (s.active == kNoSlot) return kOk;
   const Status loaded = load_slot(s.active);
   if (!loaded.ok()) {
     SPINDLE_LOG_ERR(kLog, "the previous model does not load either: %s", loaded.name());
-    if (loaded == Status(Error::kPowerLoss) || loaded == Status(Error::kIoError)) return loaded;
+    if (flash_failure(loaded)) return loaded;
     report_slot(s.active, InstallState::kFailed, loaded.error(), "previous model");
   }
   return kOk;
@@ -132,7 +198,7 @@ Status Installer::revert(Error reason) {
 
 // ---- loading: verify, decrypt into RAM, self-test ----
 
-Status Installer::load_slot(int slot) {
+Status Installer::load_slot(int slot, bool as_shadow) {
   SPINDLE_TRY_ASSIGN(const auto signed_manifest, store_.read_manifest(slot, header_scratch_));
   SPINDLE_TRY_ASSIGN(const auto sign1, cose::verify(signed_manifest, config_.trusted_keys));
   SPINDLE_TRY_ASSIGN(const manifest::Manifest m, manifest::decode(sign1.payload));
@@ -141,7 +207,8 @@ Status Installer::load_slot(int slot) {
   if (m.payload_size != info.payload_size || !same_digest(info, m.payload_digest)) {
     return Error::kMalformed;  // the header does not belong to the recorded download
   }
-  if (m.payload_size > model_ram_.size() || m.payload_size < crypto::kCcmTagSize) {
+  const std::span<std::uint8_t> ram = as_shadow ? shadow_ram_ : model_ram_;
+  if (m.payload_size > ram.size() || m.payload_size < crypto::kCcmTagSize) {
     return Error::kDoesNotFit;
   }
   crypto::ContentKey key{};
@@ -149,9 +216,14 @@ Status Installer::load_slot(int slot) {
   crypto::CcmNonce nonce{};
   std::copy(m.encryption.nonce.begin(), m.encryption.nonce.end(), nonce.begin());
 
-  runner_.suspend();
-  running_ = false;
-  const std::span<std::uint8_t> payload = model_ram_.first(m.payload_size);
+  if (as_shadow) {
+    runner_.suspend_shadow();
+    shadow_running_ = false;
+  } else {
+    runner_.suspend();
+    running_ = false;
+  }
+  const std::span<std::uint8_t> payload = ram.first(m.payload_size);
   SPINDLE_TRY(store_.read_payload(slot, 0, payload));
   // The digest of what is in flash, checked again at every load: flash can rot, and the
   // digest is what the node attests.
@@ -160,14 +232,22 @@ Status Installer::load_slot(int slot) {
   const Status decrypted = crypto::open_model_payload(key, nonce, m.model_id, payload, payload);
   key.fill(0);
   SPINDLE_TRY(decrypted);
-  const Status loaded = runner_.load(payload.first(m.payload_size - crypto::kCcmTagSize), m);
+  const std::span<const std::uint8_t> container =
+      payload.first(m.payload_size - crypto::kCcmTagSize);
+  const Status loaded = as_shadow ? runner_.load_shadow(container, m) : runner_.load(container, m);
   if (!loaded.ok()) {
     std::fill(payload.begin(), payload.end(), std::uint8_t{0});  // no plaintext left behind
     return loaded;
   }
-  running_ = true;
-  SPINDLE_LOG_INF(kLog, "running %.*s v%llu from slot %d", static_cast<int>(m.model_id.size()),
-                  m.model_id.data(), static_cast<unsigned long long>(m.version), slot);
+  if (as_shadow) {
+    shadow_running_ = true;
+  } else {
+    running_ = true;
+    active_needs_ = m.requirements.arena_bytes + m.payload_size;
+  }
+  SPINDLE_LOG_INF(kLog, "running %.*s v%llu from slot %d%s", static_cast<int>(m.model_id.size()),
+                  m.model_id.data(), static_cast<unsigned long long>(m.version), slot,
+                  as_shadow ? " in shadow" : "");
   return kOk;
 }
 
@@ -202,14 +282,19 @@ Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Che
     }
     if (m.version <= active.version) return reject(Error::kRollback, "below the active version");
   }
+  const bool shadow = m.role == manifest::ManifestRole::kShadow;
+  if (shadow && holds_model(s, s.shadow, m)) return false;  // already running it in shadow
   if (m.version <= s.floor_version) return reject(Error::kRollback, "below a confirmed version");
   if (m.version <= s.failed_version) return false;  // failed before, and reported then
+  if (shadow && (s.active == kNoSlot || !running_)) {
+    return reject(Error::kInvalidState, "no active model to shadow");
+  }
 
   const board::BoardProfile& b = *config_.board;
   char why[status_report::kMaxDetailSize];
   const auto too_big = [&](const char* what, unsigned long long need,
                            unsigned long long have) -> Result<bool> {
-    std::snprintf(why, sizeof why, "%s %llu > %llu", what, need, have);
+    std::snprintf(why, sizeof why, "%s%s %llu > %llu", shadow ? "shadow " : "", what, need, have);
     return reject(Error::kDoesNotFit, why);
   };
   const std::uint32_t capacity = std::min<std::uint32_t>(
@@ -220,6 +305,24 @@ Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Che
   }
   if (m.requirements.arena_bytes > b.model_arena_bytes) {
     return too_big("arena", m.requirements.arena_bytes, b.model_arena_bytes);
+  }
+  if (shadow) {
+    // The shadow has RAM of its own (decrypted container, arena) and the active model
+    // keeps running: both must fit at once.
+    const std::uint32_t shadow_capacity = std::min<std::uint32_t>(
+        store_.payload_capacity(), static_cast<std::uint32_t>(shadow_ram_.size()));
+    if (m.payload_size > shadow_capacity) {
+      return too_big("payload", m.payload_size, shadow_capacity);
+    }
+    const unsigned long long need =
+        static_cast<unsigned long long>(m.requirements.arena_bytes) + m.payload_size;
+    const unsigned long long budget =
+        2ULL * b.model_arena_bytes + model_ram_.size() + shadow_ram_.size();
+    if (active_needs_ + need > budget) {
+      std::snprintf(why, sizeof why, "shadow %llu + active %llu > %llu bytes", need,
+                    static_cast<unsigned long long>(active_needs_), budget);
+      return reject(Error::kDoesNotFit, why);
+    }
   }
   if ((m.requirements.op_set & ~config_.op_set) != 0) {
     return too_big("op set", m.requirements.op_set, config_.op_set);
@@ -277,6 +380,15 @@ Status Installer::install(const Checked& checked, std::span<const std::uint8_t> 
   } else {
     slot = s.inactive_slot();
     report(m.model_id, m.version, InstallState::kManifestAccepted, Error::kOk);
+    if (s.shadow == slot) {
+      // A newer manifest, shadow or not, replaces the shadow: it is dropped first (its slot
+      // is the inactive one), without counting it as failed.
+      report_slot(slot, InstallState::kDiscarded, Error::kOk, "replaced");
+      runner_.suspend_shadow();
+      shadow_running_ = false;
+      std::fill(shadow_ram_.begin(), shadow_ram_.end(), std::uint8_t{0});
+      s.shadow = kNoSlot;
+    }
     // The slot stops being anything (a revert target included) before it is erased.
     s.slots[static_cast<std::size_t>(slot)] = SlotInfo{};
     if (s.revert == slot) s.revert = kNoSlot;
@@ -306,9 +418,11 @@ Status Installer::install(const Checked& checked, std::span<const std::uint8_t> 
   }
 
   // Verify: signature again (from the slot header), digest of the stored bytes, decrypt,
-  // self-tests. The running model is suspended while its RAM is reused.
-  const Status loaded = load_slot(slot);
-  if (loaded == Status(Error::kPowerLoss) || loaded == Status(Error::kIoError)) return loaded;
+  // self-tests. The running model is suspended while its RAM is reused; a shadow has RAM
+  // of its own and the active model runs on.
+  const bool shadow = m.role == manifest::ManifestRole::kShadow;
+  const Status loaded = load_slot(slot, shadow);
+  if (flash_failure(loaded)) return loaded;
   if (!loaded.ok()) {
     report(m.model_id, m.version, InstallState::kFailed, loaded.error());
     s = store_.state();
@@ -319,7 +433,7 @@ Status Installer::install(const Checked& checked, std::span<const std::uint8_t> 
       s.failed_version = std::max(s.failed_version, m.version);
     }
     SPINDLE_TRY(store_.commit(s));
-    if (s.active != kNoSlot) {
+    if (s.active != kNoSlot && !shadow) {
       const Status back = load_slot(s.active);
       if (!back.ok()) SPINDLE_LOG_ERR(kLog, "the running model does not reload: %s", back.name());
     }
@@ -330,6 +444,13 @@ Status Installer::install(const Checked& checked, std::span<const std::uint8_t> 
   report(m.model_id, m.version, InstallState::kSelfTestPassed, Error::kOk);
 
   s = store_.state();
+  if (shadow) {
+    s.slots[static_cast<std::size_t>(slot)].state = SlotState::kVerified;
+    s.shadow = slot;
+    SPINDLE_TRY(store_.commit(s));
+    report(m.model_id, m.version, InstallState::kShadowing, Error::kOk);
+    return kOk;
+  }
   if (s.active != kNoSlot) {
     s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kVerified;
   }
@@ -454,6 +575,137 @@ Status Installer::poll() {
   // The previous model stays in its slot (verified) until the next download reuses it.
   SPINDLE_TRY(store_.commit(next));
   report_slot(next.active, InstallState::kConfirmed, Error::kOk);
+  return kOk;
+}
+
+}  // namespace spindle::modelstore
+
+// ---- decisions ----
+
+namespace spindle::modelstore {
+
+Status Installer::on_decision(std::span<const std::uint8_t> signed_decision) {
+  if (signed_decision.empty()) return kOk;
+  const crypto::Digest digest = crypto::Sha256::of(signed_decision);
+  if (have_decision_ && digest == last_decision_) return kOk;  // the gateway repeating it
+  // Decoded unverified first only to name the model in a rejection (as check() does).
+  const auto unverified = cose::decode(signed_decision);
+  const auto named = unverified.ok() ? decision::decode(unverified->payload)
+                                     : Result<decision::Decision>(unverified.status());
+  const auto reject = [&](Error reason, std::string_view detail) {
+    report(named.ok() ? named->model_id : std::string_view(), named.ok() ? named->version : 0,
+           InstallState::kDecisionRejected, reason, detail);
+    return kOk;
+  };
+  Status done = kOk;
+  const auto verified = decision::verify(signed_decision, config_.trusted_keys);
+  if (!verified.ok()) {
+    done = reject(verified.status().error(), "signature");
+  } else if (verified->device_id != config_.device_id) {
+    done = reject(Error::kNotForThisDevice, verified->device_id);
+  } else {
+    switch (verified->action) {
+      case decision::Action::kPromote:
+        done = promote(*verified);
+        break;
+      case decision::Action::kDiscard:
+        done = discard(*verified);
+        break;
+      case decision::Action::kRevert:
+        done = revert_to_previous(*verified);
+        break;
+    }
+  }
+  if (done.ok()) {
+    last_decision_ = digest;
+    have_decision_ = true;
+  }
+  return done;
+}
+
+Status Installer::promote(const decision::Decision& d) {
+  StoreState s = store_.state();
+  if (holds(s, s.active, d)) {
+    // Promoted already (before a reset, or the answer was lost): its state now.
+    const bool pending = s.slots[static_cast<std::size_t>(s.active)].state == SlotState::kPending;
+    report(d.model_id, d.version, pending ? InstallState::kActivated : InstallState::kConfirmed,
+           Error::kOk, "promoted");
+    return kOk;
+  }
+  if (!holds(s, s.shadow, d) || !shadow_running_) {
+    report(d.model_id, d.version, InstallState::kDecisionRejected, Error::kNotFound,
+           "promote: not the shadow");
+    return kOk;
+  }
+  // One commit turns the shadow into the pending active model and the active model into
+  // its revert target: a reset before it leaves the shadow, after it the trial of the new
+  // model, which the health period confirms or reverts as for any install.
+  const int slot = s.shadow;
+  if (s.active != kNoSlot) {
+    s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kVerified;
+  }
+  s.revert = s.active;
+  s.active = slot;
+  s.shadow = kNoSlot;
+  s.slots[static_cast<std::size_t>(slot)].state = SlotState::kPending;
+  s.trial_boots = 0;
+  runner_.suspend_shadow();
+  shadow_running_ = false;
+  std::fill(shadow_ram_.begin(), shadow_ram_.end(), std::uint8_t{0});
+  healthy_windows_ = 0;
+  runtime_failed_ = false;
+  SPINDLE_TRY(store_.commit(s));
+  // From flash into the model RAM: verified, decrypted and self-tested again, no download.
+  const Status loaded = load_slot(slot);
+  if (flash_failure(loaded)) return loaded;
+  if (!loaded.ok()) {
+    report_slot(slot, InstallState::kFailed, loaded.error(), "promoted");
+    return revert(loaded.error());
+  }
+  report_slot(slot, InstallState::kActivated, Error::kOk, "promoted");
+  return kOk;
+}
+
+Status Installer::discard(const decision::Decision& d) {
+  const StoreState& s = store_.state();
+  if (holds(s, s.shadow, d)) {
+    SPINDLE_TRY(drop_shadow(true));
+    report(d.model_id, d.version, InstallState::kDiscarded, Error::kOk);
+    return kOk;
+  }
+  if (!holds(s, s.active, d) && recorded_failed(s, d)) {
+    report(d.model_id, d.version, InstallState::kDiscarded, Error::kOk);  // discarded already
+    return kOk;
+  }
+  report(d.model_id, d.version, InstallState::kDecisionRejected, Error::kNotFound,
+         holds(s, s.active, d) ? "discard: it is the active model" : "discard: not the shadow");
+  return kOk;
+}
+
+Status Installer::revert_to_previous(const decision::Decision& d) {
+  const StoreState& s = store_.state();
+  if (holds(s, s.active, d)) {
+    const int previous = s.inactive_slot();
+    if (s.shadow == previous ||
+        s.slots[static_cast<std::size_t>(previous)].state != SlotState::kVerified) {
+      report(d.model_id, d.version, InstallState::kDecisionRejected, Error::kNotFound,
+             "revert: no previous model");
+      return kOk;
+    }
+    return go_back(previous, Error::kOk, true);
+  }
+  if (recorded_failed(s, d)) {
+    // Reverted already (or failed on its own): the floor still rises as the decision says.
+    if (s.floor_version < d.version) {
+      StoreState next = s;
+      next.floor_version = d.version;
+      SPINDLE_TRY(store_.commit(next));
+    }
+    report(d.model_id, d.version, InstallState::kRolledBack, Error::kOk, "decision");
+    return kOk;
+  }
+  report(d.model_id, d.version, InstallState::kDecisionRejected, Error::kNotFound,
+         "revert: not the active model");
   return kOk;
 }
 

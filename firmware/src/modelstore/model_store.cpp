@@ -27,8 +27,10 @@ constexpr std::uint32_t kFloorOffset = kTailOffset + 4;
 constexpr std::uint32_t kFailedVersionOffset = kFloorOffset + 8;
 constexpr std::uint32_t kFailedIdOffset = kFailedVersionOffset + 8;
 constexpr std::uint32_t kProgressOffset = kFailedIdOffset + kMaxIdSize;  // 220
+// The shadow slot, plus one: records written before shadows existed hold 0 there (none).
+constexpr std::uint32_t kShadowOffset = kProgressOffset + sizeof(blockwise::Progress);  // 236
 constexpr std::uint32_t kCrcOffset = kSnapshotSize - 4;
-static_assert(kProgressOffset + sizeof(blockwise::Progress) <= kCrcOffset);
+static_assert(kShadowOffset + 1 <= kCrcOffset);
 
 constexpr std::uint8_t kMarkType = 'P';
 constexpr std::uint32_t kMarkSize = 8;  // type, szx, next_block (4), check (2)
@@ -77,6 +79,7 @@ void encode_snapshot(const StoreState& s, std::uint32_t seq,
   p[4] = s.progress.szx;
   p[5] = s.progress.etag_length;
   std::copy(s.progress.etag.begin(), s.progress.etag.end(), p + 8);
+  out[kShadowOffset] = s.shadow == kNoSlot ? 0 : static_cast<std::uint8_t>(s.shadow + 1);
   store32(&out[kCrcOffset], crc32_update(0, {out.data(), kCrcOffset}));
 }
 
@@ -110,6 +113,11 @@ bool decode_snapshot(const std::array<std::uint8_t, kSnapshotSize>& in, StoreSta
   s->progress.etag_length = p[5];
   if (s->progress.etag_length > blockwise::kMaxEtagLength) return false;
   std::copy(p + 8, p + 8 + blockwise::kMaxEtagLength, s->progress.etag.begin());
+  const std::uint8_t shadow = in[kShadowOffset];
+  if (shadow > kModelSlots) return false;
+  s->shadow = shadow == 0 ? kNoSlot : shadow - 1;
+  // A shadow runs beside the active model, never in its slot.
+  if (s->shadow != kNoSlot && s->shadow == s->active) return false;
   return true;
 }
 

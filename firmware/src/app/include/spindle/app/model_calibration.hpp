@@ -49,6 +49,10 @@ class ModelCalibration {
   // Whether a window with this score is an anomaly: never while calibrating.
   bool anomaly(float score) const;
   bool calibrating() const;
+  // The threshold in force: the calibrated one, else the manifest's.
+  float threshold() const;
+  // Where the calibration stands (kNone: none, or no model from a manifest).
+  status_report::CalibrationState state() const;
   // One scored window: feeds the calibration; stores it when a phase completes. A flash
   // error is logged and the calibration goes on in RAM.
   void observe(std::span<const float> raw, float score);

@@ -1,7 +1,9 @@
 // The node's model-install state machine (docs/delivery.md): from a signed manifest to a
 // confirmed model, every step persisted in the ModelStore so that a reset at any point
 // leaves a valid model (the old one or the new one) and a download resumes where it
-// stopped.
+// stopped. A manifest with the shadow role installs a candidate beside the active model
+// instead (docs/firmware/shadow.md), which a signed decision (decision.hpp) later promotes
+// or discards; a decision can also revert the active model to the one before it.
 //
 // The Installer runs on the network thread. It reaches the network through a BlockSource,
 // the model runtime through a ModelRunner and the gateway's status resource through a
@@ -20,6 +22,7 @@
 #include "spindle/protocol/blockwise.hpp"
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/status_report.hpp"
 #include "spindle/status.hpp"
@@ -47,6 +50,11 @@ class ModelRunner {
   // with it on success. Errors: kSelfTestFailed, kSizeMismatch, the runtime's.
   virtual Status load(std::span<const std::uint8_t> container,
                       const manifest::Manifest& manifest) = 0;
+  // The same for the shadow (in the shadow RAM given to the Installer): it is scored beside
+  // the active model, which keeps running throughout, and never acted upon.
+  virtual void suspend_shadow() = 0;
+  virtual Status load_shadow(std::span<const std::uint8_t> container,
+                             const manifest::Manifest& manifest) = 0;
 };
 
 // Receives every transition, in order (the node queues them for /d/{id}/status).
@@ -71,14 +79,18 @@ struct InstallerConfig {
 class Installer {
  public:
   // `model_ram` holds the decrypted model while it runs (at least the payload capacity of
-  // a slot); it is the Installer's from now on. The store must be mounted.
+  // a slot), `shadow_ram` the shadow's (empty: this node runs no shadow, and refuses shadow
+  // manifests as not fitting); both are the Installer's from now on. The store must be
+  // mounted.
   Installer(const InstallerConfig& config, ModelStore& store, BlockSource& source,
-            ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram);
+            ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram,
+            std::span<std::uint8_t> shadow_ram = {});
 
   // At boot: counts a trial boot of a pending model (reverting past the limit), then
   // decrypts, checks and loads the active model; a model that fails to load is reverted
-  // if it was pending. Errors: only flash failures (a model that does not load leaves the
-  // node running without one and reports why).
+  // if it was pending. Then the shadow, if there is one; a shadow that does not load is
+  // dropped. Errors: only flash failures (a model that does not load leaves the node
+  // running without one and reports why).
   Status boot();
 
   // A manifest from the gateway (COSE_Sign1 bytes). Checks it, and when it names a model
@@ -89,6 +101,18 @@ class Installer {
   // retried later with the same manifest: kTimeout, kUnavailable, kRetriesExhausted,
   // kDigestMismatch (the payload is fetched again), the flash's errors.
   Status on_manifest(std::span<const std::uint8_t> signed_manifest);
+
+  // A signed decision the gateway sent (gateway_request key 4): verified against the
+  // trusted keys and this device id, then carried out (docs/firmware/shadow.md): promote
+  // makes the shadow the active model, pending its health period, without a download;
+  // discard drops the shadow and never installs its version again; revert goes back from
+  // the active model to the verified one in the other slot and raises the anti-rollback
+  // floor to the reverted version. One that already took effect re-reports its effect; one
+  // that fails verification, is for another device, or whose model is not where the
+  // action needs it is reported as decision-rejected with the reason. Each distinct
+  // decision is handled once (the gateway repeats it until it sees the effect). Returns kOk
+  // when the decision is handled; errors (the flash's) mean: retry it later.
+  Status on_decision(std::span<const std::uint8_t> signed_decision);
 
   // Called by the scoring thread for every window the active model scored (ok) or failed.
   void on_window_scored(bool ok);
@@ -102,6 +126,8 @@ class Installer {
   bool active_digest(crypto::Digest* out) const;
   // Decrypted model loaded and scoring.
   bool running() const { return running_; }
+  // A shadow loaded and scoring beside it.
+  bool shadow_running() const { return shadow_running_; }
 
  private:
   struct Checked;
@@ -109,8 +135,21 @@ class Installer {
   Status install(const Checked& checked, std::span<const std::uint8_t> signed_manifest);
   Status download(int slot, const manifest::Manifest& m,
                   std::span<const std::uint8_t> signed_manifest, bool resume);
-  Status load_slot(int slot);
+  // Verifies, decrypts and self-tests a slot into the model RAM (as the active model) or
+  // the shadow RAM.
+  Status load_slot(int slot, bool as_shadow = false);
+  Status boot_shadow();
   Status revert(Error reason);
+  // Leaves the active model for `previous` (a verified slot, or kNoSlot: none), recording
+  // the active one as failed; `raise_floor`: a revert the operator decided, after which
+  // nothing up to the reverted version installs again.
+  Status go_back(int previous, Error reason, bool raise_floor);
+  // Drops the shadow from RAM and from the state (one commit); `failed`: never install its
+  // version again.
+  Status drop_shadow(bool failed);
+  Status promote(const decision::Decision& d);
+  Status discard(const decision::Decision& d);
+  Status revert_to_previous(const decision::Decision& d);
   void report(std::string_view model_id, std::uint64_t version, status_report::InstallState state,
               Error reason, std::string_view detail = {});
   void report_slot(int slot, status_report::InstallState state, Error reason,
@@ -122,13 +161,20 @@ class Installer {
   ModelRunner& runner_;
   Reporter& reporter_;
   std::span<std::uint8_t> model_ram_;
+  std::span<std::uint8_t> shadow_ram_;
   bool running_ = false;
+  bool shadow_running_ = false;
+  // Arena and payload bytes of the active model, for the shadow's budget.
+  unsigned long long active_needs_ = 0;
   std::atomic<std::uint32_t> healthy_windows_{0};
   std::atomic<bool> runtime_failed_{false};
   // The last manifest handled to the end (installed, already running, or rejected and
   // reported), by digest: a repeated notification or periodic read is not handled again.
   crypto::Digest last_handled_{};
   bool have_handled_ = false;
+  // The last decision handled, by digest of its signed bytes: a repeated one is skipped.
+  crypto::Digest last_decision_{};
+  bool have_decision_ = false;
   // Scratch for a manifest read back from a slot header.
   std::array<std::uint8_t, kMaxManifestBytes> header_scratch_{};
 };

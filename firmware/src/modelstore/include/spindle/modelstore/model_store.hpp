@@ -56,6 +56,9 @@ struct StoreState {
   std::uint64_t failed_version = 0;
   int download_slot = kNoSlot;  // the slot being filled
   blockwise::Progress progress{};
+  // The slot whose verified model runs in shadow beside the active one (docs/firmware/
+  // shadow.md); never the active slot.
+  int shadow = kNoSlot;
 
   int inactive_slot() const { return active == 1 ? 0 : 1; }
 };
