@@ -10,8 +10,8 @@ namespace spindle::status_report {
 const char* install_state_name(InstallState state) {
   // Indexed by InstallState (its values are the wire's, 0..kMaxInstallState).
   constexpr std::array<const char*, kMaxInstallState + 1> kNames = {
-      "manifest-accepted", "manifest-rejected", "downloading", "downloaded",  "verified",
-      "self-test-passed",  "activated",         "confirmed",   "rolled-back", "failed",
+      "manifest-accepted", "manifest-rejected", "downloading",      "downloaded",  "verified",
+      "self-test-passed",  "activated",         "confirmed",        "rolled-back", "failed",
       "shadowing",         "discarded",         "decision-rejected"};
   const auto index = static_cast<std::size_t>(state);
   return index < kNames.size() ? kNames[index] : "unknown";
@@ -83,10 +83,19 @@ constexpr std::int64_t kCalibrationRequired[] = {kModelId,       kVersion,      
                                                  kCalGeneration, kCalWindowsDone, kCalWindowsTotal,
                                                  kCalThreshold,  kCalClamp};
 constexpr std::int64_t kCalibrationOptional[] = {kCalNormalization};
-constexpr std::int64_t kShadowRequired[] = {
-    kModelId,           kVersion,           kCalState,     kShScored,         kShCompared,
-    kShAgreed,          kShActiveAnomalies, kShShadowAnomalies, kShActiveHistogram,
-    kShShadowHistogram, kShLatencyMean,     kShLatencyMax, kShArena};
+constexpr std::int64_t kShadowRequired[] = {kModelId,
+                                            kVersion,
+                                            kCalState,
+                                            kShScored,
+                                            kShCompared,
+                                            kShAgreed,
+                                            kShActiveAnomalies,
+                                            kShShadowAnomalies,
+                                            kShActiveHistogram,
+                                            kShShadowHistogram,
+                                            kShLatencyMean,
+                                            kShLatencyMax,
+                                            kShArena};
 
 struct KindFields {
   std::span<const std::int64_t> required;
@@ -136,7 +145,8 @@ Status validate_shadow(const ShadowReport& s) {
   }
   for (const auto* histogram : {&s.active_histogram, &s.shadow_histogram}) {
     std::uint64_t total = 0;
-    for (const std::uint32_t count : *histogram) total += count;
+    for (const std::uint32_t count : *histogram)
+      total += count;
     if (total != s.scored) return Error::kInvalidValue;
   }
   return kOk;
@@ -145,7 +155,8 @@ Status validate_shadow(const ShadowReport& s) {
 Status read_histogram(cbor::Reader& r, std::array<std::uint32_t, kHistogramBins>* out) {
   SPINDLE_TRY_ASSIGN(const std::size_t count, r.read_array(kHistogramBins));
   if (count != kHistogramBins) return Error::kInvalidValue;
-  for (std::uint32_t& bin : *out) SPINDLE_TRY(codec::read_uint_into(r, &bin));
+  for (std::uint32_t& bin : *out)
+    SPINDLE_TRY(codec::read_uint_into(r, &bin));
   return kOk;
 }
 
@@ -358,7 +369,8 @@ Result<std::span<const std::uint8_t>> encode(const StatusReport& report,
     for (const auto& [key, histogram] : {std::pair{kShActiveHistogram, &sh.active_histogram},
                                          std::pair{kShShadowHistogram, &sh.shadow_histogram}}) {
       w.uint(key).array(kHistogramBins);
-      for (const std::uint32_t count : *histogram) w.uint(count);
+      for (const std::uint32_t count : *histogram)
+        w.uint(count);
     }
     w.uint(kShLatencyMean).uint(sh.latency_mean_us);
     w.uint(kShLatencyMax).uint(sh.latency_max_us);

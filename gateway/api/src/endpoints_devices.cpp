@@ -9,6 +9,7 @@
 #include "http_api_private.hpp"
 #include "json_views_private.hpp"
 #include "spindle/gateway/clock.hpp"
+#include "spindle/gateway/device_selector.hpp"
 #include "spindle/gateway/drift.hpp"
 #include "spindle/protocol/limits.hpp"
 
@@ -90,10 +91,57 @@ Answer HttpApi::Impl::provision_devices(const httplib::Request& request, const s
 }
 
 Answer HttpApi::Impl::list_devices(const httplib::Request& request, const std::string&) {
-  if (auto bad = api::check_parameters(request, {})) return *bad;
+  if (auto bad = api::check_parameters(request, {"selector"})) return *bad;
+  std::string selector_text;
+  if (auto bad = api::read_text(request, "selector", 1024, selector_text)) return *bad;
+  std::vector<SelectorTerm> selector;
+  if (!selector_text.empty()) {
+    std::string why;
+    auto parsed = parse_selector(selector_text, &why);
+    if (!parsed.ok()) return error_answer(api::kHttpBadRequest, why);
+    selector = std::move(*parsed);
+  }
   const auto devices = read_store([](Store& store) { return store.list_devices(); });
   if (!devices.ok()) return api::read_failed(devices.status());
-  return json_answer(api::kHttpOk, {{"devices", api::views(*devices, api::device_view)}});
+  std::vector<StoredDevice> selected;
+  for (const StoredDevice& device : *devices) {
+    if (selector_matches(selector, api::effective_tags(device))) selected.push_back(device);
+  }
+  return json_answer(api::kHttpOk, {{"devices", api::views(selected, api::device_view)}});
+}
+
+Answer HttpApi::Impl::set_device_tags(const httplib::Request& request, const std::string& body) {
+  if (auto bad = api::check_parameters(request, {})) return *bad;
+  const std::string id = request.matches[1].str();
+  if (!check_id(id).ok()) return api::bad_path_id("device id", id);
+  const auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("tags") || !parsed["tags"].is_object() ||
+      parsed.size() != 1) {
+    return error_answer(api::kHttpBadRequest,
+                        "the body must be {\"tags\": {\"key\": \"value\", ...}} (an empty "
+                        "object clears the tags)");
+  }
+  constexpr std::size_t kMaxTags = 32;
+  if (parsed["tags"].size() > kMaxTags) {
+    return error_answer(api::kHttpBadRequest,
+                        "a device holds at most " + std::to_string(kMaxTags) + " tags");
+  }
+  std::map<std::string, std::string> tags;
+  for (const auto& [key, value] : parsed["tags"].items()) {
+    if (!value.is_string()) {
+      return error_answer(api::kHttpBadRequest,
+                          "tag \"" + key.substr(0, 40) + "\" must be a string");
+    }
+    std::string why;
+    if (!check_tag(key, value.get_ref<const std::string&>(), &why).ok()) {
+      return error_answer(api::kHttpBadRequest, why);
+    }
+    tags.emplace(key, value.get<std::string>());
+  }
+  const Status written = writer_.run([&](Store& store) { return store.set_device_tags(id, tags); });
+  if (written == Status(Error::kNotFound)) return api::unknown_device(id);
+  if (!written.ok()) return api::write_failed(written);
+  return json_answer(api::kHttpOk, {{"id", id}, {"tags", tags}});
 }
 
 Answer HttpApi::Impl::get_device(const httplib::Request& request, const std::string&) {

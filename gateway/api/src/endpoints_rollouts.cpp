@@ -143,8 +143,8 @@ Answer HttpApi::Impl::create_rollout(const httplib::Request& request, const std:
     const std::string where = api::index_name("devices", i);
     if (auto bad = decode_deployment(entries[i], where, now, candidates[i])) return *bad;
     const StoredDeployment& c = candidates[i].record;
-    if (entries[i].contains("device") &&
-        (!entries[i]["device"].is_string() || entries[i]["device"].get<std::string>() != c.device_id)) {
+    if (entries[i].contains("device") && (!entries[i]["device"].is_string() ||
+                                          entries[i]["device"].get<std::string>() != c.device_id)) {
       return error_answer(api::kHttpBadRequest, where + ": the manifest is bound to \"" +
                                                     c.device_id + "\", not to the device named");
     }
@@ -162,11 +162,11 @@ Answer HttpApi::Impl::create_rollout(const httplib::Request& request, const std:
     }
     const bool shadow = c.role == DeploymentRole::kShadow;
     if (shadow != plan->shadow) {
-      return error_answer(api::kHttpBadRequest,
-                          where + ": the plan is " + (plan->shadow ? "a shadow" : "an active") +
-                              " rollout but the manifest's role is " +
-                              deployment_role_name(c.role) +
-                              ": sign the candidate with the plan's role");
+      return error_answer(api::kHttpBadRequest, where + ": the plan is " +
+                                                    (plan->shadow ? "a shadow" : "an active") +
+                                                    " rollout but the manifest's role is " +
+                                                    deployment_role_name(c.role) +
+                                                    ": sign the candidate with the plan's role");
     }
     StoredRolloutDevice& d = devices[i];
     d.device_id = c.device_id;
@@ -241,7 +241,8 @@ Answer HttpApi::Impl::get_rollout(const httplib::Request& request, const std::st
            i >= rollout::stage_end(view->plan.stages, stage, total)) {
       ++stage;
     }
-    steps[rollout_device_step_name(d.step)] = steps[rollout_device_step_name(d.step)].get<int>() + 1;
+    steps[rollout_device_step_name(d.step)] =
+        steps[rollout_device_step_name(d.step)].get<int>() + 1;
     devices.push_back({{"device", d.device_id},
                        {"stage", stage + 1},
                        {"step", rollout_device_step_name(d.step)},
@@ -263,7 +264,8 @@ Answer HttpApi::Impl::command_rollout(const httplib::Request& request, rollout::
   std::int64_t id = 0;
   if (auto bad = rollout_id(text, id)) return *bad;
   const Status done = rollouts_->command(id, command, now_ms());
-  if (done == Status(Error::kNotFound)) return error_answer(api::kHttpNotFound, "no rollout " + text);
+  if (done == Status(Error::kNotFound))
+    return error_answer(api::kHttpNotFound, "no rollout " + text);
   if (done == Status(Error::kInvalidState)) {
     const auto stored = read_store([&](Store& store) { return store.get_rollout(id); });
     return error_answer(api::kHttpConflict,

@@ -157,6 +157,7 @@ HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Stor
   route_get(R"(/api/v1/devices/([^/]+)/keys)", &Impl::get_device_keys, true);
   route_get(R"(/api/v1/devices/([^/]+)/drift)", &Impl::get_device_drift, true);
   route_post(R"(/api/v1/devices/([^/]+)/attest)", &Impl::attest_device);
+  route_post(R"(/api/v1/devices/([^/]+)/tags)", &Impl::set_device_tags);
   route_post(R"(/api/v1/devices/([^/]+)/calibration/reset)", &Impl::reset_calibration);
   route_post("/api/v1/models", &Impl::upload_model);
   route_get("/api/v1/models", &Impl::list_models, true);

@@ -75,6 +75,7 @@ class HttpApi::Impl {
   api::Answer provision_devices(const httplib::Request& request, const std::string& body);
   api::Answer list_devices(const httplib::Request& request, const std::string& body);
   api::Answer get_device(const httplib::Request& request, const std::string& body);
+  api::Answer set_device_tags(const httplib::Request& request, const std::string& body);
   api::Answer list_device_deployments(const httplib::Request& request, const std::string& body);
   api::Answer get_device_keys(const httplib::Request& request, const std::string& body);
   api::Answer attest_device(const httplib::Request& request, const std::string& body);
@@ -124,7 +125,7 @@ class HttpApi::Impl {
   const SiteKeys& keys_;
   Metrics& metrics_;
   FleetListener& listener_;
-  RolloutDriver* rollouts_ = nullptr;  // none: the rollout endpoints answer 503
+  RolloutDriver* rollouts_ = nullptr;           // none: the rollout endpoints answer 503
   std::vector<cose::TrustedKey> trusted_keys_;  // views into options_.signers
   crypto::Digest token_digest_{};
   std::vector<std::pair<std::string, std::regex>> routes_;  // method, path: for 405 answers

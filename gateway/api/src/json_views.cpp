@@ -132,9 +132,19 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
   return host::to_hex(bytes);
 }
 
+std::map<std::string, std::string> effective_tags(const StoredDevice& device) {
+  std::map<std::string, std::string> tags = device.tags;
+  if (!tags.contains("board") && !device.registration.empty()) {
+    const auto decoded = registration::decode(device.registration);
+    if (decoded.ok()) tags.emplace("board", std::string(decoded->board));
+  }
+  return tags;
+}
+
 json device_view(const StoredDevice& device) {
   json view = {
       {"id", device.id},
+      {"tags", device.tags},
       {"created_ms", device.created_ms},
       {"online", device.online},
       {"last_seen_ms", device.last_seen_ms},

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -20,6 +21,12 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 // first registration; null plus "registration_error" when the stored body no longer decodes),
 // its latest attestation verdict and calibration report (each null before the first).
 nlohmann::json device_view(const StoredDevice& device);
+// The device's tags as selectors see them: the operator's, and "board" from its
+// registration unless the operator set one.
+std::map<std::string, std::string> effective_tags(const StoredDevice& device);
+// The device's tags as selectors see them: the operator's, and "board" from its
+// registration unless the operator set one.
+std::map<std::string, std::string> effective_tags(const StoredDevice& device);
 // {"psk", "model_kek", "attestation_key"}: a device's derived keys, hex.
 nlohmann::json keys_view(const DeviceKeys& keys);
 nlohmann::json model_view(const StoredModel& model);

@@ -161,14 +161,27 @@ Status CoapServer::Impl::start() {
   for (const StoredModel& model : models)
     add_model_entry(model);
   SPINDLE_TRY_ASSIGN(const auto deployments, reader_->current_deployments());
-  for (const StoredDeployment& deployment : deployments)
+  for (const StoredDeployment& deployment : deployments) {
     apply_deployment(deployment);
+    if (runs_as_active(deployment)) continue;
+    // A shadow not yet promoted: the node runs the model of the newest deployment before it
+    // that it runs as active, which attestation expects.
+    DeviceRecord* device = registry_.find(deployment.device_id);
+    if (device == nullptr) continue;
+    SPINDLE_TRY_ASSIGN(const auto history, reader_->device_deployments(deployment.device_id));
+    for (const StoredDeployment& earlier : history) {
+      if (earlier.id < deployment.id && runs_as_active(earlier)) {
+        device->active_digest = earlier.model_digest;
+        break;
+      }
+    }
+  }
   SPINDLE_TRY_ASSIGN(const auto captures, reader_->list_captures("", true));
   for (auto it = captures.rbegin(); it != captures.rend(); ++it)  // the newest wins
     request_capture(*it);
   SPINDLE_TRY_ASSIGN(const auto decisions, reader_->outstanding_decisions());
   for (const StoredRolloutDevice& d : decisions) {
-    const Bytes& decision = d.step == RolloutDeviceStep::kPromoting   ? d.promote
+    const Bytes& decision = d.step == RolloutDeviceStep::kPromoting    ? d.promote
                             : d.step == RolloutDeviceStep::kDiscarding ? d.discard
                                                                        : d.revert;
     if (!decision.empty()) decisions_.insert_or_assign(d.device_id, decision);

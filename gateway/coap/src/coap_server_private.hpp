@@ -216,6 +216,8 @@ struct CoapServer::Impl {
   // latest by the writer, then answered 2.04.
   void store_calibration(const DeviceRecord& device, coap_session_t*, const coap_pdu_t*,
                          coap_pdu_t* response, const status_report::CalibrationReport& report);
+  void store_shadow(const DeviceRecord& device, coap_session_t* session, const coap_pdu_t* request,
+                    coap_pdu_t* response, const status_report::ShadowReport& report);
 
   // ---- Telemetry (telemetry.cpp) ----
   void handle_telemetry(DeviceRecord&, coap_session_t*, const coap_pdu_t*, coap_pdu_t*);

@@ -100,7 +100,9 @@ void CoapServer::Impl::attach_request(const DeviceRecord& device, PendingReply& 
   const Challenge* challenge = challenges_.outstanding(device.id, now);
   const auto capture = captures_.find(device.id);
   const auto recalibration = recalibrations_.find(device.id);
-  if (challenge == nullptr && capture == captures_.end() && recalibration == recalibrations_.end())
+  const auto decision = decisions_.find(device.id);
+  if (challenge == nullptr && capture == captures_.end() &&
+      recalibration == recalibrations_.end() && decision == decisions_.end())
     return;
   gateway_request::GatewayRequest request;
   if (challenge != nullptr) request.nonce = challenge->nonce;
@@ -112,6 +114,7 @@ void CoapServer::Impl::attach_request(const DeviceRecord& device, PendingReply& 
     request.has_recalibrate = true;
     request.recalibrate_after = recalibration->second.after_generation;
   }
+  if (decision != decisions_.end()) request.decision = decision->second;
   std::array<std::uint8_t, gateway_request::kMaxEncodedSize> buffer{};
   const auto encoded = gateway_request::encode(request, buffer);
   if (!encoded.ok()) {

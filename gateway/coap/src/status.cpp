@@ -1,7 +1,10 @@
 // POST /d/{id}/status: a node's update progress (the deployment's state), its answer to
 // an attestation challenge, judged against the outstanding challenge (challenge_book.hpp)
 // and the current deployment, or where its per-machine calibration stands (kept as the
-// device's latest, with a "calibration" event when it moves to another state or model).
+// device's latest, with a "calibration" event when it moves to another state or model), or
+// how a candidate running in shadow compares with the active model (kept as the device's
+// latest shadow report, read by the rollout gates; a "shadow" event when a shadow is first
+// reported or its calibration moves).
 #include <spdlog/spdlog.h>
 
 #include <sstream>
@@ -55,7 +58,58 @@ bool calibration_moved(const std::optional<StoredCalibration>& before,
          before->version != after.version || before->generation != after.generation;
 }
 
+StoredShadowReport stored_shadow(const status_report::ShadowReport& r, std::int64_t now) {
+  StoredShadowReport out;
+  out.model_id = std::string(r.model_id);
+  out.version = r.version;
+  out.scored = r.scored;
+  out.compared = r.compared;
+  out.agreed = r.agreed;
+  out.active_anomalies = r.active_anomalies;
+  out.shadow_anomalies = r.shadow_anomalies;
+  out.active_histogram = r.active_histogram;
+  out.shadow_histogram = r.shadow_histogram;
+  out.latency_mean_us = r.latency_mean_us;
+  out.latency_max_us = r.latency_max_us;
+  out.calibration = r.calibration;
+  out.arena_high_water = r.arena_high_water;
+  out.updated_ms = now;
+  return out;
+}
+
+// "vib-ae v5 in shadow: 940 of 1000 compared windows agree (active 3 anomalies, shadow 61),
+// calibration calibrated".
+std::string shadow_detail(const StoredShadowReport& s) {
+  return s.model_id + " v" + std::to_string(s.version) + " in shadow: " + std::to_string(s.agreed) +
+         " of " + std::to_string(s.compared) + " compared windows agree (active " +
+         std::to_string(s.active_anomalies) + " anomalies, shadow " +
+         std::to_string(s.shadow_anomalies) + "), calibration " +
+         status_report::calibration_state_name(s.calibration);
+}
+
 }  // namespace
+
+void CoapServer::Impl::store_shadow(const DeviceRecord& device, coap_session_t* session,
+                                    const coap_pdu_t* request, coap_pdu_t* response,
+                                    const status_report::ShadowReport& report) {
+  const StoredShadowReport shadow = stored_shadow(report, now_ms());
+  write_then_reply(
+      CoapResource::kStatus, session, request, response,
+      [id = device.id, shadow](Store& store) {
+        const auto before = store.get_shadow_report(id);
+        if (!before.ok() && before.status() != Status(Error::kNotFound)) return before.status();
+        SPINDLE_TRY(store.save_shadow_report(id, shadow));
+        const bool moved = !before.ok() || before->model_id != shadow.model_id ||
+                           before->version != shadow.version ||
+                           before->calibration != shadow.calibration;
+        if (!moved) return Status(kOk);
+        return store.append_event(id, "shadow", shadow_detail(shadow), shadow.updated_ms).status();
+      },
+      [](Status status, PendingReply& reply) {
+        if (reply.failed(status)) return;
+        reply.code = COAP_RESPONSE_CODE_CHANGED;
+      });
+}
 
 void CoapServer::Impl::store_calibration(const DeviceRecord& device, coap_session_t* session,
                                          const coap_pdu_t* request, coap_pdu_t* response,
@@ -117,6 +171,10 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
     store_calibration(device, session, request, response, report->calibration);
     return;
   }
+  if (report->kind == status_report::Kind::kShadow) {
+    store_shadow(device, session, request, response, report->shadow);
+    return;
+  }
   const std::int64_t now = now_ms();
   std::string kind;
   std::string detail;
@@ -137,13 +195,17 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
     if (device.deployment_id != 0 && update.model_id == device.model_id &&
         update.version == device.version) {
       deployment_id = device.deployment_id;
+      // A promoted shadow is the model the node runs now.
+      if (state == DeploymentState::kActivated || state == DeploymentState::kConfirmed) {
+        device.active_digest = device.model_digest;
+      }
     }
   } else {
     const auto& answer = report->attestation;
     const auto keys = keys_.device_keys(device.id);
     verdict = keys.ok() ? judge_attestation(keys->attestation, device.id, answer,
                                             challenges_.outstanding(device.id, now), now,
-                                            device.model_digest)
+                                            device.active_digest)
                         : Verdict::kMacInvalid;
     // Consumed now, not after the commit: a second answer to the same nonce is stale.
     consumed = challenges_.consume(device.id, *verdict);
@@ -153,13 +215,13 @@ void CoapServer::Impl::handle_status(DeviceRecord& device, coap_session_t* sessi
         .nonce = host::to_hex(answer.nonce),
         .active_digest = host::to_hex(answer.active_digest),
         .firmware = std::string(answer.firmware_version),
-        .expected_digest = device.model_digest,
+        .expected_digest = device.active_digest,
     };
     kind = verdict_event_kind(*verdict);
     detail = std::string(attestation_verdict_name(*verdict)) + ": nonce " + attestation->nonce +
              ", firmware " + attestation->firmware + ", active " + attestation->active_digest +
              ", deployed " +
-             (device.model_digest.empty() ? std::string("nothing") : device.model_digest);
+             (device.active_digest.empty() ? std::string("nothing") : device.active_digest);
   }
   // A verdict that could not be stored was not given: the node answers again, and that
   // answer must find the challenge it used, unless the operator issued a new one meanwhile.

@@ -55,6 +55,12 @@ void DeviceRegistry::refreshed(DeviceRecord& device, std::uint32_t lifetime_s,
   device.last_seen_ms = std::max(device.last_seen_ms, seen_ms);
 }
 
+bool runs_as_active(const StoredDeployment& deployment) {
+  return deployment.role == DeploymentRole::kActive ||
+         deployment.state == DeploymentState::kActivated ||
+         deployment.state == DeploymentState::kConfirmed;
+}
+
 Result<bool> DeviceRegistry::apply_deployment(const StoredDeployment& deployment) {
   DeviceRecord* device = find(deployment.device_id);
   if (device == nullptr) return Error::kNotFound;
@@ -63,6 +69,8 @@ Result<bool> DeviceRegistry::apply_deployment(const StoredDeployment& deployment
   device->model_id = deployment.model_id;
   device->version = deployment.version;
   device->model_digest = deployment.model_digest;
+  device->role = deployment.role;
+  if (runs_as_active(deployment)) device->active_digest = deployment.model_digest;
   device->manifest = deployment.manifest;
   const crypto::Digest digest = crypto::Sha256::of(device->manifest);
   std::copy_n(digest.begin(), device->manifest_etag.size(), device->manifest_etag.begin());

@@ -67,7 +67,8 @@ void Metrics::set_rollout(std::int64_t id, std::string_view phase,
   g.phase = phase;
   if (!gates.empty()) g.gates.assign(gates.begin(), gates.end());
   g.steps = steps;
-  while (rollouts_.size() > kMaxRolloutsShown) rollouts_.erase(rollouts_.begin());
+  while (rollouts_.size() > kMaxRolloutsShown)
+    rollouts_.erase(rollouts_.begin());
 }
 
 void Metrics::count_rollout_halt(std::string_view gate) {
@@ -280,7 +281,8 @@ void Metrics::render_rollouts(std::string& out) const {
       }
     }
   }
-  family(out, "spindle_rollout_halts_total", "counter", "Rollouts halted, by the gate that failed.");
+  family(out, "spindle_rollout_halts_total", "counter",
+         "Rollouts halted, by the gate that failed.");
   for (const auto& [gate, count] : rollout_halts_) {
     sample(out, "spindle_rollout_halts_total", "gate=\"" + gate + "\"", count);
   }

@@ -12,7 +12,6 @@
 namespace spindle::gateway::rollout {
 namespace {
 
-
 bool released(const DeviceState& d) {
   return d.step != DeviceStep::kWaiting;
 }
@@ -105,8 +104,10 @@ Result<std::vector<Stage>> parse_stages(std::string_view text, std::string* why)
   while (start <= text.size()) {
     const std::size_t comma = std::min(text.find(',', start), text.size());
     std::string_view term = text.substr(start, comma - start);
-    while (!term.empty() && term.front() == ' ') term.remove_prefix(1);
-    while (!term.empty() && term.back() == ' ') term.remove_suffix(1);
+    while (!term.empty() && term.front() == ' ')
+      term.remove_prefix(1);
+    while (!term.empty() && term.back() == ' ')
+      term.remove_suffix(1);
     const auto bad = [&](const char* reason) -> Result<std::vector<Stage>> {
       *why = "stage \"" + std::string(term) + "\": " + reason;
       return Error::kInvalidValue;
@@ -118,7 +119,8 @@ Result<std::vector<Stage>> parse_stages(std::string_view text, std::string* why)
       double percent = 0.0;
       const auto [end, ec] = std::from_chars(term.data(), term.data() + term.size(), percent);
       if (ec != std::errc() || end != term.data() + term.size()) return bad("not a percentage");
-      if (!(percent > 0.0 && percent <= 100.0)) return bad("a percentage is above 0 and at most 100");
+      if (!(percent > 0.0 && percent <= 100.0))
+        return bad("a percentage is above 0 and at most 100");
       if (percent <= last_percent) return bad("stages must rise");
       stage.percent = percent;
       last_percent = percent;
@@ -215,8 +217,7 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
     if (o.install == Install::kFailed) {
       ++failed;
     } else if (o.install == Install::kShadowing || runs_active(o.install) ||
-               o.install == Install::kDiscarded ||
-               (o.install == Install::kRolledBack && !ours)) {
+               o.install == Install::kDiscarded || (o.install == Install::kRolledBack && !ours)) {
       ++ok;
     } else if (o.install == Install::kRolledBack) {
       ++node_reverts;  // the node went back by itself: its install did not hold
@@ -239,12 +240,11 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
       reboot_device = d.device_id;
     }
     if (!ours) continue;
-    if (o.needs_calibration &&
-        (o.install == Install::kShadowing || runs_active(o.install))) {
+    if (o.needs_calibration && (o.install == Install::kShadowing || runs_active(o.install))) {
       any_calibration = true;
       ++calibrating;
-      const bool done = o.calibrated_ms != 0 || (o.shadow && o.shadow->calibrated &&
-                                                 o.install == Install::kShadowing);
+      const bool done = o.calibrated_ms != 0 ||
+                        (o.shadow && o.shadow->calibrated && o.install == Install::kShadowing);
       if (done) {
         ++calibrated;
       } else if (now_ms - d.released_ms > g.calibration_deadline_ms) {
@@ -267,7 +267,8 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
         latency_over = true;
         latency_device = d.device_id;
       }
-      if (latency / std::max(budget, 1e-9) >= worst_latency / std::max(worst_latency_budget, 1e-9)) {
+      if (latency / std::max(budget, 1e-9) >=
+          worst_latency / std::max(worst_latency_budget, 1e-9)) {
         worst_latency = latency;
         worst_latency_budget = budget;
       }
@@ -303,8 +304,8 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
   {
     const std::size_t finished = ok + failed;
     const double value = finished == 0 ? 1.0 : rate(ok, finished);
-    const auto allowed =
-        static_cast<std::size_t>(std::floor((1.0 - g.min_install_success) * static_cast<double>(count) + 1e-9));
+    const auto allowed = static_cast<std::size_t>(
+        std::floor((1.0 - g.min_install_success) * static_cast<double>(count) + 1e-9));
     std::string detail = std::to_string(ok) + " installed, " + std::to_string(failed) +
                          " failed, " + std::to_string(count - finished) + " under way of " +
                          std::to_string(count) + " released";
@@ -321,8 +322,8 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
   // confirm
   {
     std::string detail = std::to_string(settled_count) + " settled, " + std::to_string(late) +
-                         " past the deadline of " +
-                         std::to_string(g.confirm_deadline_ms / 1000) + " s";
+                         " past the deadline of " + std::to_string(g.confirm_deadline_ms / 1000) +
+                         " s";
     if (!late_device.empty()) detail += " (" + late_device + " first)";
     const Verdict v = late > 0        ? Verdict::kFail
                       : unsettled > 0 ? Verdict::kPending
@@ -337,28 +338,26 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
   // reboots
   gates.push_back(gate("reboots", max_reboots > g.max_reboots ? Verdict::kFail : Verdict::kPass,
                        static_cast<double>(max_reboots), g.max_reboots,
-                       reboot_device.empty()
-                           ? std::string("no reboots since release")
-                           : std::to_string(max_reboots) + " reboots of " + reboot_device +
-                                 " since release"));
+                       reboot_device.empty() ? std::string("no reboots since release")
+                                             : std::to_string(max_reboots) + " reboots of " +
+                                                   reboot_device + " since release"));
   // calibration
   {
-    std::string detail = any_calibration ? std::to_string(calibrated) + " of " +
-                                               std::to_string(calibrating) + " calibrated, " +
-                                               std::to_string(calibration_late) + " late"
-                                         : std::string("the candidate does not calibrate");
-    Verdict v = calibration_late > 0            ? Verdict::kFail
-                : calibrated < calibrating      ? Verdict::kPending
-                                                : Verdict::kPass;
+    std::string detail = any_calibration
+                             ? std::to_string(calibrated) + " of " + std::to_string(calibrating) +
+                                   " calibrated, " + std::to_string(calibration_late) + " late"
+                             : std::string("the candidate does not calibrate");
+    Verdict v = calibration_late > 0       ? Verdict::kFail
+                : calibrated < calibrating ? Verdict::kPending
+                                           : Verdict::kPass;
     gates.push_back(gate("calibration", v, static_cast<double>(calibrated),
                          static_cast<double>(calibrating), std::move(detail)));
   }
   // latency
   {
-    std::string detail =
-        latency_seen ? fmt::format("worst {:.3f} ms against a budget of {:.3f} ms", worst_latency,
-                                   worst_latency_budget)
-                     : std::string("no latency reported yet");
+    std::string detail = latency_seen ? fmt::format("worst {:.3f} ms against a budget of {:.3f} ms",
+                                                    worst_latency, worst_latency_budget)
+                                      : std::string("no latency reported yet");
     if (latency_over) detail += " (" + latency_device + ")";
     const Verdict v = latency_over ? Verdict::kFail : Verdict::kPass;
     gates.push_back(gate("latency", v, worst_latency, worst_latency_budget, std::move(detail)));
@@ -376,19 +375,21 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
   // anomaly-rate: the candidate active against the same devices before; a shadow against
   // the active model on the same windows.
   {
-    GateResult active = active_after.windows == 0 && active_before.windows == 0
-                            ? gate("anomaly-rate", Verdict::kPass, 0.0, 0.0,
-                                   "no device runs the candidate as its active model yet")
-                            : rate_gate("anomaly-rate", g, active_after.anomalies,
-                                        active_after.windows, active_before.anomalies,
-                                        active_before.windows, "previous model");
+    GateResult active =
+        active_after.windows == 0 && active_before.windows == 0
+            ? gate("anomaly-rate", Verdict::kPass, 0.0, 0.0,
+                   "no device runs the candidate as its active model yet")
+            : rate_gate("anomaly-rate", g, active_after.anomalies, active_after.windows,
+                        active_before.anomalies, active_before.windows, "previous model");
     if (plan.shadow && shadowing > 0) {
       GateResult in_shadow =
           rate_gate("anomaly-rate", g, shadow.shadow_anomalies, shadow.compared,
                     shadow.active_anomalies, shadow.compared, "active model, same windows");
       in_shadow.detail = "shadow: " + in_shadow.detail;
       // The stricter of the two judges (fail, then pending, then pass).
-      const auto rank = [](Verdict v) { return v == Verdict::kPass ? 0 : v == Verdict::kPending ? 1 : 2; };
+      const auto rank = [](Verdict v) {
+        return v == Verdict::kPass ? 0 : v == Verdict::kPending ? 1 : 2;
+      };
       if (rank(in_shadow.verdict) > rank(active.verdict) ||
           (rank(in_shadow.verdict) == rank(active.verdict) && active_after.windows == 0)) {
         active = std::move(in_shadow);
@@ -409,8 +410,7 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
   if (plan.shadow) {
     const double value = rate(shadow.agreed, shadow.compared);
     std::string detail = std::to_string(shadow.agreed) + " of " + std::to_string(shadow.compared) +
-                         " windows agree over " + std::to_string(shadowing) +
-                         " devices in shadow";
+                         " windows agree over " + std::to_string(shadowing) + " devices in shadow";
     Verdict v = Verdict::kPass;
     if (shadowing == 0) {
       detail = "no device in shadow";
@@ -553,9 +553,9 @@ Result<StepResult> step(const Plan& plan, const State& state, const Observations
     next.stage = static_cast<std::int32_t>(stage);
     next.stage_released_ms = now_ms;
     note("rollout-stage", "stage " + std::to_string(stage + 1) + " of " +
-                              std::to_string(plan.stages.size()) + " released: " +
-                              std::to_string(to - from) + " devices, " + std::to_string(to) +
-                              " of " + std::to_string(total) + " in all");
+                              std::to_string(plan.stages.size()) +
+                              " released: " + std::to_string(to - from) + " devices, " +
+                              std::to_string(to) + " of " + std::to_string(total) + " in all");
   };
 
   if (next.stage < 0) {
@@ -567,8 +567,9 @@ Result<StepResult> step(const Plan& plan, const State& state, const Observations
     release_stage(0);
     return out;
   }
-  const bool all_pass = std::all_of(out.gates.begin(), out.gates.end(),
-                                    [](const GateResult& r) { return r.verdict == Verdict::kPass; });
+  const bool all_pass = std::all_of(out.gates.begin(), out.gates.end(), [](const GateResult& r) {
+    return r.verdict == Verdict::kPass;
+  });
   if (!all_pass || now_ms < next.stage_released_ms + plan.soak_ms) return out;
 
   // The stage held for its soak: promote its shadows, then release the next one.
@@ -593,9 +594,9 @@ Result<StepResult> step(const Plan& plan, const State& state, const Observations
     return out;
   }
   // Every device released; the gates pass, so every one settled: done.
-  const bool waiting_on_promotion = std::any_of(
-      next.devices.begin(), next.devices.end(),
-      [](const DeviceState& d) { return d.step == DeviceStep::kPromoting; });
+  const bool waiting_on_promotion =
+      std::any_of(next.devices.begin(), next.devices.end(),
+                  [](const DeviceState& d) { return d.step == DeviceStep::kPromoting; });
   if (!waiting_on_promotion) {
     next.phase = Phase::kCompleted;
     note("rollout-completed", "every stage released and settled");

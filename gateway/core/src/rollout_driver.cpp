@@ -83,9 +83,8 @@ rollout::WindowStats window_stats(const TelemetrySummary& s) {
   w.anomalies = s.anomalies;
   w.latency_p95_ms = s.latency_p95_s * 1000.0;
   w.arena_max = static_cast<std::uint64_t>(std::max(0.0, s.arena_max));
-  w.reboots = s.reboots_max > s.reboots_min
-                  ? static_cast<std::uint64_t>(s.reboots_max - s.reboots_min)
-                  : 0;
+  w.reboots =
+      s.reboots_max > s.reboots_min ? static_cast<std::uint64_t>(s.reboots_max - s.reboots_min) : 0;
   return w;
 }
 
@@ -113,9 +112,8 @@ bool finished(const StoredRollout& r, const std::vector<StoredRolloutDevice>& de
 
 }  // namespace
 
-RolloutDriver::RolloutDriver(Writer& writer, std::unique_ptr<Store> reader,
-                             FleetListener& listener, Metrics& metrics,
-                             RolloutDriverOptions options)
+RolloutDriver::RolloutDriver(Writer& writer, std::unique_ptr<Store> reader, FleetListener& listener,
+                             Metrics& metrics, RolloutDriverOptions options)
     : writer_(writer),
       reader_(std::move(reader)),
       listener_(listener),
@@ -202,13 +200,13 @@ Result<std::int64_t> RolloutDriver::create(StoredRollout rollout,
       d.previous_deployment = history.empty() ? 0 : history.front().id;
     }
     SPINDLE_TRY_ASSIGN(id, store.add_rollout(rollout, devices));
-    SPINDLE_TRY_ASSIGN(const auto ignored,
-                       store.append_event("", "rollout-created",
-                                          "rollout " + std::to_string(id) + " \"" + rollout.name +
-                                              "\": " + rollout.model_id + " v" +
-                                              std::to_string(rollout.version) + " to " +
-                                              std::to_string(devices.size()) + " devices",
-                                          now));
+    SPINDLE_TRY_ASSIGN(
+        const auto ignored,
+        store.append_event("", "rollout-created",
+                           "rollout " + std::to_string(id) + " \"" + rollout.name +
+                               "\": " + rollout.model_id + " v" + std::to_string(rollout.version) +
+                               " to " + std::to_string(devices.size()) + " devices",
+                           now));
     (void)ignored;
     return kOk;
   }));
@@ -256,10 +254,10 @@ Result<rollout::Observations> RolloutDriver::observe(
       // The control group: not yet updated, over the current stage's time.
       if (stored.stage >= 0 && control_sampled < options_.max_control_devices) {
         ++control_sampled;
-        SPINDLE_TRY_ASSIGN(const TelemetrySummary s,
-                           reader_->summarize_telemetry(
-                               d.device_id, static_cast<double>(stored.stage_released_ms) / 1000.0,
-                               now_s));
+        SPINDLE_TRY_ASSIGN(
+            const TelemetrySummary s,
+            reader_->summarize_telemetry(
+                d.device_id, static_cast<double>(stored.stage_released_ms) / 1000.0, now_s));
         const rollout::WindowStats w = window_stats(s);
         seen.control.windows += w.windows;
         seen.control.anomalies += w.anomalies;
@@ -322,9 +320,9 @@ Result<rollout::Observations> RolloutDriver::observe(
     if (o.install == Install::kActivated || o.install == Install::kConfirmed) {
       const double released_s = static_cast<double>(d.released_ms) / 1000.0;
       const double length = std::max(0.0, now_s - since_s);
-      SPINDLE_TRY_ASSIGN(const TelemetrySummary before,
-                         reader_->summarize_telemetry(d.device_id, released_s - length,
-                                                      released_s));
+      SPINDLE_TRY_ASSIGN(
+          const TelemetrySummary before,
+          reader_->summarize_telemetry(d.device_id, released_s - length, released_s));
       o.before = window_stats(before);
     }
   }
@@ -344,14 +342,13 @@ Status RolloutDriver::step_one(const StoredRollout& stored, rollout::Command com
   const rollout::State state = state_of(stored, devices);
   SPINDLE_TRY_ASSIGN(rollout::StepResult result, rollout::step(*plan, state, seen, now, command));
   if (!result.gates.empty()) gates_[stored.id] = {result.gates, now};
-  metrics_.set_rollout(stored.id, rollout_phase_name(result.next.phase), result.gates,
-                       [&] {
-                         std::array<std::uint64_t, kRolloutDeviceStepCount> steps{};
-                         for (const auto& d : result.next.devices) {
-                           ++steps[static_cast<std::size_t>(d.step)];
-                         }
-                         return steps;
-                       }());
+  metrics_.set_rollout(stored.id, rollout_phase_name(result.next.phase), result.gates, [&] {
+    std::array<std::uint64_t, kRolloutDeviceStepCount> steps{};
+    for (const auto& d : result.next.devices) {
+      ++steps[static_cast<std::size_t>(d.step)];
+    }
+    return steps;
+  }());
   if (!result.changed && result.actions.empty()) return kOk;
 
   StoredRollout next = stored;
@@ -394,7 +391,8 @@ Status RolloutDriver::step_one(const StoredRollout& stored, rollout::Command com
         }
         case rollout::ActionKind::kRestore: {
           if (d.previous_deployment == 0) break;  // it ran nothing before: nothing to go back to
-          SPINDLE_TRY_ASSIGN(StoredDeployment previous, store.get_deployment(d.previous_deployment));
+          SPINDLE_TRY_ASSIGN(StoredDeployment previous,
+                             store.get_deployment(d.previous_deployment));
           previous.created_ms = now;
           previous.updated_ms = now;
           SPINDLE_TRY_ASSIGN(previous.id, store.add_deployment(previous));
@@ -431,11 +429,11 @@ Status RolloutDriver::step_one(const StoredRollout& stored, rollout::Command com
       }
     }
     if (!result.event.empty()) {
-      SPINDLE_TRY_ASSIGN(const auto ignored,
-                         store.append_event("", result.event,
-                                            "rollout " + std::to_string(stored.id) + ": " +
-                                                result.event_detail,
-                                            now));
+      SPINDLE_TRY_ASSIGN(
+          const auto ignored,
+          store.append_event("", result.event,
+                             "rollout " + std::to_string(stored.id) + ": " + result.event_detail,
+                             now));
       (void)ignored;
     }
     return kOk;
@@ -447,7 +445,8 @@ Status RolloutDriver::step_one(const StoredRollout& stored, rollout::Command com
   if (result.next.phase == RolloutPhase::kHalted && stored.phase != RolloutPhase::kHalted) {
     metrics_.count_rollout_halt(result.next.halted_gate);
   }
-  for (StoredDeployment& deployment : deployed) listener_.deployment_added(std::move(deployment));
+  for (StoredDeployment& deployment : deployed)
+    listener_.deployment_added(std::move(deployment));
   for (auto& [device, decision] : decisions) {
     listener_.decision_set(std::move(device), std::move(decision));
   }

@@ -60,7 +60,8 @@ bool only_keys(const json& object, std::initializer_list<const char*> keys, cons
                std::string* why) {
   for (const auto& [key, value] : object.items()) {
     bool known = false;
-    for (const char* k : keys) known = known || key == k;
+    for (const char* k : keys)
+      known = known || key == k;
     if (!known) {
       *why = std::string(where) + ": unknown key \"" + key + "\"";
       return false;

@@ -24,6 +24,36 @@ Result<std::vector<StoredDevice>> SqliteStore::list_devices() {
   return find_all(kSql, "list devices", device_from_row);
 }
 
+Status SqliteStore::set_device_tags(std::string_view id,
+                                    const std::map<std::string, std::string>& tags) {
+  for (const auto& [key, value] : tags) {
+    std::string why;
+    SPINDLE_TRY(check_tag(key, value, &why));
+  }
+  // All or nothing, also when the caller is not in a transaction.
+  const bool own = !in_transaction();
+  if (own) SPINDLE_TRY(begin());
+  const auto replace = [&]() -> Status {
+    SPINDLE_TRY_ASSIGN(const StoredDevice device, get_device(id));
+    (void)device;
+    SPINDLE_TRY(execute("DELETE FROM device_tags WHERE device_id = ?1", "clear device tags", id));
+    for (const auto& [key, value] : tags) {
+      SPINDLE_TRY(execute("INSERT INTO device_tags(device_id, key, value) VALUES (?1, ?2, ?3)",
+                          "set device tag", id, key, value));
+    }
+    return kOk;
+  };
+  const Status status = replace();
+  if (own) {
+    if (!status.ok()) {
+      (void)rollback();
+      return status;
+    }
+    SPINDLE_TRY(commit());
+  }
+  return status;
+}
+
 Status SqliteStore::save_registration(std::string_view id, std::span<const std::uint8_t> body,
                                       std::string_view location, std::uint32_t lifetime_s,
                                       std::int64_t now_ms) {

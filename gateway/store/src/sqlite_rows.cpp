@@ -2,9 +2,9 @@
 
 #include <limits>
 #include <span>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -88,6 +88,18 @@ Result<StoredDevice> device_from_row(const Statement& row) {
         .after_generation = static_cast<std::uint32_t>(row.column_int64(23)),
         .requested_ms = row.column_int64(24),
     };
+  }
+  // Tags as "key=value" lines, by key (keys never hold '=' nor values a line break).
+  if (!row.column_is_null(27)) {
+    const std::string lines = row.column_text(27);
+    std::size_t start = 0;
+    while (start <= lines.size()) {
+      const std::size_t end = std::min(lines.find('\n', start), lines.size());
+      const std::string line = lines.substr(start, end - start);
+      const std::size_t eq = line.find('=');
+      if (eq != std::string::npos) device.tags.emplace(line.substr(0, eq), line.substr(eq + 1));
+      start = end + 1;
+    }
   }
   return device;
 }
@@ -225,8 +237,8 @@ Result<StoredRolloutDevice> rollout_device_from_row(const Statement& row) {
   device.rollout_id = row.column_int64(0);
   device.device_id = row.column_text(1);
   device.position = static_cast<std::uint32_t>(row.column_int64(2));
-  SPINDLE_TRY_ASSIGN(device.step, stored_state(row, 3, rollout_device_step_from_name,
-                                               "the rollout device step"));
+  SPINDLE_TRY_ASSIGN(
+      device.step, stored_state(row, 3, rollout_device_step_from_name, "the rollout device step"));
   device.released_ms = row.column_int64(4);
   device.decided_ms = row.column_int64(5);
   device.candidate = row.column_blob(6);
@@ -257,8 +269,8 @@ Result<StoredShadowReport> shadow_report_from_row(const Statement& row) {
     }
     for (std::size_t i = 0; i < histogram->size(); ++i) {
       const std::uint8_t* p = bytes.data() + i * 4;  // little-endian u32, as the store writes them
-      (*histogram)[i] = std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 |
-                        std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+      (*histogram)[i] = std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+                        std::uint32_t{p[3]} << 24;
     }
   }
   report.latency_mean_us = u32(9);

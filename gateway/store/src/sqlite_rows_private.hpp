@@ -24,7 +24,9 @@ inline constexpr const char* kSelectDevices =
     "d.online, a.verdict, a.time_ms, a.nonce, a.active_digest, a.firmware, a.expected_digest, "
     "c.model_id, c.version, c.state, c.generation, c.windows_done, c.windows_total, "
     "c.threshold, c.clamp, c.normalization, c.updated_ms, r.after_generation, r.requested_ms, "
-    "r.model_id, r.version "
+    "r.model_id, r.version, "
+    "(SELECT group_concat(t.key || '=' || t.value, char(10)) FROM "
+    "(SELECT key, value FROM device_tags WHERE device_id = d.id ORDER BY key) t) "
     "FROM devices d LEFT JOIN attestations a ON a.device_id = d.id "
     "LEFT JOIN calibrations c ON c.device_id = d.id "
     "LEFT JOIN recalibrations r ON r.device_id = d.id";

@@ -54,6 +54,8 @@ class SqliteStore final : public Store {
   Status add_device(std::string_view id, std::int64_t now_ms) override;
   Result<StoredDevice> get_device(std::string_view id) override;
   Result<std::vector<StoredDevice>> list_devices() override;
+  Status set_device_tags(std::string_view id,
+                         const std::map<std::string, std::string>& tags) override;
   Status save_registration(std::string_view id, std::span<const std::uint8_t> body,
                            std::string_view location, std::uint32_t lifetime_s,
                            std::int64_t now_ms) override;

@@ -179,9 +179,9 @@ TEST_F(SqliteStoreTest, MigrationFromSchemaVersionOneKeepsEveryRecord) {
   }
   execute_sql(db_path(),
               kUndoMigrationSix +
-              "DROP TABLE attestations; DROP TABLE capture_chunks; DROP TABLE captures; "
-              "DROP TABLE recalibrations; DROP TABLE calibrations; DROP TABLE drift_states; "
-              "PRAGMA user_version = 1");
+                  "DROP TABLE attestations; DROP TABLE capture_chunks; DROP TABLE captures; "
+                  "DROP TABLE recalibrations; DROP TABLE calibrations; DROP TABLE drift_states; "
+                  "PRAGMA user_version = 1");
 
   auto store = open();
   ASSERT_NE(store, nullptr);

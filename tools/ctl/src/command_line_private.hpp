@@ -91,6 +91,7 @@ int cmd_deploy(const Args& args);
 int cmd_status(const Args& args);
 int cmd_attest(const Args& args);
 int cmd_calibrate(const Args& args);
+int cmd_tags(const Args& args);
 int cmd_capture(const Args& args);
 int cmd_datasets(const Args& args);
 int cmd_rollout(const Args& args);

@@ -416,4 +416,81 @@ int cmd_calibrate(const Args& args) {
   }
 }
 
+int cmd_tags(const Args& given) {
+  GatewayOptions gateway_options;
+  std::string device;
+  std::vector<std::string> settings;
+  std::vector<std::string> removals;
+  std::string selector;
+  bool clear = false;
+  po::options_description options("options");
+  options.add_options()("help,h", "this help")("device", po::value(&device), "the device to tag")(
+      "set", po::value(&settings)->composing(),
+      "KEY=VALUE to set (repeatable; KEY= sets it empty)")(
+      "unset", po::value(&removals)->composing(), "KEY to remove (repeatable)")(
+      "clear", po::bool_switch(&clear), "remove every tag first")(
+      "selector", po::value(&selector),
+      "list the devices this selector matches instead (site=hall-2,line=3,!spare,board=...)");
+  options.add(gateway_options.describe());
+  // The device may come first, positionally: "tags pump-1 --set site=hall-2".
+  Args args = given;
+  if (!args.empty() && !args.front().empty() && args.front()[0] != '-') {
+    args.front() = "--device=" + args.front();
+  }
+  po::variables_map vm;
+  if (!parse_command(args,
+                     "usage: spindlectl tags DEVICE [--set KEY=VALUE ...] [--unset KEY ...] "
+                     "[--clear]\n"
+                     "       spindlectl tags --selector EXPR\n\n"
+                     "Shows or changes a device's tags (site, line, free labels), or lists the "
+                     "devices a selector\nmatches; rollouts target devices by selector. Every "
+                     "device also matches board=<its board>.",
+                     options, &vm)) {
+    return 0;
+  }
+  GatewayClient gateway = gateway_options.connect();
+  if (!selector.empty()) {
+    if (!device.empty()) throw cli::UsageError("give a device or --selector, not both");
+    const nlohmann::json answer = gateway.expect(
+        gateway.get("/api/v1/devices?selector=" + httplib::detail::encode_query_param(selector)),
+        {200}, "selecting devices by \"" + selector + "\"");
+    for (const auto& d : answer.value("devices", nlohmann::json::array())) {
+      std::cout << d.value("id", std::string());
+      const nlohmann::json device_tags = d.value("tags", nlohmann::json::object());
+      for (const auto& [key, value] : device_tags.items()) {
+        std::cout << " " << key << "=" << value.get<std::string>();
+      }
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  if (device.empty()) throw cli::UsageError("a device id (or --selector) is required");
+  (void)checked_device_ids({device});
+  const nlohmann::json view =
+      gateway.expect(gateway.get("/api/v1/devices/" + device), {200}, "reading " + device);
+  nlohmann::json tags =
+      clear ? nlohmann::json::object() : view.value("tags", nlohmann::json::object());
+  for (const std::string& key : removals)
+    tags.erase(key);
+  for (const std::string& setting : settings) {
+    const std::size_t eq = setting.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw cli::UsageError("--set \"" + setting + "\" is not KEY=VALUE");
+    }
+    tags[setting.substr(0, eq)] = setting.substr(eq + 1);
+  }
+  if (!settings.empty() || !removals.empty() || clear) {
+    const nlohmann::json answer =
+        gateway.expect(gateway.post_json("/api/v1/devices/" + device + "/tags", {{"tags", tags}}),
+                       {200}, "tagging " + device);
+    tags = answer.value("tags", nlohmann::json::object());
+  }
+  std::cout << device;
+  for (const auto& [key, value] : tags.items()) {
+    std::cout << " " << key << "=" << value.get<std::string>();
+  }
+  std::cout << "\n";
+  return 0;
+}
+
 }  // namespace spindle::ctl

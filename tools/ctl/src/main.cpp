@@ -28,6 +28,7 @@ const std::map<std::string, Command>& commands() {
       {"calibrate", {cmd_calibrate, "show or reset a device's per-machine calibration"}},
       {"capture", {cmd_capture, "ask a device for windows of features or raw samples"}},
       {"datasets", {cmd_datasets, "list captured data sets, export one (CSV, WAV)"}},
+      {"tags", {cmd_tags, "show or set a device's tags, list the devices a selector matches"}},
       {"rollout", {cmd_rollout, "staged rollouts: start, status, pause, resume, abort"}},
   };
   return table;

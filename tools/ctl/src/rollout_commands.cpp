@@ -31,7 +31,8 @@ std::string rollout_path(const std::string& id) {
 
 // The devices a selector matches, by id (GET /api/v1/devices?selector=).
 std::vector<std::string> select_devices(GatewayClient& gateway, const std::string& selector) {
-  const std::string path = "/api/v1/devices?selector=" + httplib::detail::encode_query_param(selector);
+  const std::string path =
+      "/api/v1/devices?selector=" + httplib::detail::encode_query_param(selector);
   const nlohmann::json answer =
       gateway.expect(gateway.get(path), {200}, "selecting devices by \"" + selector + "\"");
   std::vector<std::string> ids;
@@ -60,8 +61,8 @@ ByteVector sign_decision(const SigningPackage& signing, const std::string& devic
 }
 
 void print_rollout(const nlohmann::json& r) {
-  std::cout << "rollout " << r.value("id", 0) << " \"" << r.value("name", std::string()) << "\": "
-            << r.value("model_id", std::string()) << " v" << r.value("version", 0) << ", "
+  std::cout << "rollout " << r.value("id", 0) << " \"" << r.value("name", std::string())
+            << "\": " << r.value("model_id", std::string()) << " v" << r.value("version", 0) << ", "
             << r.value("phase", std::string()) << ", stage " << r.value("stage", 0) << " of "
             << r.value("stages", 0) << "\n";
   if (!r.value("halted_gate", std::string()).empty()) {
@@ -75,7 +76,8 @@ void print_rollout(const nlohmann::json& r) {
   }
   std::cout << "\n";
   std::cout << "  " << std::left << std::setw(18) << "gate" << std::setw(9) << "verdict"
-            << std::setw(12) << "value" << std::setw(12) << "threshold" << "detail\n";
+            << std::setw(12) << "value" << std::setw(12) << "threshold"
+            << "detail\n";
   for (const auto& g : r.value("gates", nlohmann::json::array())) {
     std::ostringstream value;
     std::ostringstream threshold;
@@ -99,8 +101,7 @@ int rollout_start(const Args& args) {
                                                "the candidate's package (.spkg)")(
       "signing-key", po::value(&key_path)->required(), "the private key that signed it (KID.key)")(
       "kid", po::value(&kid)->required(), "its key id")(
-      "device", po::value(&devices)->composing(),
-      "target device, in release order (repeatable)")(
+      "device", po::value(&devices)->composing(), "target device, in release order (repeatable)")(
       "selector", po::value(&selector),
       "target the devices a tag expression matches (site=hall-2,line=3,!spare), by id")(
       "stages", po::value(&stages)->default_value(stages),
@@ -131,7 +132,8 @@ int rollout_start(const Args& args) {
     return 0;
   }
   if (devices.empty() == selector.empty()) {
-    throw cli::UsageError("give the targets as --device ID ... or as --selector EXPR (one of them)");
+    throw cli::UsageError(
+        "give the targets as --device ID ... or as --selector EXPR (one of them)");
   }
   if (!(soak_s >= 0)) throw cli::UsageError("--soak must be >= 0 seconds");
   nlohmann::json gates = nlohmann::json::object();
@@ -161,15 +163,16 @@ int rollout_start(const Args& args) {
       selector.empty() ? checked_device_ids(devices) : select_devices(gateway, selector);
   if (ids.empty()) throw std::runtime_error("the selector \"" + selector + "\" matches no device");
 
-  nlohmann::json request = {{"name", name.empty() ? info.model_id + " v" + std::to_string(info.version)
-                                                  : name},
-                            {"plan", plan},
-                            {"devices", nlohmann::json::array()}};
+  nlohmann::json request = {
+      {"name", name.empty() ? info.model_id + " v" + std::to_string(info.version) : name},
+      {"plan", plan},
+      {"devices", nlohmann::json::array()}};
   const auto role = shadow ? manifest::ManifestRole::kShadow : manifest::ManifestRole::kActive;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const ByteVector kek = device_kek(gateway, ids[i]);
-    nlohmann::json entry = {{"device", ids[i]},
-                            {"manifest", cli::to_hex(sign_device_manifest(signing, ids[i], kek, role))}};
+    nlohmann::json entry = {
+        {"device", ids[i]},
+        {"manifest", cli::to_hex(sign_device_manifest(signing, ids[i], kek, role))}};
     if (shadow) {
       entry["promote"] = cli::to_hex(sign_decision(signing, ids[i], decision::Action::kPromote));
       if (auto_revert) {
@@ -196,10 +199,9 @@ int rollout_start(const Args& args) {
                              " (pack the model again with a higher --version)");
   }
   const nlohmann::json created = gateway.expect(answer, {201}, "starting the rollout");
-  std::cout << "rollout " << created.value("id", 0) << ": " << info.model_id << " v"
-            << info.version << " (model " << short_digest(info.payload_digest) << ") to "
-            << ids.size() << " devices, stages " << created.value("stages", std::string())
-            << "\n";
+  std::cout << "rollout " << created.value("id", 0) << ": " << info.model_id << " v" << info.version
+            << " (model " << short_digest(info.payload_digest) << ") to " << ids.size()
+            << " devices, stages " << created.value("stages", std::string()) << "\n";
   return 0;
 }
 
@@ -219,8 +221,6 @@ int rollout_status(const Args& args) {
       "aborted) and, for halted or completed, no device is still being sent back")(
       "timeout", po::value(&timeout_s)->default_value(timeout_s), "seconds --watch waits at most")(
       "json", po::bool_switch(&json), "print the gateway's view as JSON");
-  po::positional_options_description positional;
-  positional.add("id", 1);
   options.add(gateway_options.describe());
   po::variables_map vm;
   if (!parse_command(args,
@@ -242,11 +242,11 @@ int rollout_status(const Args& args) {
     const nlohmann::json view = gateway.expect(gateway.get(path), {200}, "reading rollout " + id);
     const std::string phase = view.value("phase", std::string());
     const auto steps = view.value("devices_by_step", nlohmann::json::object());
-    const bool sending_back = steps.value("discarding", 0) + steps.value("reverting", 0) +
-                                  steps.value("promoting", 0) >
-                              0;
-    const bool finished = phase == "completed" || phase == "aborted" ||
-                          (phase == "halted" && !sending_back);
+    const bool sending_back =
+        steps.value("discarding", 0) + steps.value("reverting", 0) + steps.value("promoting", 0) >
+        0;
+    const bool finished =
+        phase == "completed" || phase == "aborted" || (phase == "halted" && !sending_back);
     const bool reached = until.empty() ? finished : phase == until && !sending_back;
     if (watch_s <= 0 || reached) {
       if (json) {
@@ -305,9 +305,9 @@ int rollout_command(const Args& args, const char* verb) {
     return 0;
   }
   GatewayClient gateway = gateway_options.connect();
-  const nlohmann::json r = gateway.expect(
-      gateway.post_json(rollout_path(id) + "/" + verb, nlohmann::json::object()), {200},
-      std::string(verb) + " rollout " + id);
+  const nlohmann::json r =
+      gateway.expect(gateway.post_json(rollout_path(id) + "/" + verb, nlohmann::json::object()),
+                     {200}, std::string(verb) + " rollout " + id);
   std::cout << "rollout " << r.value("id", 0) << ": " << r.value("phase", std::string()) << "\n";
   return 0;
 }
@@ -329,7 +329,8 @@ int cmd_rollout(const Args& args) {
   if (sub == "start") return rollout_start(rest);
   if (sub == "status") return rollout_status(rest);
   if (sub == "list") return rollout_list(rest);
-  if (sub == "pause" || sub == "resume" || sub == "abort") return rollout_command(rest, sub.c_str());
+  if (sub == "pause" || sub == "resume" || sub == "abort")
+    return rollout_command(rest, sub.c_str());
   if (sub == "--help" || sub == "-h") {
     std::cout << usage << "\n";
     return 0;

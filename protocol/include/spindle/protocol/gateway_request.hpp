@@ -42,8 +42,8 @@ struct GatewayRequest {
 
 // Encodes {? 1: nonce, ? 2: capture, ? 3: recalibrate_after, ? 4: decision}. Errors:
 // kMissingField (none of them), kOversize (a decision longer than
-// decision::kMaxSignedSize), kInvalidValue (nonce shorter than status_report::kMinNonceSize, a capture
-// request capture::validate refuses), kOversize (nonce longer than kMaxNonceSize),
+// decision::kMaxSignedSize), kInvalidValue (nonce shorter than status_report::kMinNonceSize, a
+// capture request capture::validate refuses), kOversize (nonce longer than kMaxNonceSize),
 // kBufferTooSmall.
 Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
                                              std::span<std::uint8_t> out);
@@ -51,8 +51,8 @@ Result<std::span<const std::uint8_t>> encode(const GatewayRequest& request,
 // The request; the nonce is a view into `input`. Errors: the CBOR reader's, kDuplicateKey,
 // kUnknownCriticalField (a key >= 0 the schema does not name; negative keys are skipped),
 // kMissingField (none of keys 1..4, or a capture without one of its fields), kOversize
-// (nonce longer than kMaxNonceSize, a decision longer than decision::kMaxSignedSize), kInvalidValue (nonce shorter than kMinNonceSize, a
-// capture field out of range).
+// (nonce longer than kMaxNonceSize, a decision longer than decision::kMaxSignedSize), kInvalidValue
+// (nonce shorter than kMinNonceSize, a capture field out of range).
 Result<GatewayRequest> decode(std::span<const std::uint8_t> input);
 
 }  // namespace spindle::gateway_request

@@ -105,15 +105,15 @@ std::size_t histogram_bin(float score, float threshold);
 struct ShadowReport {
   std::string_view model_id;  // the shadow's
   std::uint64_t version = 0;
-  std::uint32_t scored = 0;    // windows both models scored
-  std::uint32_t compared = 0;  // of those, judged by both (neither calibrating)
-  std::uint32_t agreed = 0;    // of those compared, the same verdict (<= compared)
+  std::uint32_t scored = 0;            // windows both models scored
+  std::uint32_t compared = 0;          // of those, judged by both (neither calibrating)
+  std::uint32_t agreed = 0;            // of those compared, the same verdict (<= compared)
   std::uint32_t active_anomalies = 0;  // of those compared (<= compared)
   std::uint32_t shadow_anomalies = 0;
   std::array<std::uint32_t, kHistogramBins> active_histogram{};  // every scored window
   std::array<std::uint32_t, kHistogramBins> shadow_histogram{};
-  std::uint32_t latency_mean_us = 0;  // the shadow's inference, per window
-  std::uint32_t latency_max_us = 0;   // >= the mean
+  std::uint32_t latency_mean_us = 0;                       // the shadow's inference, per window
+  std::uint32_t latency_max_us = 0;                        // >= the mean
   CalibrationState calibration = CalibrationState::kNone;  // the shadow's own
   std::uint32_t arena_high_water = 0;                      // the shadow's arena, bytes
 };

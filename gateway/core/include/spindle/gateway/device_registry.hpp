@@ -37,7 +37,12 @@ struct DeviceRecord {
   std::int64_t deployment_id = 0;
   std::string model_id;
   std::uint64_t version = 0;
-  std::string model_digest;                     // payload SHA-256, lower-case hex
+  std::string model_digest;                       // payload SHA-256, lower-case hex
+  DeploymentRole role = DeploymentRole::kActive;  // the current deployment's
+  // The payload digest of the model the node should be running as its active one, which
+  // attestation expects: the current deployment's, except for a shadow not yet promoted,
+  // beside which the node still runs the model of the deployment before.
+  std::string active_digest;
   Bytes manifest;                               // the COSE_Sign1 served on /d/{id}/manifest
   std::array<std::uint8_t, 8> manifest_etag{};  // the first bytes of the manifest's SHA-256
   void* handle = nullptr;  // the transport's, opaque here (the CoAP side: its manifest resource)
@@ -47,6 +52,10 @@ struct DeviceRecord {
     return now_ms - last_seen_ms > std::int64_t{lifetime_s} * 1000;
   }
 };
+
+// Whether the node runs the deployment's model as its active one once installed: an
+// active-role deployment, or a shadow the node reported promoted (activated, confirmed).
+bool runs_as_active(const StoredDeployment& deployment);
 
 // A device whose lifetime ran out: the offline write to queue for it.
 struct Expiry {

@@ -110,8 +110,8 @@ struct State {
   Phase phase = Phase::kRunning;
   std::int32_t stage = -1;  // the stage released last; -1 before the first
   std::int64_t stage_released_ms = 0;
-  std::string halted_gate;  // the gate that halted it ("" unless halted)
-  std::string halt_detail;  // its numbers
+  std::string halted_gate;           // the gate that halted it ("" unless halted)
+  std::string halt_detail;           // its numbers
   std::vector<DeviceState> devices;  // in release order
 };
 
@@ -156,9 +156,9 @@ struct DeviceObservation {
   WindowStats before;
   std::optional<ShadowStats> shadow;  // the latest shadow report about the candidate
   bool needs_calibration = false;     // the candidate calibrates per machine
-  std::int64_t calibrated_ms = 0;     // when a calibrated report about the candidate came; 0 not yet
-  double latency_budget_ms = 0.0;     // the board's window period
-  std::uint64_t arena_budget = 0;     // the board's model arena
+  std::int64_t calibrated_ms = 0;  // when a calibrated report about the candidate came; 0 not yet
+  double latency_budget_ms = 0.0;  // the board's window period
+  std::uint64_t arena_budget = 0;  // the board's model arena
 };
 
 // The devices not yet released, since the current stage's release: the control group.
@@ -208,7 +208,7 @@ struct StepResult {
   std::vector<Action> actions;
   std::vector<GateResult> gates;
   bool changed = false;  // next differs from the state given
-  std::string event;     // "" or the kind of event to record ("rollout-stage", "rollout-halted", ...)
+  std::string event;  // "" or the kind of event to record ("rollout-stage", "rollout-halted", ...)
   std::string event_detail;
 };
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -102,7 +103,14 @@ struct StoredDevice {
   std::optional<StoredAttestation> attestation;      // none before the first verdict
   std::optional<StoredCalibration> calibration;      // none before the first calibration report
   std::optional<StoredRecalibration> recalibration;  // none unless a reset is outstanding
+  // The operator's labels for groups (docs/gateway/rollouts.md "Groups"): key -> value,
+  // keys and values as check_tag allows.
+  std::map<std::string, std::string> tags;
 };
+
+// Whether a tag key (1..32 of [a-z0-9_.-], starting with a letter) and value (0..64 of
+// [A-Za-z0-9_.:/-]) are acceptable. Errors: kInvalidValue, with `why` naming the rule.
+Status check_tag(std::string_view key, std::string_view value, std::string* why);
 
 struct StoredModel {
   std::string digest;  // SHA-256 of the payload, lower-case hex: the content address
@@ -117,7 +125,7 @@ struct StoredDeployment {
   std::string model_digest;
   std::string model_id;
   std::uint64_t version = 0;
-  Bytes manifest;  // the COSE_Sign1 served on /d/{device}/manifest
+  Bytes manifest;                                 // the COSE_Sign1 served on /d/{device}/manifest
   DeploymentRole role = DeploymentRole::kActive;  // the manifest's role (key 13)
   std::int64_t created_ms = 0;
   DeploymentState state = DeploymentState::kPending;  // then what the node reports
@@ -295,6 +303,10 @@ class Store {
   virtual Result<StoredDevice> get_device(std::string_view id) = 0;
   // Every device, ordered by id. Errors: kIoError.
   virtual Result<std::vector<StoredDevice>> list_devices() = 0;
+  // Replaces the device's tags with `tags` (an empty map clears them). Errors: kNotFound,
+  // kInvalidValue (a tag check_tag refuses), kIoError.
+  virtual Status set_device_tags(std::string_view id,
+                                 const std::map<std::string, std::string>& tags) = 0;
   // Keeps the registration body, location and lifetime, sets last_seen and online.
   // Errors: kNotFound, kIoError.
   virtual Status save_registration(std::string_view id, std::span<const std::uint8_t> body,
