@@ -30,6 +30,7 @@
 #include "spindle/protocol/board_profile.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
 #include "spindle/protocol/crypto.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/hex.hpp"
 #include "spindle/protocol/manifest.hpp"
 
@@ -123,6 +124,7 @@ struct ManifestOptions {
   bool wrong_kek = false;
   bool bad_self_test = false;
   bool flip_signature = false;
+  bool shadow = false;  // manifest key 13: run it in shadow
 };
 
 inline std::array<std::uint8_t, 16> device_kek() {
@@ -151,6 +153,7 @@ inline ByteVector sign_manifest(const Model& model, const ManifestOptions& optio
   m.requirements.op_set = 0x2E;  // fully connected, relu, quantize, reconstruction error
   m.input = {static_cast<std::uint16_t>(features::feature_count(3)), 3200, 1024, 3};
   m.threshold = 1.0F;
+  m.role = options.shadow ? manifest::ManifestRole::kShadow : manifest::ManifestRole::kActive;
   std::vector<ByteVector> expected;
   for (const auto& [input, output] : model.self_tests) {
     expected.push_back(output);
@@ -166,6 +169,34 @@ inline ByteVector sign_manifest(const Model& model, const ManifestOptions& optio
   const auto signed_bytes =
       cose::sign(fixed_private_key(options.key_seed), crypto::as_bytes(options.kid), *encoded, out);
   EXPECT_TRUE(signed_bytes.ok());
+  ByteVector result(signed_bytes->begin(), signed_bytes->end());
+  if (options.flip_signature) result.back() ^= 0x01;
+  return result;
+}
+
+// A decision about `model` as spindlectl signs it, with knobs for the bad-input tests.
+struct DecisionOptions {
+  std::string device = kDevice;
+  std::uint8_t key_seed = 1;
+  std::string kid = kKid;
+  bool wrong_digest = false;
+  bool flip_signature = false;
+};
+
+inline ByteVector sign_decision(decision::Action action, const Model& model,
+                                const DecisionOptions& options = {}) {
+  crypto::Digest digest = crypto::Sha256::of(model.payload);
+  if (options.wrong_digest) digest[0] ^= 1;
+  decision::Decision d;
+  d.device_id = options.device;
+  d.action = action;
+  d.model_id = model.id;
+  d.version = model.version;
+  d.payload_digest = digest;
+  ByteVector out(decision::kMaxSignedSize);
+  const auto signed_bytes =
+      decision::sign(d, fixed_private_key(options.key_seed), crypto::as_bytes(options.kid), out);
+  EXPECT_TRUE(signed_bytes.ok()) << signed_bytes.status().name();
   ByteVector result(signed_bytes->begin(), signed_bytes->end());
   if (options.flip_signature) result.back() ^= 0x01;
   return result;
@@ -231,9 +262,11 @@ class RecordingReporter final : public Reporter {
     std::uint64_t version = 0;
     status_report::InstallState state{};
     Error reason = Error::kOk;
+    std::string detail;
   };
   void report(const status_report::UpdateReport& r) override {
-    entries.push_back({std::string(r.model_id), r.version, r.state, r.reason});
+    entries.push_back(
+        {std::string(r.model_id), r.version, r.state, r.reason, std::string(r.detail)});
   }
   std::vector<std::string> states() const {
     std::vector<std::string> out;
