@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 
 #include "spindle/os/log.hpp"
 
@@ -24,7 +25,8 @@ void ModelCalibration::stop(float threshold) {
   manifest_threshold_ = threshold;
 }
 
-Status ModelCalibration::start(const manifest::Manifest& m, std::size_t feature_count) {
+Status ModelCalibration::start(const manifest::Manifest& m, std::size_t feature_count,
+                               const ModelCalibration* carried) {
   stop();
   model_id_.fill('\0');
   std::memcpy(model_id_.data(), m.model_id.data(), std::min(m.model_id.size(), kMaxIdSize));
@@ -55,6 +57,22 @@ Status ModelCalibration::start(const manifest::Manifest& m, std::size_t feature_
     SPINDLE_LOG_WRN(kLog, "the stored calibration does not fit %s v%llu (%s): beginning again",
                     model_id_.data(), static_cast<unsigned long long>(version_),
                     resumed.status().name());
+  }
+  if (carried != nullptr && carried->enabled_ && carried->version_ == m.version &&
+      std::string_view(carried->model_id_.data()) == m.model_id) {
+    // What the model learned of this machine while it ran in shadow holds as it becomes
+    // the active model: no second calibration period without alarms.
+    auto resumed =
+        calibration::Calibrator::resume(params_, feature_count, carried->calibrator_.progress());
+    if (resumed.ok()) {
+      calibrator_ = std::move(resumed).value();
+      enabled_ = true;
+      SPINDLE_LOG_INF(kLog, "%s v%llu: calibration carried over from its shadow run (%s)",
+                      model_id_.data(), static_cast<unsigned long long>(version_),
+                      status_report::calibration_state_name(calibrator_.phase()));
+      persist();
+      return kOk;
+    }
   }
   SPINDLE_TRY_ASSIGN(calibrator_, calibration::Calibrator::begin(params_, feature_count, 1));
   enabled_ = true;

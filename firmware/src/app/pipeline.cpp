@@ -74,6 +74,8 @@ Status Pipeline::init(const board::BoardProfile& board, std::span<const std::uin
   os::LockGuard guard(mutex_);
   has_model_ = false;
   calibration_.stop();
+  has_shadow_ = false;
+  shadow_calibration_.stop();
   if (calibration_area != nullptr) SPINDLE_TRY(calibration_.attach(calibration_area));
   if (model.empty()) return kOk;
   return load_locked(model, threshold);
@@ -121,7 +123,10 @@ Status Pipeline::load(std::span<const std::uint8_t> container, const manifest::M
     g_interpreter.unload();
     return tested;
   }
-  const Status calibrated = calibration_.start(manifest, g_interpreter.input_size());
+  // A promoted shadow keeps what it learned of this machine (suspend_shadow leaves the
+  // shadow's calibration in RAM until the next shadow loads).
+  const Status calibrated =
+      calibration_.start(manifest, g_interpreter.input_size(), &shadow_calibration_);
   if (!calibrated.ok()) {
     SPINDLE_LOG_ERR(kLog, "calibration refused: %s", calibrated.name());
     has_model_ = false;
@@ -135,7 +140,6 @@ Status Pipeline::load(std::span<const std::uint8_t> container, const manifest::M
 void Pipeline::suspend_shadow() {
   os::LockGuard guard(mutex_);
   has_shadow_ = false;
-  shadow_calibration_.stop();
   g_shadow_interpreter.unload();
 }
 

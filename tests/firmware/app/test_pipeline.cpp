@@ -2,7 +2,8 @@
 // (simulated accelerometer, real features, real int8 runtime) and is compared with it; the
 // active model's verdicts stand. The same model in shadow agrees on every window; one with a
 // lower threshold disagrees on exactly the windows between the two thresholds. A shadow
-// calibrates on this machine in RAM, leaving the active model's stored calibration alone.
+// calibrates on this machine in RAM, leaving the active model's stored calibration alone,
+// and a promoted shadow keeps its calibration.
 #include "spindle/app/pipeline.hpp"
 
 #include <gtest/gtest.h>
@@ -196,6 +197,18 @@ TEST_F(PipelineShadowTest, AShadowCalibratesInRamAndIsComparedOnlyOnceCalibrated
   EXPECT_EQ(r.scored, 40U);
   EXPECT_EQ(r.compared, 40U - 32U);  // judged by both only once the shadow is calibrated
   EXPECT_EQ(bytes(), before);
+
+  // Promoted (suspended as the shadow, loaded as the active model), it keeps what it
+  // learned: alarms on at once, and stored now as the active model's calibration.
+  pipeline_.suspend_shadow();
+  ASSERT_TRUE(pipeline_.load(container_, shadow).ok());
+  std::array<std::uint8_t, 512> pairs{};
+  status_report::CalibrationReport calibration;
+  ASSERT_TRUE(pipeline_.calibration_report(pairs, &calibration));
+  EXPECT_EQ(calibration.version, 2U);
+  EXPECT_EQ(calibration.state, status_report::CalibrationState::kCalibrated);
+  EXPECT_FALSE(next_window().calibrating);
+  EXPECT_NE(bytes(), before);
 }
 
 }  // namespace

@@ -67,6 +67,32 @@ TEST_F(ModelStoreTest, StateSurvivesRebootsAcrossManySectorSwitches) {
   EXPECT_EQ(store_->state().slots[0].version, 100U);
 }
 
+// The shadow slot is part of the snapshot; a record that names the active slot as its own
+// shadow is not one any encoder writes and does not count.
+TEST_F(ModelStoreTest, TheShadowSlotSurvivesAReboot) {
+  StoreState s = numbered(1);
+  ASSERT_TRUE(store_->commit(s).ok());
+  reboot();
+  EXPECT_EQ(store_->state().shadow, kNoSlot);
+  s.slots[1].state = registration::SlotState::kVerified;
+  s.slots[1].set_id("candidate");
+  s.slots[1].version = 2;
+  s.shadow = 1;
+  ASSERT_TRUE(store_->commit(s).ok());
+  reboot();
+  EXPECT_EQ(store_->state().shadow, 1);
+  EXPECT_EQ(store_->state().slots[1].id(), "candidate");
+  StoreState self = s;
+  self.shadow = self.active;
+  ASSERT_TRUE(store_->commit(self).ok());
+  reboot();
+  EXPECT_EQ(store_->state().shadow, 1);  // the record before it stands
+  s.shadow = kNoSlot;
+  ASSERT_TRUE(store_->commit(s).ok());
+  reboot();
+  EXPECT_EQ(store_->state().shadow, kNoSlot);
+}
+
 TEST_F(ModelStoreTest, ProgressMarksPersistEveryBlockWithoutRewritingTheSnapshot) {
   StoreState s = numbered(1);
   s.download_slot = 1;

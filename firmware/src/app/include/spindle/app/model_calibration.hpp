@@ -29,12 +29,14 @@ class ModelCalibration {
   Status attach(os::FlashArea* area);
 
   // A model from `manifest` with `feature_count` inputs is now active. Resumes the stored
-  // calibration when it is this model's (id and version), else begins the first one and
-  // stores it. Without a calibration section the model runs as trained (state kNone).
+  // calibration when it is this model's (id and version), else the one `carried` made of
+  // the same model (its run in shadow, docs/firmware/shadow.md), else begins the first
+  // one; stores it. Without a calibration section the model runs as trained (state kNone).
   // Errors: kInvalidValue (a baseline the normalization
   // refuses), the flash's (the calibration then runs on in RAM and is stored at its next
   // step).
-  Status start(const manifest::Manifest& manifest, std::size_t feature_count);
+  Status start(const manifest::Manifest& manifest, std::size_t feature_count,
+               const ModelCalibration* carried = nullptr);
   // A model without a manifest (development, flagging windows above `threshold`) or none.
   void stop(float threshold = 0.0F);
   // The operator's reset: forgets what this machine's calibration learned and begins again

@@ -61,7 +61,8 @@ class Pipeline final : public modelstore::ModelRunner {
   // The shadow: the same, into an arena of its own (the board's CONFIG_MODEL_ARENA_SIZE
   // again), with a calibration of its own on this machine that lives in RAM only, so the
   // active model's stored calibration is never touched. Its comparison counters start
-  // from zero. Errors: load()'s.
+  // from zero. A shadow suspended and then loaded as the active model (a promotion)
+  // carries its calibration over. Errors: load()'s.
   void suspend_shadow() override;
   Status load_shadow(std::span<const std::uint8_t> container,
                      const manifest::Manifest& manifest) override;
