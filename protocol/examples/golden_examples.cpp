@@ -7,6 +7,7 @@
 
 #include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/gateway_request.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/registration.hpp"
@@ -181,6 +182,50 @@ std::vector<Vector> golden_vectors() {
                    "600 of 600 windows), threshold 0.8125, not clamped; normalization of two "
                    "features, (0.5, 0.25) and (-1, 2).",
                    must(status_report::encode(report, buffer), "status_calibration")});
+  }
+  {
+    status_report::StatusReport report;
+    report.kind = status_report::Kind::kShadow;
+    status_report::ShadowReport& sh = report.shadow;
+    sh.model_id = "vib-ae";
+    sh.version = 5;
+    sh.scored = 128;
+    sh.compared = 100;
+    sh.agreed = 97;
+    sh.active_anomalies = 1;
+    sh.shadow_anomalies = 4;
+    sh.active_histogram = {10, 40, 50, 20, 5, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+    sh.shadow_histogram = {5, 30, 45, 25, 10, 5, 2, 2, 2, 1, 0, 0, 0, 0, 0, 1};
+    sh.latency_mean_us = 850;
+    sh.latency_max_us = 1400;
+    sh.calibration = status_report::CalibrationState::kCalibrated;
+    sh.arena_high_water = 6144;
+    out.push_back({"status_shadow.cbor",
+                   "Shadow report: vib-ae v5 in shadow, calibrated; of 128 windows both scored, "
+                   "100 were judged by both and 97 agreed (active 1 anomaly, shadow 4); score "
+                   "histograms in eighths of each model's threshold; shadow latency 850 us mean, "
+                   "1400 us max; arena high-water 6144 bytes.",
+                   must(status_report::encode(report, buffer), "status_shadow")});
+  }
+  {
+    decision::Decision d;
+    d.device_id = "node-0001";
+    d.action = decision::Action::kPromote;
+    d.model_id = "vib-ae";
+    d.version = 4;
+    d.payload_digest = kPayloadDigest;
+    out.push_back({"decision.cbor",
+                   "Decision payload: promote vib-ae v4 (the manifest.cbor model, same payload "
+                   "digest) from shadow to active on node-0001.",
+                   must(decision::encode(d, buffer), "decision")});
+    std::array<std::uint8_t, decision::kMaxSignedSize> signed_buffer{};
+    const std::string kid = test_signing_kid();
+    out.push_back({"decision.cose",
+                   "The decision.cbor payload in a tagged COSE_Sign1 (ES256, deterministic ECDSA "
+                   "per RFC 6979) under kid \"spindle-test-2026\", with the external AAD "
+                   "\"spindle-decision-v1\"; the public key is in test_signing_key.pub.",
+                   must(decision::sign(d, test_signing_key(), crypto::as_bytes(kid), signed_buffer),
+                        "decision.cose")});
   }
   {
     gateway_request::GatewayRequest request;

@@ -15,17 +15,17 @@ import interop_support as support
 from interop_support import tool
 
 
-def sig_structure(protected, payload):
-    return cbor2.dumps(["Signature1", protected, b"", payload])
+def sig_structure(protected, payload, external_aad=b""):
+    return cbor2.dumps(["Signature1", protected, external_aad, payload])
 
 
-def python_verify(public_point, message):
+def python_verify(public_point, message, external_aad=b""):
     tag = cbor2.loads(message)
     assert tag.tag == 18
     protected, _, payload, signature = tag.value
     key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_point)
     r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    key.verify(encode_dss_signature(r, s), sig_structure(protected, payload),
+    key.verify(encode_dss_signature(r, s), sig_structure(protected, payload, external_aad),
                ec.ECDSA(hashes.SHA256()))
     return cbor2.loads(protected), payload
 
@@ -54,6 +54,15 @@ class CoseInterop(unittest.TestCase):
     def read(self, name):
         with open(self.path(name), "rb") as f:
             return f.read()
+
+    def test_golden_decision_verifies_with_its_external_aad_only(self):
+        public = support.vector("test_signing_key.pub")
+        message = support.vector("decision.cose")
+        header, payload = python_verify(public, message, b"spindle-decision-v1")
+        self.assertEqual(header, {1: -7, 4: b"spindle-test-2026"})
+        self.assertEqual(payload, support.vector("decision.cbor"))
+        with self.assertRaises(InvalidSignature):
+            python_verify(public, message)
 
     def test_golden_manifest_verifies_with_python_cryptography(self):
         header, payload = python_verify(support.vector("test_signing_key.pub"),

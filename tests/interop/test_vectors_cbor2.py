@@ -102,6 +102,20 @@ class GoldenVectorsDecodeWithCbor2(unittest.TestCase):
                           16: 0})
         self.assertEqual(struct.unpack("<4f", report[17]), (0.5, 0.25, -1.0, 2.0))
 
+    def test_status_shadow_histograms_add_up_to_the_windows_scored(self):
+        report = self.load("status_shadow.cbor")
+        self.assertEqual({k: v for k, v in report.items() if k not in (23, 24)},
+                         {1: 3, 2: "vib-ae", 3: 5, 11: 3, 18: 128, 19: 100, 20: 97, 21: 1,
+                          22: 4, 25: 850, 26: 1400, 27: 6144})
+        for key in (23, 24):
+            self.assertEqual(len(report[key]), 16)
+            self.assertEqual(sum(report[key]), report[18])
+
+    def test_decision_names_the_device_the_action_and_the_manifests_model(self):
+        decision = self.load("decision.cbor")
+        manifest = self.load("manifest.cbor")
+        self.assertEqual(decision, {1: "node-0001", 2: 0, 3: "vib-ae", 4: 4, 5: manifest[4]})
+
     def test_gateway_request_carries_a_nonce_and_a_capture_request(self):
         request = self.load("gateway_request.cbor")
         self.assertEqual(request, {1: bytes(range(0x30, 0x40)), 2: {1: 7, 2: 1, 3: 2}})

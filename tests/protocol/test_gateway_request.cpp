@@ -153,6 +153,23 @@ TEST(GatewayRequest, ARecalibrationRequestRoundTripsAlone) {
   EXPECT_FALSE(back->has_capture);
 }
 
+TEST(GatewayRequest, ADecisionAloneRoundTripsAsItsBytes) {
+  const std::vector<std::uint8_t> decision(decision::kMaxSignedSize, 0xd2);
+  GatewayRequest request;
+  request.decision = decision;
+  std::array<std::uint8_t, kMaxEncodedSize> buffer{};
+  const auto out = encode(request, buffer);
+  ASSERT_TRUE(out.ok()) << out.status().name();
+  const auto back = decode(*out);
+  ASSERT_TRUE(back.ok()) << back.status().name();
+  EXPECT_EQ(std::vector<std::uint8_t>(back->decision.begin(), back->decision.end()), decision);
+  EXPECT_TRUE(back->nonce.empty());
+  EXPECT_FALSE(back->has_capture);
+  const std::vector<std::uint8_t> too_long(decision::kMaxSignedSize + 1, 0xd2);
+  request.decision = too_long;
+  EXPECT_EQ(encode(request, buffer).status(), Status(Error::kOversize));
+}
+
 TEST(GatewayRequest, MissingDuplicateAndUnknownCriticalKeysAreRefused) {
   EXPECT_EQ(decode_status("a0"), Status(Error::kMissingField));
   EXPECT_EQ(decode_status("a1 20 f6"), Status(Error::kMissingField));

@@ -6,6 +6,7 @@
 
 #include "golden_examples.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/registration.hpp"
 #include "spindle/protocol/senml.hpp"
@@ -34,6 +35,8 @@ TEST(GoldenVectors, EachDecodesWithItsDecoder) {
       status_report::decode(test::read_file(test::vector_path("status_attestation.cbor"))).ok());
   EXPECT_TRUE(
       status_report::decode(test::read_file(test::vector_path("status_calibration.cbor"))).ok());
+  EXPECT_TRUE(status_report::decode(test::read_file(test::vector_path("status_shadow.cbor"))).ok());
+  EXPECT_TRUE(decision::decode(test::read_file(test::vector_path("decision.cbor"))).ok());
   std::array<senml::Record, 8> records{};
   const auto n = senml::decode(test::read_file(test::vector_path("telemetry.cbor")), records);
   ASSERT_TRUE(n.ok());
@@ -54,6 +57,25 @@ TEST(GoldenVectors, SignedManifestVerifiesWithTheCommittedPublicKey) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->model_id, "vib-ae");
   EXPECT_EQ(m->version, 4U);
+}
+
+TEST(GoldenVectors, SignedDecisionVerifiesOnlyAsADecision) {
+  const auto pub = test::read_file(test::vector_path("test_signing_key.pub"));
+  ASSERT_EQ(pub.size(), crypto::kEcPublicKeySize);
+  cose::TrustedKey trusted;
+  const std::string kid = examples::test_signing_kid();
+  trusted.kid = crypto::as_bytes(kid);
+  std::copy(pub.begin(), pub.end(), trusted.public_key.begin());
+  const auto message = test::read_file(test::vector_path("decision.cose"));
+  const auto d = decision::verify(message, {&trusted, 1});
+  ASSERT_TRUE(d.ok()) << d.status().name();
+  EXPECT_EQ(d->action, decision::Action::kPromote);
+  EXPECT_EQ(d->device_id, "node-0001");
+  // Without the decision's external AAD the signature does not hold: a decision can never
+  // pass for a manifest, nor a manifest for a decision.
+  EXPECT_EQ(cose::verify(message, {&trusted, 1}).status(), Status(Error::kBadSignature));
+  EXPECT_FALSE(
+      decision::verify(test::read_file(test::vector_path("manifest.cose")), {&trusted, 1}).ok());
 }
 
 }  // namespace

@@ -74,6 +74,20 @@ TEST(Manifest, RoundTripsEveryField) {
   EXPECT_EQ(m->self_tests[0].expected_output[0], 5U);
 }
 
+TEST(Manifest, TheShadowRoleRoundTripsAndTheActiveRoleIsNeverSent) {
+  Manifest m = valid();
+  const auto active = encoded(m);
+  EXPECT_EQ(decode(active)->role, ManifestRole::kActive);
+  m.role = ManifestRole::kShadow;
+  const auto shadow = encoded(m);
+  EXPECT_EQ(shadow.size(), active.size() + 2);  // key 13 and its value 1
+  EXPECT_EQ(decode(shadow)->role, ManifestRole::kShadow);
+  // An explicit 0 (the active role) is refused: one manifest, one encoding.
+  std::vector<std::uint8_t> explicit_active = shadow;
+  explicit_active.back() = 0x00;
+  EXPECT_EQ(decode(explicit_active).status(), Status(Error::kInvalidValue));
+}
+
 TEST(Manifest, OptionalBaselineAndSelfTestsMayBeAbsent) {
   Manifest m = valid();
   m.baseline_count = 0;

@@ -327,5 +327,94 @@ TEST(StatusReport, CalibrationFieldsInAnUpdateReportAreRefused) {
   EXPECT_EQ(decode(bytes).status(), Status(Error::kInvalidValue));
 }
 
+StatusReport shadow_report() {
+  StatusReport r;
+  r.kind = Kind::kShadow;
+  ShadowReport& s = r.shadow;
+  s.model_id = "vib-ae";
+  s.version = 6;
+  s.scored = 10;
+  s.compared = 8;
+  s.agreed = 7;
+  s.active_anomalies = 1;
+  s.shadow_anomalies = 2;
+  s.active_histogram[0] = 6;
+  s.active_histogram[9] = 4;
+  s.shadow_histogram[3] = 9;
+  s.shadow_histogram[15] = 1;
+  s.latency_mean_us = 700;
+  s.latency_max_us = 900;
+  s.calibration = CalibrationState::kThresholding;
+  s.arena_high_water = 4096;
+  return r;
+}
+
+TEST(StatusReport, ShadowReportRoundTripsEveryCounterAndHistogram) {
+  const auto bytes = encoded(shadow_report());
+  const auto d = decode(bytes);
+  ASSERT_TRUE(d.ok()) << d.status().name();
+  ASSERT_EQ(d->kind, Kind::kShadow);
+  const ShadowReport& s = d->shadow;
+  EXPECT_EQ(s.model_id, "vib-ae");
+  EXPECT_EQ(s.version, 6U);
+  EXPECT_EQ(s.scored, 10U);
+  EXPECT_EQ(s.compared, 8U);
+  EXPECT_EQ(s.agreed, 7U);
+  EXPECT_EQ(s.active_anomalies, 1U);
+  EXPECT_EQ(s.shadow_anomalies, 2U);
+  EXPECT_EQ(s.active_histogram, shadow_report().shadow.active_histogram);
+  EXPECT_EQ(s.shadow_histogram, shadow_report().shadow.shadow_histogram);
+  EXPECT_EQ(s.latency_mean_us, 700U);
+  EXPECT_EQ(s.latency_max_us, 900U);
+  EXPECT_EQ(s.calibration, CalibrationState::kThresholding);
+  EXPECT_EQ(s.arena_high_water, 4096U);
+}
+
+TEST(StatusReport, InconsistentShadowCountersAreRefusedBothWays) {
+  std::array<std::uint8_t, 512> buffer{};
+  const auto refused = [&](auto change) {
+    StatusReport r = shadow_report();
+    change(r.shadow);
+    return encode(r, buffer).status();
+  };
+  const Status invalid(Error::kInvalidValue);
+  EXPECT_EQ(refused([](ShadowReport& s) { s.compared = 11; }), invalid);  // > scored
+  EXPECT_EQ(refused([](ShadowReport& s) { s.agreed = 9; }), invalid);     // > compared
+  EXPECT_EQ(refused([](ShadowReport& s) { s.shadow_anomalies = 9; }), invalid);
+  EXPECT_EQ(refused([](ShadowReport& s) { s.active_histogram[1] = 1; }), invalid);  // 11 != 10
+  EXPECT_EQ(refused([](ShadowReport& s) { s.latency_mean_us = 901; }), invalid);
+  // The decoder: a histogram of 15 bins, and an update report's state among shadow fields.
+  auto bytes = encoded(shadow_report());
+  const auto d = decode(bytes);
+  ASSERT_TRUE(d.ok());
+  // Key 23's array head (0x90, 16 items) follows the key byte 0x17.
+  for (std::size_t i = 0; i + 1 < bytes.size(); ++i) {
+    if (bytes[i] == 0x17 && bytes[i + 1] == 0x90) {
+      std::vector<std::uint8_t> short_histogram = bytes;
+      short_histogram[i + 1] = 0x8f;
+      short_histogram.erase(short_histogram.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+      EXPECT_FALSE(decode(short_histogram).ok());
+      break;
+    }
+  }
+}
+
+TEST(StatusReport, HistogramBinsAreEighthsOfTheThresholdWithAnOpenTopBin) {
+  EXPECT_EQ(histogram_bin(0.0F, 1.0F), 0U);
+  EXPECT_EQ(histogram_bin(0.124F, 1.0F), 0U);
+  EXPECT_EQ(histogram_bin(0.125F, 1.0F), 1U);
+  EXPECT_EQ(histogram_bin(1.0F, 1.0F), 8U);  // at the threshold: the first bin above it
+  EXPECT_EQ(histogram_bin(1.0F, 2.0F), 4U);
+  EXPECT_EQ(histogram_bin(100.0F, 1.0F), kHistogramBins - 1);
+  EXPECT_EQ(histogram_bin(-1.0F, 1.0F), 0U);
+  EXPECT_EQ(histogram_bin(std::numeric_limits<float>::quiet_NaN(), 1.0F), kHistogramBins - 1);
+}
+
+TEST(StatusReport, NewInstallStatesHaveStableNames) {
+  EXPECT_STREQ(install_state_name(InstallState::kShadowing), "shadowing");
+  EXPECT_STREQ(install_state_name(InstallState::kDiscarded), "discarded");
+  EXPECT_STREQ(install_state_name(InstallState::kDecisionRejected), "decision-rejected");
+}
+
 }  // namespace
 }  // namespace spindle::status_report

@@ -75,6 +75,10 @@ class FaultyStore final : public Store {
   }
   Result<StoredDevice> get_device(std::string_view id) override { return inner_->get_device(id); }
   Result<std::vector<StoredDevice>> list_devices() override { return inner_->list_devices(); }
+  Status set_device_tags(std::string_view id,
+                         const std::map<std::string, std::string>& tags) override {
+    return inner_->set_device_tags(id, tags);
+  }
   Status save_registration(std::string_view id, std::span<const std::uint8_t> body,
                            std::string_view location, std::uint32_t lifetime_s,
                            std::int64_t now) override {
