@@ -151,11 +151,13 @@ Answer HttpApi::Impl::get_device(const httplib::Request& request, const std::str
   Result<StoredDevice> device = Error::kIoError;
   Result<std::uint64_t> telemetry = Error::kIoError;
   Result<std::vector<StoredDeployment>> history = Error::kIoError;
+  Result<StoredShadowReport> shadow = Error::kIoError;
   read_store([&](Store& store) {
     device = store.get_device(id);
     if (!device.ok()) return;
     telemetry = store.count_telemetry(id);
     history = store.device_deployments(id);
+    shadow = store.get_shadow_report(id);
   });
   if (device.status() == Status(Error::kNotFound)) return api::unknown_device(id);
   if (!device.ok()) return api::read_failed(device.status());
@@ -164,6 +166,10 @@ Answer HttpApi::Impl::get_device(const httplib::Request& request, const std::str
   json view = api::device_view(*device);
   view["telemetry_records"] = *telemetry;
   view["deployment"] = history->empty() ? json(nullptr) : api::deployment_view(history->front());
+  if (!shadow.ok() && shadow.status() != Status(Error::kNotFound)) {
+    return api::read_failed(shadow.status());
+  }
+  view["shadow"] = shadow.ok() ? api::shadow_report_view(*shadow) : json(nullptr);
   return json_answer(api::kHttpOk, std::move(view));
 }
 

@@ -132,6 +132,28 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
   return host::to_hex(bytes);
 }
 
+json shadow_report_view(const StoredShadowReport& r) {
+  return {
+      {"model_id", r.model_id},
+      {"version", r.version},
+      {"scored", r.scored},
+      {"compared", r.compared},
+      {"agreed", r.agreed},
+      {"agreement", r.compared == 0
+                        ? json(nullptr)
+                        : json(static_cast<double>(r.agreed) / static_cast<double>(r.compared))},
+      {"active_anomalies", r.active_anomalies},
+      {"shadow_anomalies", r.shadow_anomalies},
+      {"active_histogram", r.active_histogram},
+      {"shadow_histogram", r.shadow_histogram},
+      {"latency_mean_us", r.latency_mean_us},
+      {"latency_max_us", r.latency_max_us},
+      {"calibration", status_report::calibration_state_name(r.calibration)},
+      {"arena_high_water", r.arena_high_water},
+      {"updated_ms", r.updated_ms},
+  };
+}
+
 std::map<std::string, std::string> effective_tags(const StoredDevice& device) {
   std::map<std::string, std::string> tags = device.tags;
   if (!tags.contains("board") && !device.registration.empty()) {

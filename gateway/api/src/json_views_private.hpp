@@ -21,6 +21,8 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 // first registration; null plus "registration_error" when the stored body no longer decodes),
 // its latest attestation verdict and calibration report (each null before the first).
 nlohmann::json device_view(const StoredDevice& device);
+// The device's latest shadow report: counters, agreement, histograms, latency.
+nlohmann::json shadow_report_view(const StoredShadowReport& report);
 // The device's tags as selectors see them: the operator's, and "board" from its
 // registration unless the operator set one.
 std::map<std::string, std::string> effective_tags(const StoredDevice& device);
