@@ -663,6 +663,63 @@ TEST_F(HttpApiTest, DeviceShowsItsLatestCalibrationReport) {
   EXPECT_TRUE(listed[1]["calibration"].is_null());
 }
 
+TEST_F(HttpApiTest, TagsAreSetReplacedAndSelectDevicesWithTheirBoard) {
+  ASSERT_EQ(provision({"pump-1", "pump-2", "pump-3"}).status, 200);
+  auto set =
+      post_json("/api/v1/devices/pump-1/tags", {{"tags", {{"site", "hall-2"}, {"line", "3"}}}});
+  ASSERT_EQ(set.status, 200) << set.raw;
+  EXPECT_EQ(set.body["tags"]["site"], "hall-2");
+  ASSERT_EQ(
+      post_json("/api/v1/devices/pump-2/tags", {{"tags", {{"site", "hall-2"}, {"spare", ""}}}})
+          .status,
+      200);
+  ASSERT_EQ(post_json("/api/v1/devices/pump-3/tags", {{"tags", {{"site", "hall-1"}}}}).status, 200);
+  EXPECT_EQ(get("/api/v1/devices/pump-1").body["tags"]["line"], "3");
+  const auto ids = [&](const std::string& selector) {
+    std::vector<std::string> out;
+    const auto answer =
+        get("/api/v1/devices?selector=" + httplib::detail::encode_query_param(selector));
+    EXPECT_EQ(answer.status, 200) << answer.raw;
+    for (const auto& d : answer.body["devices"])
+      out.push_back(d["id"]);
+    return out;
+  };
+  EXPECT_EQ(ids("site=hall-2"), (std::vector<std::string>{"pump-1", "pump-2"}));
+  EXPECT_EQ(ids("site=hall-2,!spare"), (std::vector<std::string>{"pump-1"}));
+  EXPECT_EQ(ids("site!=hall-2"), (std::vector<std::string>{"pump-3"}));
+  // Replacing: the tags given are all the device keeps.
+  ASSERT_EQ(post_json("/api/v1/devices/pump-1/tags", {{"tags", {{"line", "4"}}}}).status, 200);
+  EXPECT_EQ(ids("site=hall-2"), (std::vector<std::string>{"pump-2"}));
+  // The board a device registered with is a tag the operator need not set.
+  registration::Registration reg;
+  reg.board = "nucleo_l476rg";
+  reg.firmware_version = "0.1.0";
+  reg.budgets = {
+      .sram_bytes = 131072, .arena_bytes = 8192, .model_flash_bytes = 65536, .op_set = 0x3f};
+  std::array<std::uint8_t, 512> buffer{};
+  const auto body = registration::encode(reg, buffer);
+  ASSERT_TRUE(body.ok()) << body.status().name();
+  const Bytes registration_body(body->begin(), body->end());
+  write([&](Store& store) {
+    return store.save_registration("pump-3", registration_body, "rd/3", 60, 5);
+  });
+  EXPECT_EQ(ids("board=nucleo_l476rg"), (std::vector<std::string>{"pump-3"}));
+}
+
+TEST_F(HttpApiTest, BadTagsAndSelectorsAre400AndAnUnknownDevice404) {
+  ASSERT_EQ(provision({"pump-1"}).status, 200);
+  for (const json& body :
+       {json{{"tags", {{"Site", "a"}}}}, json{{"tags", {{"site", "a b"}}}},
+        json{{"tags", {{"site", 3}}}}, json{{"tags", json::array()}}, json{{"labels", {}}}}) {
+    const auto refused = post_json("/api/v1/devices/pump-1/tags", body);
+    EXPECT_EQ(refused.status, 400) << body << " " << refused.raw;
+  }
+  EXPECT_EQ(post_json("/api/v1/devices/pump-9/tags", {{"tags", {{"site", "a"}}}}).status, 404);
+  const auto bad = get("/api/v1/devices?selector=site%3Da%2C");
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_NE(bad.raw.find("empty term"), std::string::npos) << bad.raw;
+}
+
 TEST_F(HttpApiTest, ACalibrationResetIsStoredAndHandedToTheCoapSide) {
   ASSERT_EQ(provision({"node-1"}).status, 200);
   write([&](Store& store) {
