@@ -21,8 +21,10 @@
 #include "golden_examples.hpp"
 #include "spindle/gateway/clock.hpp"
 #include "spindle/gateway/drift.hpp"
+#include "spindle/gateway/rollout_driver.hpp"
 #include "spindle/protocol/capture.hpp"
 #include "spindle/protocol/cose_sign1.hpp"
+#include "spindle/protocol/decision.hpp"
 #include "spindle/protocol/manifest.hpp"
 #include "spindle/protocol/registration.hpp"
 #include "test_support.hpp"
@@ -134,6 +136,7 @@ struct ManifestSpec {
   std::optional<std::uint32_t> size;  // default: the payload's
   crypto::EcPrivateKey key = examples::test_signing_key();
   std::string kid = examples::test_signing_kid();
+  manifest::ManifestRole role = manifest::ManifestRole::kActive;
 };
 
 Bytes signed_manifest(const ManifestSpec& spec) {
@@ -152,6 +155,7 @@ Bytes signed_manifest(const ManifestSpec& spec) {
   m.requirements = {.arena_bytes = 8192, .flash_bytes = 16384, .op_set = 0x1f};
   m.input = {.feature_count = 8, .sample_rate_hz = 3200, .window_length = 1024, .axes = 3};
   m.threshold = 0.75F;
+  m.role = spec.role;
   std::array<std::uint8_t, 2048> payload_buffer{};
   const auto payload = manifest::encode(m, payload_buffer);
   EXPECT_TRUE(payload.ok());
@@ -1242,6 +1246,169 @@ TEST_F(HttpApiTest, StartFailsWhenThePortIsTaken) {
   options.port = api_->port();
   HttpApi second(options, *writer_, std::move(reader).value(), keys_, metrics_, listener_);
   EXPECT_EQ(second.start(), Status(Error::kIoError));
+}
+
+// ---- Rollouts ----
+
+// The API with a rollout driver, ticked by hand (no thread), over two provisioned devices
+// and an uploaded candidate.
+class RolloutApiTest : public HttpApiTest {
+ protected:
+  void SetUp() override {
+    HttpApiTest::SetUp();
+    stop_api();
+    auto reader = open_sqlite_store(dir_);
+    ASSERT_TRUE(reader.ok());
+    driver_ =
+        std::make_unique<RolloutDriver>(*writer_, std::move(reader).value(), listener_, metrics_);
+    auto api_reader = open_sqlite_store(dir_);
+    ASSERT_TRUE(api_reader.ok());
+    api_ = std::make_unique<HttpApi>(default_options(), *writer_, std::move(api_reader).value(),
+                                     keys_, metrics_, listener_, driver_.get());
+    ASSERT_TRUE(api_->start().ok());
+    server_thread_ = std::thread([this] { api_->run(); });
+    ASSERT_EQ(provision({"node-1", "node-2"}).status, 200);
+    ASSERT_EQ(upload("vib-ae", payload_).status, 201);
+  }
+
+  void TearDown() override {
+    stop_api();
+    driver_.reset();
+    HttpApiTest::TearDown();
+  }
+
+  Bytes candidate(const std::string& device, manifest::ManifestRole role) const {
+    ManifestSpec spec;
+    spec.device = device;
+    spec.version = 5;
+    spec.payload = payload_;
+    spec.role = role;
+    return signed_manifest(spec);
+  }
+
+  Bytes signed_decision(const std::string& device, decision::Action action,
+                        std::uint64_t version = 5) const {
+    const crypto::Digest digest = crypto::Sha256::of(payload_);
+    decision::Decision d;
+    d.device_id = device;
+    d.action = action;
+    d.model_id = "vib-ae";
+    d.version = version;
+    d.payload_digest = digest;
+    std::array<std::uint8_t, decision::kMaxSignedSize> buffer{};
+    const std::string kid = examples::test_signing_kid();
+    const auto out = decision::sign(d, examples::test_signing_key(), crypto::as_bytes(kid), buffer);
+    EXPECT_TRUE(out.ok());
+    return {out->begin(), out->end()};
+  }
+
+  json body(bool auto_revert, const std::function<void(json&)>& change = {}) const {
+    json devices = json::array();
+    for (const std::string device : {"node-1", "node-2"}) {
+      json entry = {{"device", device},
+                    {"manifest", test::to_hex(candidate(device, manifest::ManifestRole::kActive))}};
+      if (auto_revert) {
+        entry["revert"] = test::to_hex(signed_decision(device, decision::Action::kRevert));
+      }
+      devices.push_back(std::move(entry));
+    }
+    json out = {{"name", "v5"},
+                {"plan", {{"stages", "1,100%"}, {"soak_s", 60}, {"auto_revert", auto_revert}}},
+                {"devices", std::move(devices)}};
+    if (change) change(out);
+    return out;
+  }
+
+  const Bytes payload_ = payload_of("ciphertext of model vib-ae v5");
+  std::unique_ptr<RolloutDriver> driver_;
+};
+
+TEST_F(RolloutApiTest, ARolloutIsCreatedReleasesItsCanaryOnTheNextTickAndIsSteered) {
+  const auto created = post_json("/api/v1/rollouts", body(true));
+  ASSERT_EQ(created.status, 201) << created.raw;
+  const auto id = created.body["id"].get<std::int64_t>();
+  EXPECT_EQ(created.body["stages"], "1,100%");
+  EXPECT_TRUE(listener_.deployments().empty());  // nothing before the driver's tick
+
+  ASSERT_TRUE(driver_->tick(now_ms()).ok());
+  const auto announced = listener_.deployments();
+  ASSERT_EQ(announced.size(), 1U);
+  EXPECT_EQ(announced[0].device_id, "node-1");  // the canary, in the order given
+  auto view = get("/api/v1/rollouts/" + std::to_string(id));
+  ASSERT_EQ(view.status, 200) << view.raw;
+  EXPECT_EQ(view.body["phase"], "running");
+  EXPECT_EQ(view.body["stage"], 1);
+  EXPECT_EQ(view.body["devices"][0]["step"], "released");
+  EXPECT_EQ(view.body["devices"][1]["step"], "waiting");
+  EXPECT_FALSE(view.body["gates"].empty());
+
+  const std::string path = "/api/v1/rollouts/" + std::to_string(id);
+  EXPECT_EQ(post_json(path + "/pause", json::object()).body["phase"], "paused");
+  EXPECT_EQ(post_json(path + "/resume", json::object()).body["phase"], "running");
+  EXPECT_EQ(post_json(path + "/abort", json::object()).body["phase"], "aborted");
+  EXPECT_EQ(post_json(path + "/resume", json::object()).status, 409);
+  EXPECT_EQ(post_json("/api/v1/rollouts/99/pause", json::object()).status, 404);
+  EXPECT_EQ(get("/api/v1/rollouts/x1").status, 400);
+  const auto listed = get("/api/v1/rollouts").body["rollouts"];
+  ASSERT_EQ(listed.size(), 1U);
+  EXPECT_EQ(listed[0]["phase"], "aborted");
+  EXPECT_EQ(get("/api/v1/events?kind=rollout-aborted").body["events"].size(), 1U);
+}
+
+TEST_F(RolloutApiTest, WhatSpindlectlSignedIsCheckedBeforeAnythingIsStored) {
+  const auto refused = [&](const std::function<void(json&)>& change, std::string_view why) {
+    const auto answer = post_json("/api/v1/rollouts", body(true, change));
+    EXPECT_EQ(answer.status, 400) << answer.raw;
+    EXPECT_NE(answer.raw.find(why), std::string::npos) << answer.raw;
+  };
+  refused([](json& b) { b["devices"][0].erase("revert"); }, "required by this plan");
+  refused(
+      [&](json& b) {
+        b["devices"][0]["revert"] =
+            test::to_hex(signed_decision("node-2", decision::Action::kRevert));
+      },
+      "not a revert of this device's candidate");
+  refused(
+      [&](json& b) {
+        b["devices"][0]["revert"] =
+            test::to_hex(signed_decision("node-1", decision::Action::kPromote));
+      },
+      "not a revert");
+  refused(
+      [&](json& b) {
+        b["devices"][0]["revert"] =
+            test::to_hex(signed_decision("node-1", decision::Action::kRevert, 4));
+      },
+      "not a revert");
+  refused(
+      [&](json& b) {
+        // A manifest signature is not a decision's.
+        b["devices"][0]["revert"] = b["devices"][0]["manifest"];
+      },
+      "does not verify");
+  refused([](json& b) { b["devices"][1] = b["devices"][0]; }, "twice");
+  refused([](json& b) { b["plan"]["stages"] = "50%,20%"; }, "stage");
+  refused(
+      [&](json& b) {
+        b["devices"][0]["manifest"] =
+            test::to_hex(candidate("node-1", manifest::ManifestRole::kShadow));
+      },
+      "role");
+  refused([](json& b) { b["devices"][0]["device"] = "node-2"; }, "bound to");
+  EXPECT_TRUE(get("/api/v1/rollouts").body["rollouts"].empty());
+  // A shadow manifest is a rollout's to deploy, never a plain deployment's.
+  const auto plain = post_json(
+      "/api/v1/deployments",
+      {{"deployments",
+        {{{"manifest", test::to_hex(candidate("node-1", manifest::ManifestRole::kShadow))}}}}});
+  EXPECT_EQ(plain.status, 400) << plain.raw;
+  EXPECT_NE(plain.raw.find("rollout"), std::string::npos) << plain.raw;
+}
+
+TEST_F(HttpApiTest, AGatewayWithoutARolloutDriverRefusesToStartOne503) {
+  EXPECT_EQ(post_json("/api/v1/rollouts", json::object()).status, 503);
+  EXPECT_EQ(get("/api/v1/rollouts/1").status, 503);
+  EXPECT_EQ(get("/api/v1/rollouts").status, 200);  // what is stored can still be listed
 }
 
 }  // namespace
