@@ -34,8 +34,9 @@ Status CaptureRecorder::init(std::span<std::uint8_t> buffer, const board::BoardP
 bool CaptureRecorder::request(const capture::Request& request) {
   os::LockGuard guard(mutex_);
   if (buffer_.empty() || !capture::validate(request).ok()) return false;
-  if (request.capture_id == finished_id_) return false;
+  if (request.capture_id == finished_id_ || request.capture_id < highest_id_) return false;
   if (state_ != State::kIdle && request.capture_id == header_.capture_id) return false;
+  highest_id_ = request.capture_id;
   header_.capture_id = request.capture_id;
   header_.kind = request.kind;
   header_.total_windows = request.windows;

@@ -51,6 +51,8 @@ inline constexpr std::size_t kReportQueue = 16;
 inline constexpr std::size_t kCaptureBufferBytes =
     capture_buffer_bytes(std::size_t{CONFIG_SENSOR_WINDOW_LENGTH} * CONFIG_SENSOR_AXES * 4);
 inline constexpr const char* kLog = "node";
+// Answers a capture upload cannot follow, in a row, before the capture is dropped.
+inline constexpr std::uint32_t kMaxConfusedCaptureAnswers = 3;
 
 // A status report waiting to be sent (the installer runs before the link may be up).
 struct QueuedReport {
@@ -169,7 +171,8 @@ struct NodeState {
   // Data capture: the chunk being collected (work queue) or uploaded (network thread).
   CaptureRecorder capture;
   blockwise::Upload upload;
-  bool uploading = false;  // `upload` belongs to the ready chunk
+  bool uploading = false;                      // `upload` belongs to the ready chunk
+  std::uint32_t capture_confused_answers = 0;  // in a row, for the ready chunk
 };
 
 extern NodeState g_state;

@@ -58,12 +58,23 @@ Status upload_capture(net::CoapClient& client) {
       g_state.uploading = false;
       return kOk;
     }
+    // An answer the upload cannot follow (a 2.04 to a block that is not the last, an echo of
+    // another block). Sent again from block 0 a few times; a gateway that keeps answering
+    // so would otherwise hold the rest of the uplink (telemetry waits behind the chunk).
+    g_state.uploading = false;
+    if (++g_state.capture_confused_answers >= kMaxConfusedCaptureAnswers) {
+      SPINDLE_LOG_ERR(kLog, "capture upload answered %s (%s) %u times; capture dropped", code,
+                      step.status().name(), g_state.capture_confused_answers);
+      g_state.capture_confused_answers = 0;
+      g_state.capture.abandon();
+      return kOk;
+    }
     SPINDLE_LOG_WRN(kLog, "capture upload answered %s (%s); sending the chunk again", code,
                     step.status().name());
-    g_state.uploading = false;
     return Error::kRemoteError;
   }
   g_state.uploading = false;
+  g_state.capture_confused_answers = 0;
   g_state.capture.acknowledged();
   const CaptureProgress progress = g_state.capture.progress();
   SPINDLE_LOG_INF(kLog, "capture %llu: %u of %u windows delivered (%u skipped while uploading)",

@@ -134,7 +134,8 @@ struct CoapServer::Impl {
   // anything, into a 2.xx answer.
   void attach_request(const DeviceRecord& device, PendingReply& reply, std::int64_t now);
   void answer_with(CoapResource resource, coap_pdu_t* response, const PendingReply& reply);
-  std::string exchange_key(coap_session_t*, const coap_pdu_t* request) const;
+  // "peer#session serial#message id": the key of the answered-exchange cache.
+  std::string exchange_key(coap_session_t*, const coap_pdu_t* request);
   void forget_old_exchanges(std::int64_t now);
 
   // ---- Requests (requests.cpp) ----
@@ -252,7 +253,8 @@ struct CoapServer::Impl {
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;
   std::unordered_set<PendingReply*> pending_replies_;       // owned: freed on answer or at exit
-  std::unordered_map<std::string, PendingReply> answered_;  // "peer#mid" -> answer sent
+  std::unordered_map<std::string, PendingReply> answered_;  // exchange_key -> answer sent
+  std::uintptr_t session_serial_ = 0;  // the last serial given to a session (exchange_key)
 
   DeviceRegistry registry_;  // DeviceRecord::handle: the device's manifest coap_resource_t
   ChallengeBook challenges_;

@@ -57,9 +57,19 @@ bool CoapServer::Impl::answer_if_completed(CoapResource resource, coap_session_t
   return true;
 }
 
-std::string CoapServer::Impl::exchange_key(coap_session_t* session,
-                                           const coap_pdu_t* request) const {
-  return peer_key(session) + "#" + std::to_string(coap_pdu_get_mid(request));
+std::string CoapServer::Impl::exchange_key(coap_session_t* session, const coap_pdu_t* request) {
+  // Message ids are unique per endpoint and session only (RFC 7252 4.5): a node that
+  // reconnects starts a new session at a random message id, which may be one its previous
+  // session used a moment ago. Keying by the device alone answered such a new request with
+  // the old one's cached answer (a stale capture request, a 2.04 where a Block1 upload
+  // needed 2.31). So each session gets a serial number of its own, kept in its app data.
+  auto serial = reinterpret_cast<std::uintptr_t>(coap_session_get_app_data(session));
+  if (serial == 0) {
+    serial = ++session_serial_;
+    coap_session_set_app_data(session, reinterpret_cast<void*>(serial));
+  }
+  return peer_key(session) + "#" + std::to_string(serial) + "#" +
+         std::to_string(coap_pdu_get_mid(request));
 }
 
 void CoapServer::Impl::forget_old_exchanges(std::int64_t now) {

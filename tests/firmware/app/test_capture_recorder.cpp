@@ -126,6 +126,21 @@ TEST_F(CaptureRecorderTest, ANewCaptureReplacesTheCurrentOneAndAbandonEndsIt) {
   EXPECT_FALSE(recorder_.request({2, capture::Kind::kFeatures, 1}));
 }
 
+TEST_F(CaptureRecorderTest, AnOlderCaptureIdIsAStaleRepetitionAndNeverRestartsIt) {
+  // Capture 3 finished, capture 4 under way: an old answer that still asks for 3 (replayed,
+  // or reordered) must not take the node back to it.
+  ASSERT_TRUE(recorder_.request({3, capture::Kind::kFeatures, 1}));
+  offer(1.0F);
+  ASSERT_FALSE(recorder_.ready_chunk().empty());
+  recorder_.acknowledged();
+  ASSERT_TRUE(recorder_.request({4, capture::Kind::kFeatures, 2}));
+  EXPECT_FALSE(recorder_.request({3, capture::Kind::kFeatures, 1}));
+  EXPECT_FALSE(recorder_.request({2, capture::Kind::kRaw, 1}));
+  EXPECT_EQ(recorder_.progress().capture_id, 4U);
+  EXPECT_TRUE(recorder_.progress().active);
+  EXPECT_TRUE(recorder_.request({5, capture::Kind::kFeatures, 1}));  // newer work still starts
+}
+
 TEST(CaptureRecorder, ABufferWithoutRoomForOneWindowDoesNotFit) {
   const board::BoardProfile board = test_board();
   std::array<std::uint8_t, capture_buffer_bytes(kLength * 3 * 4 - 4)> small{};

@@ -43,9 +43,10 @@ class CaptureRecorder {
   Status init(std::span<std::uint8_t> buffer, const board::BoardProfile& board,
               std::uint16_t feature_count);
 
-  // A capture request from the gateway. Starts it unless it is the capture being worked on
-  // or the last one finished (the gateway repeats a request until it is complete); a new id
-  // replaces the current capture. True when a capture was started.
+  // A capture request from the gateway. Starts it unless it is the capture being worked on,
+  // the last one finished (the gateway repeats a request until it is complete) or older
+  // than a capture already requested (ids increase); a newer id replaces the current
+  // capture. True when a capture was started.
   bool request(const capture::Request& request);
 
   // Work queue: one window the pipeline produced. `features` is its feature vector,
@@ -74,6 +75,10 @@ class CaptureRecorder {
   capture::ChunkHeader header_;  // of the chunk being built; board fields fixed at init
   State state_ = State::kIdle;
   std::uint64_t finished_id_ = 0;
+  // The highest capture id requested so far. The gateway numbers captures in increasing
+  // order, so a lower id is a stale repetition (an old answer replayed, a reordered
+  // datagram) of a capture this node has finished or moved past, never new work.
+  std::uint64_t highest_id_ = 0;
   std::uint32_t collected_ = 0;  // windows in chunks sealed so far (and acknowledged)
   std::uint32_t in_chunk_ = 0;   // windows in the chunk being built
   std::size_t prefix_offset_ = 0;
