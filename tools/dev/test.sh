@@ -8,6 +8,9 @@
 #   5. the plain Release build a newcomer makes without the presets (check-plain-build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Compiler-cache hits across clones of the repository (CI builds a fresh clone in another
+# folder): paths below the clone are hashed relative to it.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 tools/dev/install-deps.sh
 tools/dev/check-format.sh
 tools/dev/check-shell.sh
