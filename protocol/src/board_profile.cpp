@@ -15,6 +15,8 @@ enum class Field : std::uint8_t {
   kPartitionFirst,  // offset, size per partition follow in PartitionId order
   kArena = kPartitionFirst + 2 * kPartitionCount,
   kModelRam,
+  kShadowArena,
+  kShadowModelRam,
   kSensorRate,
   kSensorAxes,
   kWindowLength,
@@ -43,6 +45,8 @@ constexpr std::array<std::string_view, kFieldCount> kKeys = {
     "CONFIG_PARTITION_CALIBRATION_SIZE",
     "CONFIG_MODEL_ARENA_SIZE",
     "CONFIG_MODEL_RAM_SIZE",
+    "CONFIG_SHADOW_ARENA_SIZE",
+    "CONFIG_SHADOW_MODEL_RAM_SIZE",
     "CONFIG_SENSOR_RATE_HZ",
     "CONFIG_SENSOR_AXES",
     "CONFIG_SENSOR_WINDOW_LENGTH",
@@ -125,6 +129,17 @@ Status validate(const BoardProfile& b, ParseError* error) {
   if (b.model_ram_bytes == 0 || b.model_ram_bytes > b.sram_bytes - b.model_arena_bytes) {
     return fail(Field::kModelRam);
   }
+  // A shadow model (docs/firmware/shadow.md) gets its own arena and RAM, never more than the
+  // active model's; both 0 on a board with no room for one.
+  if (b.shadow_arena_bytes > b.model_arena_bytes ||
+      (b.shadow_arena_bytes == 0) != (b.shadow_model_ram_bytes == 0)) {
+    return fail(Field::kShadowArena);
+  }
+  if (b.shadow_model_ram_bytes > b.model_ram_bytes ||
+      b.shadow_model_ram_bytes >
+          b.sram_bytes - b.model_arena_bytes - b.model_ram_bytes - b.shadow_arena_bytes) {
+    return fail(Field::kShadowModelRam);
+  }
   if (b.sensor_rate_hz == 0) return fail(Field::kSensorRate);
   if (b.sensor_axes < 1 || b.sensor_axes > 3) return fail(Field::kSensorAxes);
   if (!power_of_two(b.window_length) || b.window_length < 64 || b.window_length > 4096) {
@@ -205,6 +220,12 @@ Result<BoardProfile> parse(std::string_view text, ParseError* error) {
         break;
       case Field::kModelRam:
         b.model_ram_bytes = v;
+        break;
+      case Field::kShadowArena:
+        b.shadow_arena_bytes = v;
+        break;
+      case Field::kShadowModelRam:
+        b.shadow_model_ram_bytes = v;
         break;
       case Field::kSensorRate:
         b.sensor_rate_hz = v;

@@ -122,6 +122,35 @@ TEST(BoardProfile, ModelRamMustFitBesideTheArena) {
   EXPECT_EQ(profile->model_capacity(), 16384U);  // below the slot's 62 KiB
 }
 
+TEST(BoardProfile, AShadowGetsAtMostTheActiveModelsMemoryAndAllOfItMustFitTheSram) {
+  // nucleo_l476rg: 128 KiB of SRAM, 8 KiB arena and 16 KiB model RAM, 4 + 8 KiB for a shadow.
+  const auto profile = parse(valid_text());
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(profile->shadow_arena_bytes, 4096U);
+  EXPECT_EQ(profile->shadow_model_capacity(), 8192U);
+  const auto refused = [](const std::string& text, std::string_view key) {
+    ParseError error;
+    EXPECT_EQ(parse(text, &error).status(), Status(Error::kInvalidValue)) << key;
+    EXPECT_EQ(error.key, key);
+  };
+  refused(replace_line(valid_text(), "CONFIG_SHADOW_ARENA_SIZE", "CONFIG_SHADOW_ARENA_SIZE=8193"),
+          "CONFIG_SHADOW_ARENA_SIZE");  // more than the active arena
+  refused(replace_line(valid_text(), "CONFIG_SHADOW_MODEL_RAM_SIZE",
+                       "CONFIG_SHADOW_MODEL_RAM_SIZE=16385"),
+          "CONFIG_SHADOW_MODEL_RAM_SIZE");  // more than the active model RAM
+  refused(replace_line(valid_text(), "CONFIG_SHADOW_ARENA_SIZE", "CONFIG_SHADOW_ARENA_SIZE=0"),
+          "CONFIG_SHADOW_ARENA_SIZE");  // one without the other
+  // Both 0: a board with no room for a shadow.
+  auto none = replace_line(valid_text(), "CONFIG_SHADOW_ARENA_SIZE", "CONFIG_SHADOW_ARENA_SIZE=0");
+  none = replace_line(none, "CONFIG_SHADOW_MODEL_RAM_SIZE", "CONFIG_SHADOW_MODEL_RAM_SIZE=0");
+  ASSERT_TRUE(parse(none).ok());
+  EXPECT_EQ(parse(none)->shadow_model_capacity(), 0U);
+  // Active and shadow memory together beyond the SRAM.
+  auto big = replace_line(valid_text(), "CONFIG_MODEL_RAM_SIZE", "CONFIG_MODEL_RAM_SIZE=65536");
+  big = replace_line(big, "CONFIG_SHADOW_MODEL_RAM_SIZE", "CONFIG_SHADOW_MODEL_RAM_SIZE=65536");
+  refused(big, "CONFIG_SHADOW_MODEL_RAM_SIZE");
+}
+
 TEST(BoardProfile, WindowLengthMustBeAPowerOfTwo) {
   const auto text =
       replace_line(valid_text(), "CONFIG_SENSOR_WINDOW_LENGTH", "CONFIG_SENSOR_WINDOW_LENGTH=1000");

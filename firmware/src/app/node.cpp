@@ -38,7 +38,7 @@ constexpr std::size_t kWorkStackBytes = 8 * 1024;
 constexpr std::size_t kNetworkStackBytes = 24 * 1024;
 
 alignas(16) std::array<std::uint8_t, kModelRamBytes> g_model_ram;
-alignas(16) std::array<std::uint8_t, kModelRamBytes> g_shadow_ram;
+alignas(16) std::array<std::uint8_t, kShadowModelRamBytes> g_shadow_ram;
 std::array<std::uint8_t, kCaptureBufferBytes> g_capture_buffer;
 
 }  // namespace
@@ -103,12 +103,14 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
   installer_config.preferred_szx = config.block_szx;
   installer_config.op_set = inference::runtime_op_set();
   installer_config.health_windows = config.health_windows;
-  // Only the board's model RAM is used, twice over, so native_sim holds the active model
-  // and a shadow to a real board's budget.
+  // Only the board's model RAM and shadow RAM are used, so native_sim holds the active
+  // model and a shadow to a real board's budget (--board).
   const std::size_t model_ram = std::min<std::size_t>(kModelRamBytes, config.board.model_ram_bytes);
+  const std::size_t shadow_ram =
+      std::min<std::size_t>(kShadowModelRamBytes, config.board.shadow_model_ram_bytes);
   g_state.installer.emplace(installer_config, g_state.store, g_state.block_source, g_state.pipeline,
                             g_state.reports, std::span<std::uint8_t>(g_model_ram).first(model_ram),
-                            std::span<std::uint8_t>(g_shadow_ram).first(model_ram));
+                            std::span<std::uint8_t>(g_shadow_ram).first(shadow_ram));
   SPINDLE_TRY(g_state.installer->boot());
   SPINDLE_TRY(g_state.capture.init(
       g_capture_buffer, config.board,

@@ -43,8 +43,10 @@ inline constexpr std::size_t kMaxDatagramPayload = 1024;
 // Above libcoap's retransmission span for the client's settings (10.5 s, see ClientConfig).
 inline constexpr std::uint32_t kRequestTimeoutMs = 15000;
 // The decrypted model lives here while it runs (CONFIG_MODEL_RAM_SIZE of the build board);
-// a model running in shadow has a second RAM of the same size (docs/firmware/shadow.md).
+// a model running in shadow has a RAM of its own, CONFIG_SHADOW_MODEL_RAM_SIZE (smaller on
+// the small boards, docs/firmware/shadow.md).
 inline constexpr std::size_t kModelRamBytes = CONFIG_MODEL_RAM_SIZE;
+inline constexpr std::size_t kShadowModelRamBytes = CONFIG_SHADOW_MODEL_RAM_SIZE;
 inline constexpr std::size_t kReportQueue = 16;
 // One capture chunk: a raw window of the build board (features chunks pack as many windows
 // as fit in the same bytes).

@@ -25,7 +25,7 @@ inference::Interpreter g_interpreter;
 std::array<float, kMaxFeatures> g_features;
 std::array<float, kMaxFeatures> g_model_input;
 // The shadow's, beside the active model's (docs/firmware/shadow.md).
-alignas(16) std::array<std::uint8_t, CONFIG_MODEL_ARENA_SIZE> g_shadow_arena;
+alignas(16) std::array<std::uint8_t, CONFIG_SHADOW_ARENA_SIZE> g_shadow_arena;
 inference::Interpreter g_shadow_interpreter;
 std::array<float, kMaxFeatures> g_shadow_input;
 
@@ -150,12 +150,14 @@ Status Pipeline::load_shadow(std::span<const std::uint8_t> container,
   has_shadow_ = false;
   shadow_calibration_.stop();
   const board::BoardProfile& board = *board_;
-  const Status loaded =
-      g_shadow_interpreter.load(container, {g_shadow_arena.data(), board.model_arena_bytes});
+  // The board's shadow arena, within what this build reserved (--board may name a smaller
+  // board than the one built for).
+  const std::size_t arena = std::min<std::size_t>(g_shadow_arena.size(), board.shadow_arena_bytes);
+  const Status loaded = g_shadow_interpreter.load(container, {g_shadow_arena.data(), arena});
   if (!loaded.ok()) {
-    SPINDLE_LOG_ERR(kLog, "shadow refused: %s (needs %zu arena bytes, board %s gives %u)",
+    SPINDLE_LOG_ERR(kLog, "shadow refused: %s (needs %zu arena bytes, board %s gives %zu)",
                     loaded.name(), g_shadow_interpreter.required_arena_bytes(), board.name().data(),
-                    board.model_arena_bytes);
+                    arena);
     return loaded;
   }
   Status s = g_shadow_interpreter.input_size() == g_extractor.feature_count()
@@ -176,9 +178,9 @@ Status Pipeline::load_shadow(std::span<const std::uint8_t> container,
   shadow_state_ = shadow_calibration_.state();
   has_shadow_ = true;
   shadow_report_due_ = true;
-  SPINDLE_LOG_INF(kLog, "shadow %s v%llu loaded: arena %zu of %u bytes, threshold %.4f",
+  SPINDLE_LOG_INF(kLog, "shadow %s v%llu loaded: arena %zu of %zu bytes, threshold %.4f",
                   shadow_id_.data(), static_cast<unsigned long long>(shadow_version_),
-                  g_shadow_interpreter.required_arena_bytes(), board.model_arena_bytes,
+                  g_shadow_interpreter.required_arena_bytes(), arena,
                   static_cast<double>(manifest.threshold));
   return kOk;
 }

@@ -243,7 +243,6 @@ Status Installer::load_slot(int slot, bool as_shadow) {
     shadow_running_ = true;
   } else {
     running_ = true;
-    active_needs_ = m.requirements.arena_bytes + m.payload_size;
   }
   SPINDLE_LOG_INF(kLog, "running %.*s v%llu from slot %d%s", static_cast<int>(m.model_id.size()),
                   m.model_id.data(), static_cast<unsigned long long>(m.version), slot,
@@ -303,26 +302,23 @@ Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Che
   if (m.requirements.flash_bytes > capacity) {
     return too_big("flash", m.requirements.flash_bytes, capacity);
   }
-  if (m.requirements.arena_bytes > b.model_arena_bytes) {
-    return too_big("arena", m.requirements.arena_bytes, b.model_arena_bytes);
-  }
   if (shadow) {
-    // The shadow has RAM of its own (decrypted container, arena) and the active model
-    // keeps running: both must fit at once.
+    // The shadow has memory of its own beside the active model's, which keeps running: the
+    // board's shadow arena and the shadow RAM (both smaller than the active model's on the
+    // small boards, 0 on a board with no room for a shadow).
     const std::uint32_t shadow_capacity = std::min<std::uint32_t>(
         store_.payload_capacity(), static_cast<std::uint32_t>(shadow_ram_.size()));
+    if (shadow_capacity == 0 || b.shadow_arena_bytes == 0) {
+      return reject(Error::kDoesNotFit, "this board has no room for a shadow model");
+    }
     if (m.payload_size > shadow_capacity) {
       return too_big("payload", m.payload_size, shadow_capacity);
     }
-    const unsigned long long need =
-        static_cast<unsigned long long>(m.requirements.arena_bytes) + m.payload_size;
-    const unsigned long long budget =
-        2ULL * b.model_arena_bytes + model_ram_.size() + shadow_ram_.size();
-    if (active_needs_ + need > budget) {
-      std::snprintf(why, sizeof why, "shadow %llu + active %llu > %llu bytes", need,
-                    static_cast<unsigned long long>(active_needs_), budget);
-      return reject(Error::kDoesNotFit, why);
+    if (m.requirements.arena_bytes > b.shadow_arena_bytes) {
+      return too_big("arena", m.requirements.arena_bytes, b.shadow_arena_bytes);
     }
+  } else if (m.requirements.arena_bytes > b.model_arena_bytes) {
+    return too_big("arena", m.requirements.arena_bytes, b.model_arena_bytes);
   }
   if ((m.requirements.op_set & ~config_.op_set) != 0) {
     return too_big("op set", m.requirements.op_set, config_.op_set);

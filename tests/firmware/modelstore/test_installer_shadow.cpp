@@ -161,6 +161,38 @@ TEST_F(ShadowTest, AShadowBeyondTheBoardsBudgetIsRefusedWithTheNumbers) {
   EXPECT_EQ(shadow(), "");
 }
 
+TEST_F(ShadowTest, ASmallBoardsShadowBudgetIsItsOwnAndABoardWithoutOneRefusesEveryShadow) {
+  ASSERT_TRUE(boot().ok());
+  const Model v1 = make_model("vib-ae", 1, 123);
+  install_confirmed(v1);
+  const Model v2 = make_model("vib-ae", 2, 124, 32);
+  server_.publish(v2);
+  const int requests = server_.requests_;
+  // A board whose shadow arena is a quarter of the active one: a candidate that would run as
+  // the active model is refused as a shadow, with the shadow's numbers.
+  board_.shadow_arena_bytes = board_.model_arena_bytes / 4;
+  ASSERT_TRUE(boot().ok());
+  ManifestOptions options = shadow_options();
+  options.arena_bytes = board_.shadow_arena_bytes + 1;
+  reporter_.entries.clear();
+  ASSERT_TRUE(installer_->on_manifest(sign_manifest(v2, options)).ok());
+  ASSERT_EQ(reporter_.entries.size(), 1U);
+  EXPECT_EQ(reporter_.entries[0].reason, Error::kDoesNotFit);
+  EXPECT_EQ(reporter_.entries[0].detail, "shadow arena 16385 > 16384");
+  // A board with no room for a shadow at all.
+  board_.shadow_arena_bytes = 0;
+  board_.shadow_model_ram_bytes = 0;
+  shadow_ram_.clear();
+  ASSERT_TRUE(boot().ok());
+  reporter_.entries.clear();
+  ASSERT_TRUE(installer_->on_manifest(sign_manifest(v2, shadow_options())).ok());
+  ASSERT_EQ(reporter_.entries.size(), 1U);
+  EXPECT_EQ(reporter_.entries[0].reason, Error::kDoesNotFit);
+  EXPECT_EQ(reporter_.entries[0].detail, "this board has no room for a shadow model");
+  EXPECT_EQ(server_.requests_, requests);  // nothing was downloaded
+  EXPECT_EQ(running(), v1.digest_hex());
+}
+
 TEST_F(ShadowTest, PromoteActivatesTheShadowWithoutADownloadAndConfirmsIt) {
   const Model v1 = make_model("vib-ae", 1, 131);
   const Model v2 = make_model("vib-ae", 2, 132);

@@ -162,6 +162,41 @@ TEST(Pack, RefusesAPayloadLargerThanTheModelRam) {
   EXPECT_NE(why.find("49152 bytes of model RAM"), std::string::npos) << why;
 }
 
+// The message check_shadow_fit refuses the described model with ("" when it fits).
+std::string shadow_refusal(const PackRequest& r) {
+  std::vector<std::string> notes;
+  PackageInfo info = describe_model(r, &notes);
+  info.payload_size = static_cast<std::uint32_t>(r.container.size() + crypto::kCcmTagSize);
+  try {
+    check_shadow_fit(info, r.board);
+  } catch (const PackRefused& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Pack, AShadowMustFitTheBoardsShadowMemoryNamingTheNumbers) {
+  // nrf52840dk gives a shadow 8 KiB of arena and 24 KiB of model RAM.
+  EXPECT_EQ(shadow_refusal(request(model({45, 16, 8, 16, 45}))), "");
+  // About 36 KB: fits the active model's 48 KiB of model RAM, not the shadow's 24 KiB.
+  const PackRequest wide = request(model({45, 400, 45}));
+  ASSERT_EQ(refusal(wide), "");
+  std::string why = shadow_refusal(wide);
+  EXPECT_NE(why.find("CONFIG_SHADOW_MODEL_RAM_SIZE=24576"), std::string::npos) << why;
+  EXPECT_NE(why.find("roll it out as the active model"), std::string::npos) << why;
+  // An arena over the shadow's, the rest fitting.
+  PackRequest small_arena = request(model({45, 16, 8, 16, 45}));
+  small_arena.board.shadow_arena_bytes = 512;
+  why = shadow_refusal(small_arena);
+  EXPECT_NE(why.find("CONFIG_SHADOW_ARENA_SIZE=512"), std::string::npos) << why;
+  // A board without room for a shadow refuses every one.
+  PackRequest none = request(model({45, 16, 8, 16, 45}));
+  none.board.shadow_arena_bytes = 0;
+  none.board.shadow_model_ram_bytes = 0;
+  why = shadow_refusal(none);
+  EXPECT_NE(why.find("no room for a model in shadow"), std::string::npos) << why;
+}
+
 TEST(Pack, RefusesAnInputThatIsNotTheBoardsFeatureVector) {
   const std::string why = refusal(request(model({30, 8, 30})));
   EXPECT_NE(why.find("reads 30 inputs"), std::string::npos) << why;

@@ -86,6 +86,7 @@ int cmd_pack(const Args& args) {
   std::string model_path, board_name, key_path, kid, baseline_path, calibration_path, out_path;
   PackRequest request;
   std::size_t self_tests = request.self_tests;
+  bool shadow = false;
   po::options_description options("options");
   options.add_options()("help,h", "this help")(
       "model", po::value<std::string>(&model_path)->required(),
@@ -97,6 +98,9 @@ int cmd_pack(const Args& args) {
       "the target board: a name under boards/ or a path to a board.conf")(
       "signing-key", po::value(&key_path), "the private key file (KID.key from keygen)")(
       "kid", po::value(&kid), "the signing key's id")(
+      "shadow", po::bool_switch(&shadow),
+      "also require that the model fits the board's shadow memory, to run beside the active "
+      "model (spindlectl rollout start --shadow)")(
       "threshold", po::value(&request.threshold)->default_value(request.threshold),
       "anomaly score above which a window is flagged")(
       "baseline", po::value(&baseline_path),
@@ -152,6 +156,13 @@ int cmd_pack(const Args& args) {
   std::vector<std::string> notes;
   ByteVector file;
   try {
+    if (shadow) {
+      std::vector<std::string> ignored;
+      PackageInfo info = describe_model(request, &ignored);
+      info.payload_size =
+          static_cast<std::uint32_t>(request.container.size() + crypto::kCcmTagSize);
+      check_shadow_fit(info, request.board);
+    }
     file = pack(request, signing_key, kid, &notes);
   } catch (const PackRefused& e) {
     throw std::runtime_error(model_path + " refused for board " +

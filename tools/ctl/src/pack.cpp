@@ -155,6 +155,28 @@ void check_calibration(const PackRequest& request, std::size_t features) {
 
 }  // namespace
 
+void check_shadow_fit(const PackageInfo& info, const board::BoardProfile& board) {
+  const std::string name(board.name());
+  if (board.shadow_arena_bytes == 0 || board.shadow_model_capacity() == 0) {
+    refuse("board " + name +
+           " has no room for a model in shadow (CONFIG_SHADOW_ARENA_SIZE and "
+           "CONFIG_SHADOW_MODEL_RAM_SIZE are 0): roll it out as the active model");
+  }
+  if (info.requirements.arena_bytes > board.shadow_arena_bytes) {
+    refuse("in shadow the model needs " + std::to_string(info.requirements.arena_bytes) +
+           " arena bytes; board " + name +
+           " gives a shadow CONFIG_SHADOW_ARENA_SIZE=" + std::to_string(board.shadow_arena_bytes) +
+           " beside the active model's " + std::to_string(board.model_arena_bytes) +
+           ": roll it out as the active model, or make it smaller");
+  }
+  if (info.payload_size > board.shadow_model_capacity()) {
+    refuse("in shadow the payload of " + std::to_string(info.payload_size) + " bytes must fit " +
+           "the shadow's model RAM, CONFIG_SHADOW_MODEL_RAM_SIZE=" +
+           std::to_string(board.shadow_model_ram_bytes) + " on board " + name +
+           ": roll it out as the active model, or make it smaller");
+  }
+}
+
 PackageInfo describe_model(const PackRequest& request, std::vector<std::string>* notes) {
   const board::BoardProfile& board = request.board;
   const std::string name(board.name());

@@ -12,8 +12,10 @@
 #include <thread>
 
 #include "command_line_private.hpp"
+#include "spindle/cli/board_file.hpp"
 #include "spindle/cli/files.hpp"
 #include "spindle/cli/guarded_main.hpp"
+#include "spindle/ctl/pack.hpp"
 #include "spindle/protocol/decision.hpp"
 
 namespace spindle::ctl {
@@ -158,6 +160,13 @@ int rollout_start(const Args& args) {
                          {"gates", gates}};
   const SigningPackage signing = open_signing_package(package_path, key_path, kid);
   const PackageInfo& info = signing.package.info;
+  if (shadow) {
+    try {
+      check_shadow_fit(info, cli::load_board(info.board));
+    } catch (const PackRefused& e) {
+      throw std::runtime_error(package_path + " cannot run in shadow: " + e.what());
+    }
+  }
   GatewayClient gateway = gateway_options.connect();
   const std::vector<std::string> ids =
       selector.empty() ? checked_device_ids(devices) : select_devices(gateway, selector);

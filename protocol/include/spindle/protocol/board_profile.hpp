@@ -43,6 +43,11 @@ struct BoardProfile {
   std::uint32_t model_arena_bytes = 0;
   // RAM for the decrypted model container while it runs (weights are read in place).
   std::uint32_t model_ram_bytes = 0;
+  // The same two for a candidate running in shadow beside the active model
+  // (docs/firmware/shadow.md): at most the active model's; 0 and 0 on a board that has no
+  // room for a shadow.
+  std::uint32_t shadow_arena_bytes = 0;
+  std::uint32_t shadow_model_ram_bytes = 0;
   std::uint32_t sensor_rate_hz = 0;
   std::uint8_t sensor_axes = 0;
   std::uint32_t window_length = 0;
@@ -65,6 +70,11 @@ struct BoardProfile {
   std::uint32_t model_capacity() const {
     const std::uint32_t slot = model_payload_capacity();
     return model_ram_bytes < slot ? model_ram_bytes : slot;
+  }
+  // The largest model payload this board can run in shadow (0: none).
+  std::uint32_t shadow_model_capacity() const {
+    const std::uint32_t slot = model_payload_capacity();
+    return shadow_model_ram_bytes < slot ? shadow_model_ram_bytes : slot;
   }
 };
 

@@ -46,6 +46,12 @@ struct PackRequest {
 // self-tests than asked for, and why).
 PackageInfo describe_model(const PackRequest& request, std::vector<std::string>* notes);
 
+// Whether a packaged model can also run in shadow on `board`, beside its active model, in
+// the memory the board gives a shadow (CONFIG_SHADOW_ARENA_SIZE, CONFIG_SHADOW_MODEL_RAM_SIZE,
+// docs/firmware/shadow.md). Throws PackRefused naming the numbers: the board has no room
+// for a shadow, the arena or the payload is over the shadow's.
+void check_shadow_fit(const PackageInfo& info, const board::BoardProfile& board);
+
 // describe_model(), then seals the package under a fresh random content key and nonce.
 // Throws PackRefused (as describe_model, or a signing key that is not a P-256 scalar),
 // std::runtime_error when the system has no random bytes.

@@ -58,7 +58,7 @@ class Pipeline final : public modelstore::ModelRunner {
   // kSelfTestFailed, kSizeMismatch (input size is not the node's feature count), the
   // runtime's, the calibration's (model_calibration.hpp); on error no model is loaded.
   Status load(std::span<const std::uint8_t> container, const manifest::Manifest& manifest) override;
-  // The shadow: the same, into an arena of its own (the board's CONFIG_MODEL_ARENA_SIZE
+  // The shadow: the same, into an arena of its own (the board's CONFIG_SHADOW_ARENA_SIZE
   // again), with a calibration of its own on this machine that lives in RAM only, so the
   // active model's stored calibration is never touched. Its comparison counters start
   // from zero. A shadow suspended and then loaded as the active model (a promotion)

@@ -164,8 +164,6 @@ class Installer {
   std::span<std::uint8_t> shadow_ram_;
   bool running_ = false;
   bool shadow_running_ = false;
-  // Arena and payload bytes of the active model, for the shadow's budget.
-  unsigned long long active_needs_ = 0;
   std::atomic<std::uint32_t> healthy_windows_{0};
   std::atomic<bool> runtime_failed_{false};
   // The last manifest handled to the end (installed, already running, or rejected and
