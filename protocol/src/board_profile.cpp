@@ -20,6 +20,8 @@ enum class Field : std::uint8_t {
   kSensorRate,
   kSensorAxes,
   kWindowLength,
+  kIdleRms,
+  kIdleWindows,
   kCount,
 };
 constexpr std::size_t kFieldCount = static_cast<std::size_t>(Field::kCount);
@@ -50,6 +52,8 @@ constexpr std::array<std::string_view, kFieldCount> kKeys = {
     "CONFIG_SENSOR_RATE_HZ",
     "CONFIG_SENSOR_AXES",
     "CONFIG_SENSOR_WINDOW_LENGTH",
+    "CONFIG_IDLE_RMS_MG",
+    "CONFIG_IDLE_WINDOWS",
 };
 
 std::string_view trim(std::string_view s) {
@@ -145,6 +149,10 @@ Status validate(const BoardProfile& b, ParseError* error) {
   if (!power_of_two(b.window_length) || b.window_length < 64 || b.window_length > 4096) {
     return fail(Field::kWindowLength);
   }
+  // Idle is a quiet machine, not a dead sensor: a level of 0 could never be reached, and
+  // above 10 g no running machine would be told from a stopped one.
+  if (b.idle_rms_mg == 0 || b.idle_rms_mg > kMaxIdleRmsMg) return fail(Field::kIdleRms);
+  if (b.idle_windows == 0 || b.idle_windows > kMaxIdleWindows) return fail(Field::kIdleWindows);
   return kOk;
 }
 
@@ -236,6 +244,12 @@ Result<BoardProfile> parse(std::string_view text, ParseError* error) {
         break;
       case Field::kWindowLength:
         b.window_length = v;
+        break;
+      case Field::kIdleRms:
+        b.idle_rms_mg = v;
+        break;
+      case Field::kIdleWindows:
+        b.idle_windows = v;
         break;
       default:
         return fail(Error::kMalformed, key);

@@ -22,7 +22,9 @@ enum Key : std::int64_t {
   kSelfTests = 11,
   kCalibration = 12,
   kRole = 13,
+  kActivation = 14,
 };
+enum ActivationKey : std::int64_t { kActMode = 1, kActStart = 2, kActLength = 3 };
 enum CalibrationKey : std::int64_t {
   kCalNormalization = 1,
   kCalThresholdWindows = 2,
@@ -147,6 +149,34 @@ Status decode_calibration(cbor::Reader& r, Calibration* out) {
       seen, {kCalNormalization, kCalThresholdWindows, kCalQuantile, kCalMargin, kCalMin, kCalMax});
 }
 
+Status decode_activation(cbor::Reader& r, Activation* out) {
+  cbor::KeySet seen;
+  SPINDLE_TRY(codec::read_struct(r, kMaxEntries, seen, [&](std::int64_t key) -> Status {
+    switch (key) {
+      case kActMode: {
+        // Immediate (0) is never sent: the key's absence says it, one encoding per manifest.
+        SPINDLE_TRY_ASSIGN(
+            const std::uint64_t mode,
+            codec::read_uint_in(r, static_cast<std::uint64_t>(ActivationMode::kWindow),
+                                static_cast<std::uint64_t>(ActivationMode::kIdle)));
+        out->mode = static_cast<ActivationMode>(mode);
+        return kOk;
+      }
+      case kActStart:
+        return codec::read_uint_into(r, &out->window_start_min, 0, kMinutesPerDay - 1);
+      case kActLength:
+        return codec::read_uint_into(r, &out->window_length_min, 1, kMinutesPerDay);
+      default:
+        return Error::kUnknownCriticalField;
+    }
+  }));
+  SPINDLE_TRY(codec::require(seen, {kActMode}));
+  if (out->mode == ActivationMode::kWindow) return codec::require(seen, {kActStart, kActLength});
+  // Idle waits for the machine, not the clock: a window beside it would be ignored.
+  if (seen.has(kActStart) || seen.has(kActLength)) return Error::kInvalidValue;
+  return kOk;
+}
+
 bool within(float value, float low, float high) {
   return value >= low && value <= high;  // false for NaN
 }
@@ -188,10 +218,34 @@ Status validate(const Manifest& m) {
     return Error::kOversize;
   }
   if (m.has_calibration) SPINDLE_TRY(validate_calibration(m));
-  return kOk;
+  return check_activation(m.activation);
 }
 
 }  // namespace
+
+Status check_activation(const Activation& a) {
+  switch (a.mode) {
+    case ActivationMode::kImmediate:
+    case ActivationMode::kIdle:
+      return a.window_start_min == 0 && a.window_length_min == 0 ? kOk
+                                                                 : Status(Error::kInvalidValue);
+    case ActivationMode::kWindow:
+      return a.window_start_min < kMinutesPerDay && a.window_length_min >= 1 &&
+                     a.window_length_min <= kMinutesPerDay
+                 ? kOk
+                 : Status(Error::kInvalidValue);
+  }
+  return Error::kInvalidValue;
+}
+
+bool window_contains(const Activation& a, std::uint32_t minute_of_day) {
+  if (a.mode != ActivationMode::kWindow || minute_of_day >= kMinutesPerDay) return false;
+  // Minutes since the window opened, modulo a day: a window that wraps past midnight needs
+  // no special case.
+  const std::uint32_t since =
+      (minute_of_day + kMinutesPerDay - a.window_start_min) % kMinutesPerDay;
+  return since < a.window_length_min;
+}
 
 Status check_calibration(const Calibration& c) {
   for (const std::uint32_t windows : {c.normalization_windows, c.threshold_windows}) {
@@ -258,6 +312,8 @@ Result<Manifest> decode(std::span<const std::uint8_t> input) {
         m.role = ManifestRole::kShadow;
         return kOk;
       }
+      case kActivation:
+        return decode_activation(r, &m.activation);
       default:
         return Error::kUnknownCriticalField;
     }
@@ -273,7 +329,8 @@ Result<std::span<const std::uint8_t>> encode(const Manifest& m, std::span<std::u
   SPINDLE_TRY(validate(m));
   cbor::Writer w(out);
   w.map(9 + (m.baseline_count ? 1U : 0U) + (m.self_test_count ? 1U : 0U) +
-        (m.has_calibration ? 1U : 0U) + (m.role == ManifestRole::kShadow ? 1U : 0U));
+        (m.has_calibration ? 1U : 0U) + (m.role == ManifestRole::kShadow ? 1U : 0U) +
+        (m.activation.mode != ActivationMode::kImmediate ? 1U : 0U));
   w.uint(kModelId).text(m.model_id);
   w.uint(kVersion).uint(m.version);
   w.uint(kDeviceId).text(m.device_id);
@@ -316,6 +373,16 @@ Result<std::span<const std::uint8_t>> encode(const Manifest& m, std::span<std::u
     w.uint(kCalMax).float32(c.threshold_max);
   }
   if (m.role == ManifestRole::kShadow) w.uint(kRole).uint(1);
+  if (m.activation.mode != ActivationMode::kImmediate) {
+    const Activation& a = m.activation;
+    const bool window = a.mode == ActivationMode::kWindow;
+    w.uint(kActivation).map(window ? 3 : 1);
+    w.uint(kActMode).uint(static_cast<std::uint64_t>(a.mode));
+    if (window) {
+      w.uint(kActStart).uint(a.window_start_min);
+      w.uint(kActLength).uint(a.window_length_min);
+    }
+  }
   return w.finish();
 }
 

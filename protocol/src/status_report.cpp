@@ -10,9 +10,13 @@ namespace spindle::status_report {
 const char* install_state_name(InstallState state) {
   // Indexed by InstallState (its values are the wire's, 0..kMaxInstallState).
   constexpr std::array<const char*, kMaxInstallState + 1> kNames = {
-      "manifest-accepted", "manifest-rejected", "downloading",      "downloaded",  "verified",
-      "self-test-passed",  "activated",         "confirmed",        "rolled-back", "failed",
-      "shadowing",         "discarded",         "decision-rejected"};
+      "manifest-accepted", "manifest-rejected",
+      "downloading",       "downloaded",
+      "verified",          "self-test-passed",
+      "activated",         "confirmed",
+      "rolled-back",       "failed",
+      "shadowing",         "discarded",
+      "decision-rejected", "awaiting-activation"};
   const auto index = static_cast<std::size_t>(state);
   return index < kNames.size() ? kNames[index] : "unknown";
 }

@@ -151,6 +151,32 @@ TEST(BoardProfile, AShadowGetsAtMostTheActiveModelsMemoryAndAllOfItMustFitTheSra
   refused(big, "CONFIG_SHADOW_MODEL_RAM_SIZE");
 }
 
+TEST(BoardProfile, TheIdleLevelAndWindowsAreReadAndMustBeInRange) {
+  const auto profile = parse(valid_text());
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(profile->idle_rms_mg, 25U);
+  EXPECT_EQ(profile->idle_windows, 188U);  // 30 s of 0.16 s windows
+  const auto refused = [](const std::string& text, std::string_view key) {
+    ParseError error;
+    EXPECT_EQ(parse(text, &error).status(), Status(Error::kInvalidValue)) << key;
+    EXPECT_EQ(error.key, key);
+  };
+  refused(replace_line(valid_text(), "CONFIG_IDLE_RMS_MG", "CONFIG_IDLE_RMS_MG=0"),
+          "CONFIG_IDLE_RMS_MG");
+  refused(replace_line(valid_text(), "CONFIG_IDLE_RMS_MG", "CONFIG_IDLE_RMS_MG=10001"),
+          "CONFIG_IDLE_RMS_MG");
+  refused(replace_line(valid_text(), "CONFIG_IDLE_WINDOWS", "CONFIG_IDLE_WINDOWS=0"),
+          "CONFIG_IDLE_WINDOWS");
+  refused(replace_line(valid_text(), "CONFIG_IDLE_WINDOWS", "CONFIG_IDLE_WINDOWS=65536"),
+          "CONFIG_IDLE_WINDOWS");
+  EXPECT_TRUE(
+      parse(replace_line(valid_text(), "CONFIG_IDLE_WINDOWS", "CONFIG_IDLE_WINDOWS=65535")).ok());
+  ParseError where;
+  EXPECT_EQ(parse(replace_line(valid_text(), "CONFIG_IDLE_WINDOWS", "# none"), &where).status(),
+            Status(Error::kMissingField));
+  EXPECT_EQ(where.key, "CONFIG_IDLE_WINDOWS");
+}
+
 TEST(BoardProfile, WindowLengthMustBeAPowerOfTwo) {
   const auto text =
       replace_line(valid_text(), "CONFIG_SENSOR_WINDOW_LENGTH", "CONFIG_SENSOR_WINDOW_LENGTH=1000");

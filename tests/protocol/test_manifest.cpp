@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -99,7 +100,8 @@ TEST(Manifest, OptionalBaselineAndSelfTestsMayBeAbsent) {
 }
 
 // Re-encodes a valid manifest with one top-level entry replaced, added or dropped.
-std::vector<std::uint8_t> with_entry(std::int64_t key, void (*value)(cbor::Writer&),
+std::vector<std::uint8_t> with_entry(std::int64_t key,
+                                     const std::function<void(cbor::Writer&)>& value,
                                      bool drop = false) {
   const auto base = encoded(valid());
   // Decode to a generic list of (key, raw value bytes) by walking with the reader.
@@ -138,6 +140,103 @@ std::vector<std::uint8_t> with_entry(std::int64_t key, void (*value)(cbor::Write
   }
   out.resize(w.size());
   return out;
+}
+
+TEST(Manifest, AWindowActivationRoundTripsAndImmediateIsNeverSent) {
+  Manifest m = valid();
+  const auto immediate = encoded(m);
+  EXPECT_EQ(decode(immediate)->activation.mode, ActivationMode::kImmediate);
+  m.activation = {ActivationMode::kWindow, 1380, 180};  // 23:00 for 3 h, past midnight
+  const auto window = encoded(m);
+  // Key 14 and a map of three: {1: 1, 2: 1380, 3: 180}.
+  EXPECT_EQ(window.size(), immediate.size() + 1 + 1 + 2 + 4 + 3);
+  const auto back = decode(window);
+  ASSERT_TRUE(back.ok()) << back.status().name();
+  EXPECT_EQ(back->activation.mode, ActivationMode::kWindow);
+  EXPECT_EQ(back->activation.window_start_min, 1380U);
+  EXPECT_EQ(back->activation.window_length_min, 180U);
+}
+
+TEST(Manifest, AnIdleActivationRoundTripsWithoutAWindow) {
+  Manifest m = valid();
+  const auto immediate = encoded(m);
+  m.activation.mode = ActivationMode::kIdle;
+  const auto idle = encoded(m);
+  EXPECT_EQ(idle.size(), immediate.size() + 4);  // 14, map(1), 1, 2
+  const auto back = decode(idle);
+  ASSERT_TRUE(back.ok()) << back.status().name();
+  EXPECT_EQ(back->activation.mode, ActivationMode::kIdle);
+}
+
+TEST(Manifest, EveryMalformedActivationIsRefusedWithItsReason) {
+  const auto activation = [](std::initializer_list<std::pair<std::int64_t, std::int64_t>> keys) {
+    return with_entry(14, [keys](cbor::Writer& w) {
+      w.map(keys.size());
+      for (const auto& [key, value] : keys) {
+        w.integer(key);
+        w.integer(value);
+      }
+    });
+  };
+  const auto refused = [&](std::initializer_list<std::pair<std::int64_t, std::int64_t>> keys) {
+    return decode(activation(keys)).status();
+  };
+  ASSERT_TRUE(decode(activation({{1, 1}, {2, 0}, {3, 1440}})).ok());
+  ASSERT_TRUE(decode(activation({{1, 2}})).ok());
+  // An explicit "at once" would be a second encoding of key 14's absence.
+  EXPECT_EQ(refused({{1, 0}}), Status(Error::kInvalidValue));
+  EXPECT_EQ(refused({{1, 3}}), Status(Error::kInvalidValue));
+  EXPECT_EQ(refused({{2, 60}, {3, 60}}), Status(Error::kMissingField));
+  EXPECT_EQ(refused({{1, 1}}), Status(Error::kMissingField));
+  EXPECT_EQ(refused({{1, 1}, {2, 60}}), Status(Error::kMissingField));
+  EXPECT_EQ(refused({{1, 1}, {3, 60}}), Status(Error::kMissingField));
+  EXPECT_EQ(refused({{1, 1}, {2, 1440}, {3, 60}}), Status(Error::kInvalidValue));
+  EXPECT_EQ(refused({{1, 1}, {2, 60}, {3, 0}}), Status(Error::kInvalidValue));
+  EXPECT_EQ(refused({{1, 1}, {2, 60}, {3, 1441}}), Status(Error::kInvalidValue));
+  EXPECT_EQ(refused({{1, 1}, {2, -1}, {3, 60}}), Status(Error::kWrongType));
+  EXPECT_EQ(refused({{1, 2}, {2, 60}}), Status(Error::kInvalidValue));
+  EXPECT_EQ(refused({{1, 2}, {3, 60}}), Status(Error::kInvalidValue));
+  EXPECT_EQ(refused({{1, 2}, {4, 1}}), Status(Error::kUnknownCriticalField));
+  EXPECT_EQ(refused({{1, 2}, {1, 2}}), Status(Error::kDuplicateKey));
+  EXPECT_EQ(decode(with_entry(14, [](cbor::Writer& w) { w.uint(1); })).status(),
+            Status(Error::kWrongType));
+}
+
+TEST(Manifest, TheEncoderRefusesAnActivationTheDecoderWould) {
+  std::array<std::uint8_t, 1024> out{};
+  Manifest m = valid();
+  m.activation = {ActivationMode::kWindow, 1440, 60};
+  EXPECT_EQ(encode(m, out).status(), Status(Error::kInvalidValue));
+  m.activation = {ActivationMode::kWindow, 0, 0};
+  EXPECT_EQ(encode(m, out).status(), Status(Error::kInvalidValue));
+  m.activation = {ActivationMode::kIdle, 10, 0};
+  EXPECT_EQ(encode(m, out).status(), Status(Error::kInvalidValue));
+  m.activation = {ActivationMode::kImmediate, 0, 30};
+  EXPECT_EQ(encode(m, out).status(), Status(Error::kInvalidValue));
+  m.activation = {static_cast<ActivationMode>(3), 0, 0};
+  EXPECT_EQ(encode(m, out).status(), Status(Error::kInvalidValue));
+}
+
+TEST(Manifest, AWindowContainsItsStartNotItsEndAndMayWrapPastMidnight) {
+  const Activation day{ActivationMode::kWindow, 120, 60};  // 02:00-03:00
+  EXPECT_FALSE(window_contains(day, 119));
+  EXPECT_TRUE(window_contains(day, 120));
+  EXPECT_TRUE(window_contains(day, 179));
+  EXPECT_FALSE(window_contains(day, 180));
+  const Activation night{ActivationMode::kWindow, 1380, 180};  // 23:00-02:00
+  EXPECT_FALSE(window_contains(night, 1379));
+  EXPECT_TRUE(window_contains(night, 1380));
+  EXPECT_TRUE(window_contains(night, 1439));
+  EXPECT_TRUE(window_contains(night, 0));
+  EXPECT_TRUE(window_contains(night, 119));
+  EXPECT_FALSE(window_contains(night, 120));
+  const Activation always{ActivationMode::kWindow, 700, 1440};
+  for (std::uint32_t minute = 0; minute < kMinutesPerDay; minute += 7) {
+    EXPECT_TRUE(window_contains(always, minute)) << minute;
+  }
+  EXPECT_FALSE(window_contains(always, kMinutesPerDay));  // not a minute of the day
+  EXPECT_FALSE(window_contains(Activation{ActivationMode::kIdle, 0, 0}, 0));
+  EXPECT_FALSE(window_contains(Activation{}, 0));
 }
 
 TEST(Manifest, MissingRequiredFieldIsMissingField) {

@@ -149,6 +149,11 @@ Problem check(const SimulatorConfig& c) {
     return "a fault severity outside 0..1";
   }
   if (!(f.ramp_seconds >= 0.0F) || !finite(f.ramp_seconds)) return "a negative ramp time";
+  const StopProfile& stop = c.stop;
+  if (!(stop.from_seconds >= 0.0F) || !finite(stop.from_seconds) || !(stop.until_seconds >= 0.0F) ||
+      !finite(stop.until_seconds)) {
+    return "a stop time that is negative or not finite";
+  }
   return nullptr;
 }
 
@@ -219,6 +224,12 @@ Result<VibrationSimulator> VibrationSimulator::create(const SimulatorConfig& con
 
 double VibrationSimulator::seconds() const {
   return static_cast<double>(samples_) / static_cast<double>(config_.sample_rate_hz);
+}
+
+bool VibrationSimulator::stopped() const {
+  const StopProfile& stop = config_.stop;
+  const double t = seconds();
+  return t >= static_cast<double>(stop.from_seconds) && t < static_cast<double>(stop.until_seconds);
 }
 
 float VibrationSimulator::severity() const {
@@ -338,9 +349,15 @@ void VibrationSimulator::step(float& x, float& y, float& z) {
   }
 
   // The sensor sees the mechanical vibration through its mount, then adds its own noise.
-  x = m.axes[0].mount_gain * (px + ring[0]) + m.axes[0].noise_g * random_.gaussian();
-  y = m.axes[1].mount_gain * (py + ring[1]) + m.axes[1].noise_g * random_.gaussian();
-  z = m.axes[2].mount_gain * (pz + ring[2]) + m.axes[2].noise_g * random_.gaussian();
+  // While the machine is stopped only the noise is left. The model runs on underneath, so
+  // that the random stream (and every sample after the stop) does not depend on the stop.
+  const float nx = m.axes[0].noise_g * random_.gaussian();
+  const float ny = m.axes[1].noise_g * random_.gaussian();
+  const float nz = m.axes[2].noise_g * random_.gaussian();
+  const float moving = stopped() ? 0.0F : 1.0F;
+  x = moving * m.axes[0].mount_gain * (px + ring[0]) + nx;
+  y = moving * m.axes[1].mount_gain * (py + ring[1]) + ny;
+  z = moving * m.axes[2].mount_gain * (pz + ring[2]) + nz;
 
   // Advance to the next sample: shaft angle at the current speed, then the speed wanders
   // (an Ornstein-Uhlenbeck process squashed by tanh, so it never leaves its bounds).

@@ -217,7 +217,8 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
     if (o.install == Install::kFailed) {
       ++failed;
     } else if (o.install == Install::kShadowing || runs_active(o.install) ||
-               o.install == Install::kDiscarded || (o.install == Install::kRolledBack && !ours)) {
+               o.install == Install::kAwaiting || o.install == Install::kDiscarded ||
+               (o.install == Install::kRolledBack && !ours)) {
       ++ok;
     } else if (o.install == Install::kRolledBack) {
       ++node_reverts;  // the node went back by itself: its install did not hold
@@ -229,7 +230,9 @@ std::vector<GateResult> evaluate(const Plan& plan, const State& state, const Obs
         ++unsettled;
         const std::int64_t since =
             d.step == DeviceStep::kReleased ? d.released_ms : std::max(d.released_ms, d.decided_ms);
-        if (now_ms - since > g.confirm_deadline_ms) {
+        // A verified model waiting for its activation condition waits by the operator's
+        // choice (a window hours away, a machine that keeps running): not late for that.
+        if (o.install != Install::kAwaiting && now_ms - since > g.confirm_deadline_ms) {
           ++late;
           if (late_device.empty()) late_device = d.device_id;
         }

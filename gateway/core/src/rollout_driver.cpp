@@ -29,6 +29,8 @@ Install install_of(DeploymentState state) {
       return Install::kInProgress;
     case DeploymentState::kShadowing:
       return Install::kShadowing;
+    case DeploymentState::kAwaitingActivation:
+      return Install::kAwaiting;
     case DeploymentState::kActivated:
       return Install::kActivated;
     case DeploymentState::kConfirmed:

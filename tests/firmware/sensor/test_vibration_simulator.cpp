@@ -370,6 +370,53 @@ TEST(VibrationSimulator, ShaftSpeedWandersButStaysWithinItsBounds) {
   EXPECT_NEAR(sim->seconds(), 60.0, 1e-9);
 }
 
+double overall_rms(const Recording& r, std::size_t from, std::size_t count) {
+  double sum = 0.0;
+  for (const auto* axis : {&r.x, &r.y, &r.z}) {
+    double mean = 0.0;
+    for (std::size_t i = from; i < from + count; ++i)
+      mean += static_cast<double>((*axis)[i]);
+    mean /= static_cast<double>(count);
+    for (std::size_t i = from; i < from + count; ++i) {
+      const double d = static_cast<double>((*axis)[i]) - mean;
+      sum += d * d;
+    }
+  }
+  return std::sqrt(sum / static_cast<double>(count));
+}
+
+TEST(VibrationSimulator, AStoppedMachineLeavesOnlyTheSensorNoiseAndTheRestUnchanged) {
+  SimulatorConfig config = with_fault(Fault::kImbalance, 0.3F, 5);
+  const Recording running = record(config, 3 * 3200);
+  config.stop = {1.0F, 2.0F};
+  const Recording stopped = record(config, 3 * 3200);
+  // Before and after the stop: the same samples as a machine that never stopped.
+  EXPECT_TRUE(std::equal(running.x.begin(), running.x.begin() + 3200, stopped.x.begin()));
+  EXPECT_TRUE(std::equal(running.z.begin() + 6400, running.z.end(), stopped.z.begin() + 6400));
+  // During it: the noise floor of three axes, sqrt(3) x 10 mg, far below the running machine.
+  const double quiet = overall_rms(stopped, 3200, 3200);
+  EXPECT_NEAR(quiet, std::sqrt(3.0) * 0.01, 0.002);
+  EXPECT_GT(overall_rms(running, 3200, 3200), 3.0 * quiet);
+}
+
+TEST(VibrationSimulator, TheReferenceMachineRunsAboveTheBoardsIdleLevelAndStopsBelowIt) {
+  // boards/*/board.conf: CONFIG_IDLE_RMS_MG=25, between the reference machine running
+  // (about 33 mg over three axes) and its sensor's noise floor (sqrt(3) x 10 mg = 17 mg).
+  // Drawn machines (--machine N) span 24..60 mg running and 10..26 mg stopped, so a quiet
+  // one needs a board level of its own.
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    SimulatorConfig config;
+    config.seed = seed;
+    const Recording running = record(config, 8 * 1024);
+    config.stop = {0.0F, 10.0F};
+    const Recording stopped = record(config, 8 * 1024);
+    for (std::size_t window = 0; window < 8; ++window) {
+      EXPECT_GT(overall_rms(running, window * 1024, 1024), 0.028) << "seed " << seed;
+      EXPECT_LT(overall_rms(stopped, window * 1024, 1024), 0.020) << "seed " << seed;
+    }
+  }
+}
+
 TEST(VibrationSimulator, OutOfRangeConfigurationIsInvalidValue) {
   const auto refused = [](auto edit) {
     SimulatorConfig config;
@@ -380,6 +427,8 @@ TEST(VibrationSimulator, OutOfRangeConfigurationIsInvalidValue) {
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.fault.end_severity = 1.5F; }));
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.fault.start_severity = -0.1F; }));
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.fault.ramp_seconds = -1.0F; }));
+  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.stop.from_seconds = -1.0F; }));
+  EXPECT_TRUE(refused([](SimulatorConfig& c) { c.stop.until_seconds = std::nanf(""); }));
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.sample_rate_hz = 50; }));
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.shaft_hz = 0.0F; }));
   EXPECT_TRUE(refused([](SimulatorConfig& c) { c.shaft_hz = 200.0F; }));  // 10x > Nyquist

@@ -25,7 +25,8 @@ Plan plan_of(const char* stages, bool shadow = false, bool auto_revert = true) {
 
 State devices(std::size_t n) {
   State s;
-  for (std::size_t i = 0; i < n; ++i) s.devices.push_back({"d" + std::to_string(i)});
+  for (std::size_t i = 0; i < n; ++i)
+    s.devices.push_back({"d" + std::to_string(i)});
   return s;
 }
 
@@ -56,8 +57,8 @@ StepResult run(const Plan& plan, const State& s, const Observations& seen, std::
 }
 
 std::size_t count(const std::vector<Action>& actions, ActionKind kind) {
-  return static_cast<std::size_t>(std::count_if(
-      actions.begin(), actions.end(), [&](const Action& a) { return a.kind == kind; }));
+  return static_cast<std::size_t>(std::count_if(actions.begin(), actions.end(),
+                                                [&](const Action& a) { return a.kind == kind; }));
 }
 
 const GateResult& gate(const StepResult& r, const std::string& name) {
@@ -195,7 +196,8 @@ TEST(Rollout, TheRateGatesWaitForEnoughWindows) {
   State s = devices(4);
   s = run(plan, s, healthy(s), 0).next;
   Observations seen = healthy(s);
-  for (auto& o : seen.devices) o.after = {10, 10, 2.0, 1, 0};  // bad, but only 20 windows
+  for (auto& o : seen.devices)
+    o.after = {10, 10, 2.0, 1, 0};  // bad, but only 20 windows
   const auto r = run(plan, s, seen, kSoak);
   EXPECT_EQ(r.next.phase, Phase::kRunning);
   EXPECT_EQ(gate(r, "anomaly-rate").verdict, Verdict::kPending);
@@ -207,7 +209,8 @@ TEST(Rollout, TheControlGroupJudgesTheCandidateToo) {
   State s = devices(4);
   s = run(plan, s, healthy(s), 0).next;
   Observations seen = healthy(s);
-  for (auto& o : seen.devices) o.before = {};  // no history under the previous model
+  for (auto& o : seen.devices)
+    o.before = {};  // no history under the previous model
   seen.devices[0].after = {500, 100, 2.0, 1, 0};
   seen.control = {1000, 0, 0, 0, 0};
   const auto r = run(plan, s, seen, 10);
@@ -238,6 +241,23 @@ TEST(Rollout, LateConfirmationRebootLoopsNodeRollbacksLatencyAndArenaEachHalt) {
                 },
                 plan.gates.calibration_deadline_ms + 1),
             "calibration");
+}
+
+TEST(Rollout, AnInstallAwaitingActivationHoldsTheStageButIsNeitherFailedNorLate) {
+  const Plan plan = plan_of("2,100%");
+  State s = devices(4);
+  s = run(plan, s, healthy(s), 0).next;
+  Observations seen = healthy(s);
+  seen.devices[1].install = Install::kAwaiting;  // verified, waiting for its window
+  // Long past the confirm deadline: waiting for the window is the operator's choice.
+  auto r = run(plan, s, seen, plan.gates.confirm_deadline_ms * 10);
+  EXPECT_EQ(r.next.phase, Phase::kRunning);
+  EXPECT_EQ(gate(r, "install-success").verdict, Verdict::kPass);
+  EXPECT_EQ(gate(r, "confirm").verdict, Verdict::kPending);
+  EXPECT_EQ(count(r.actions, ActionKind::kRelease), 0U);  // not settled: the stage waits
+  // Once it switched and confirmed, the next stage goes.
+  r = run(plan, s, healthy(s), plan.gates.confirm_deadline_ms * 10 + 1);
+  EXPECT_EQ(count(r.actions, ActionKind::kRelease), 2U);
 }
 
 TEST(Rollout, PauseHoldsReleasesResumeGoesOnAndAbortStops) {
@@ -290,7 +310,8 @@ TEST(RolloutShadow, PromotesEachStageAfterItsSoakAndReleasesTheNext) {
   EXPECT_EQ(r.next.phase, Phase::kRunning);
   s = r.next;
   Observations active = healthy(s, true);
-  for (auto& o : active.devices) o.install = Install::kConfirmed;
+  for (auto& o : active.devices)
+    o.install = Install::kConfirmed;
   r = run(plan, s, active, 2 * kSoak + 20);
   EXPECT_EQ(count(r.actions, ActionKind::kWithdraw), 2U);
   s = r.next;

@@ -32,6 +32,9 @@ enum class PartitionId : std::uint8_t {
 };
 inline constexpr std::size_t kPartitionCount = 6;
 
+inline constexpr std::uint32_t kMaxIdleRmsMg = 10000;
+inline constexpr std::uint32_t kMaxIdleWindows = 65535;
+
 struct BoardProfile {
   std::array<char, kMaxBoardName + 1> name_storage{};
   std::uint32_t sram_bytes = 0;
@@ -51,6 +54,11 @@ struct BoardProfile {
   std::uint32_t sensor_rate_hz = 0;
   std::uint8_t sensor_axes = 0;
   std::uint32_t window_length = 0;
+  // The machine counts as idle (a gated activation may switch models, docs/firmware/
+  // activation.md) when the overall vibration RMS of idle_windows windows in a row stays
+  // below idle_rms_mg: the sensor's noise floor with the rotor stopped, plus a margin.
+  std::uint32_t idle_rms_mg = 0;   // 1..10000 milli-g
+  std::uint32_t idle_windows = 0;  // 1..65535
 
   std::string_view name() const { return name_storage.data(); }
   const Partition& partition(PartitionId id) const {
@@ -90,7 +98,8 @@ struct ParseError {
 // (a CONFIG_ key this version does not know), kDuplicateKey, kMissingField,
 // kInvalidValue (zero sizes, partitions not sector-aligned, overlapping or beyond flash,
 // arena larger than SRAM, model RAM larger than what the arena leaves of it, window length not a
-// power of two, axes not 1..3), kOversize (text or name too long). `error` (optional) says where.
+// power of two, axes not 1..3, an idle level outside 1..10000 mg or idle windows outside
+// 1..65535), kOversize (text or name too long). `error` (optional) says where.
 Result<BoardProfile> parse(std::string_view text, ParseError* error = nullptr);
 
 }  // namespace spindle::board

@@ -86,6 +86,28 @@ struct SelfTest {
 // discards it.
 enum class ManifestRole : std::uint8_t { kActive = 0, kShadow = 1 };
 
+// When a verified model may take over (docs/firmware/activation.md): at once, inside a
+// daily maintenance window (UTC), or while the node's application reports its machine
+// idle. The download, verification and self-tests happen ahead; only the switch waits.
+// Signed with the rest of the manifest, so the gateway cannot move it.
+enum class ActivationMode : std::uint8_t { kImmediate = 0, kWindow = 1, kIdle = 2 };
+
+inline constexpr std::uint32_t kMinutesPerDay = 1440;
+
+struct Activation {
+  ActivationMode mode = ActivationMode::kImmediate;  // key 14 absent
+  std::uint16_t window_start_min = 0;                // kWindow: minutes after 00:00 UTC, 0..1439
+  std::uint16_t window_length_min = 0;               // kWindow: 1..1440; may wrap past midnight
+};
+
+// Whether `minute_of_day` (0..1439, UTC) lies in the window [start, start + length), which
+// may wrap past midnight. False for a mode other than kWindow.
+bool window_contains(const Activation& activation, std::uint32_t minute_of_day);
+
+// The rules of an activation on its own: kWindow needs a start below 1440 and a length of
+// 1..1440, the other modes no window. Errors: kInvalidValue.
+Status check_activation(const Activation& activation);
+
 struct Manifest {
   std::string_view model_id;
   std::uint64_t version = 0;  // strictly increasing per device (anti-rollback)
@@ -103,6 +125,7 @@ struct Manifest {
   bool has_calibration = false;  // key 12; requires the baseline
   Calibration calibration;
   ManifestRole role = ManifestRole::kActive;  // key 13, sent only for kShadow
+  Activation activation;                      // key 14, sent only when not immediate
 };
 
 // Errors: kBufferTooSmall, kInvalidValue / kOversize when the manifest would not decode
@@ -111,7 +134,9 @@ Result<std::span<const std::uint8_t>> encode(const Manifest& manifest, std::span
 
 // Errors: the CBOR reader's, kMissingField, kDuplicateKey, kUnknownCriticalField,
 // kOversize, kInvalidValue (ranges, lengths, baseline count, a calibration without a
-// baseline, out of its ranges or with too long a tail), kUnsupportedAlgorithm
+// baseline, out of its ranges or with too long a tail, an activation mode other than window
+// or idle, a window out of range, an idle activation with a window), kMissingField (also: a
+// window activation without its start or length), kUnsupportedAlgorithm
 // (an encryption alg other than 33).
 Result<Manifest> decode(std::span<const std::uint8_t> input);
 

@@ -34,8 +34,12 @@ enum class InstallState : std::uint8_t {
   kShadowing = 10,         // verified, loaded beside the active model, scoring in shadow
   kDiscarded = 11,         // a shadow dropped by a signed discard decision
   kDecisionRejected = 12,  // a signed decision the node refused (reason says why)
+  // Verified and self-tested in the inactive slot (or promoted from shadow), waiting for the
+  // manifest's activation condition (a maintenance window, the machine idle); the running
+  // model keeps running until then.
+  kAwaitingActivation = 13,
 };
-inline constexpr std::uint8_t kMaxInstallState = 12;
+inline constexpr std::uint8_t kMaxInstallState = 13;
 
 // Stable name of a state ("manifest-accepted", "rolled-back", ...), as operators see it.
 const char* install_state_name(InstallState state);

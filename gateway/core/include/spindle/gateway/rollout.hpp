@@ -122,6 +122,9 @@ enum class Install : std::uint8_t {
   kNone,        // no report about the candidate yet
   kInProgress,  // accepted, downloading, verified ...
   kShadowing,   // verified and running in shadow
+  kAwaiting,    // verified, waiting for the manifest's activation condition (a maintenance
+                // window, the machine idle): not failed, not settled, and not late while it
+                // waits, since the operator chose when it may switch
   kActivated,   // active, not yet confirmed
   kConfirmed,   // active and confirmed
   kFailed,      // rejected, failed, or a decision about it rejected

@@ -52,8 +52,9 @@ enum class DeploymentState : std::uint8_t {
   kShadowing,
   kDiscarded,
   kDecisionRejected,
+  kAwaitingActivation,
 };
-inline constexpr std::size_t kDeploymentStateCount = 14;
+inline constexpr std::size_t kDeploymentStateCount = 15;
 static_assert(kDeploymentStateCount == 2 + status_report::kMaxInstallState);
 
 // The deployment state a node's report puts a deployment in.

@@ -30,12 +30,21 @@ struct FaultProfile {
   float ramp_seconds = 0.0F;
 };
 
+// A stop of the machine (a shift break, a batch change): from from_seconds to
+// until_seconds of simulated time the rotor stands still and the sensor reads only its own
+// noise floor. until_seconds <= from_seconds: the machine never stops.
+struct StopProfile {
+  float from_seconds = 0.0F;
+  float until_seconds = 0.0F;
+};
+
 struct SimulatorConfig {
   std::uint64_t seed = 1;  // the noise: same machine, another seed, other noise
   std::uint32_t sample_rate_hz = 3200;
   float shaft_hz = 1480.0F / 60.0F;  // nominal speed of this run (machine.shaft_hz: its own)
   MachineProfile machine = reference_machine();  // the healthy machine (machine.hpp)
   FaultProfile fault;
+  StopProfile stop;
 };
 
 class VibrationSimulator final : public SampleSource {
@@ -47,9 +56,9 @@ class VibrationSimulator final : public SampleSource {
   // shaft_hz > 0 with its 10th harmonic (the highest the model draws) below Nyquist, and the
   // gear mesh's upper 2x sideband below 0.9 * Nyquist; severities 0..1; ramp_seconds >= 0;
   // and in the machine: shaft_hz 0..1000, speed_wander 0..0.2, speed_wander_seconds > 0;
-  // every amplitude, level and noise 0..100 g; phases finite; modes (the first always, the
-  // second unless its hz is 0) 0 < hz < 0.9 * Nyquist, damping 0.001..0.5, impact_share
-  // 0..10; mount_gain 0 < g <= 10; gear teeth 0..200, sidebands 0..1; mains_hz 0 or
+  // a stop's times finite and >= 0; every amplitude, level and noise 0..100 g; phases finite; modes
+  // (the first always, the second unless its hz is 0) 0 < hz < 0.9 * Nyquist, damping 0.001..0.5,
+  // impact_share 0..10; mount_gain 0 < g <= 10; gear teeth 0..200, sidebands 0..1; mains_hz 0 or
   // 40..70 with 2 * mains_hz below 0.9 * Nyquist; bearing geometry as defect_orders()
   // requires.
   static Result<VibrationSimulator> create(const SimulatorConfig& config);
@@ -66,6 +75,7 @@ class VibrationSimulator final : public SampleSource {
   float shaft_hz() const { return shaft_hz_; }
   float severity() const;
   double seconds() const;
+  bool stopped() const;
   std::uint64_t samples_read() const { return samples_; }
   const DefectOrders& defect_orders() const { return orders_; }
   const SimulatorConfig& config() const { return config_; }
