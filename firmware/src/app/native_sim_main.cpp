@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -86,7 +87,7 @@ std::string read_provisioning(const std::string& path, Provisioning* out) {
 
 int main(int argc, char** argv) {
   std::string id, gateway, psk_file, board_arg, flash_path, sensor, fault_name, log_level;
-  std::string model_path, model_id, provision_path;
+  std::string model_path, model_id, provision_path, stopped;
   std::uint32_t health_windows = 16, block_size = 1024, manifest_check_s = 60;
   double severity = 0.0, severity_end = -1.0, ramp_s = 0.0, shaft_hz = 0.0, speed = 1.0;
   double threshold = 0.0;
@@ -120,6 +121,9 @@ int main(int argc, char** argv) {
       "fault severity at the end of the ramp, 0..1 (default: --severity)")(
       "ramp-s", po::value(&ramp_s)->default_value(0.0),
       "seconds of simulated time to ramp severity")(
+      "stopped-s", po::value(&stopped),
+      "A-B: from A to B seconds of simulated time the machine stands still and the sensor reads "
+      "only its noise floor (the idle condition of a gated activation)")(
       "machine", po::value(&machine)->default_value(0),
       "simulated machine: 0 is the reference machine (1480 rpm, 6205 bearing); any other number "
       "draws its own speed, imbalance, mount resonances, bearing, gearbox and sensor coupling "
@@ -243,6 +247,18 @@ int main(int argc, char** argv) {
     config.fault.start_severity = static_cast<float>(severity);
     config.fault.end_severity = static_cast<float>(severity_end < 0 ? severity : severity_end);
     config.fault.ramp_seconds = static_cast<float>(ramp_s);
+    if (!stopped.empty()) {
+      const auto dash = stopped.find('-');
+      char* end = nullptr;
+      const double from = std::strtod(stopped.c_str(), &end);
+      const bool from_ok = dash != std::string::npos && end == stopped.c_str() + dash;
+      const double until = from_ok ? std::strtod(stopped.c_str() + dash + 1, &end) : 0.0;
+      if (!from_ok || *end != '\0' || dash + 1 == stopped.size() || !(from >= 0.0) ||
+          !(until > from)) {
+        return usage_error("--stopped-s takes A-B seconds with 0 <= A < B, not '" + stopped + "'");
+      }
+      config.stop = {static_cast<float>(from), static_cast<float>(until)};
+    }
     auto simulator = sensor::VibrationSimulator::create(config);
     if (!simulator.ok()) {
       const char* why = sensor::VibrationSimulator::problem(config);

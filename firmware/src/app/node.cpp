@@ -110,7 +110,9 @@ Status run_node(const NodeConfig& config, const Platform& platform) {
       std::min<std::size_t>(kShadowModelRamBytes, config.board.shadow_model_ram_bytes);
   g_state.installer.emplace(installer_config, g_state.store, g_state.block_source, g_state.pipeline,
                             g_state.reports, std::span<std::uint8_t>(g_model_ram).first(model_ram),
-                            std::span<std::uint8_t>(g_shadow_ram).first(shadow_ram));
+                            std::span<std::uint8_t>(g_shadow_ram).first(shadow_ram),
+                            &g_state.activation_conditions);
+  g_state.idle.configure(config.board.idle_rms_mg, config.board.idle_windows);
   SPINDLE_TRY(g_state.installer->boot());
   SPINDLE_TRY(g_state.capture.init(
       g_capture_buffer, config.board,

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "spindle/app/capture_recorder.hpp"
+#include "spindle/app/idle_detector.hpp"
 #include "spindle/app/node.hpp"
 #include "spindle/app/pipeline.hpp"
 #include "spindle/board_config.h"
@@ -115,6 +116,14 @@ struct FeatureAccumulator {
 // The work queue's handler: processes every full window (window_worker.cpp).
 void on_window_work(os::Work* work);
 
+// What the installer's gated activations wait for: the platform's UTC clock and the idle
+// detector the work queue feeds.
+class NodeActivationConditions final : public modelstore::ActivationConditions {
+ public:
+  bool utc_now_ms(std::uint64_t* out) override;
+  bool machine_idle() override;
+};
+
 struct NodeState {
   const NodeConfig* config = nullptr;
   const Platform* platform = nullptr;
@@ -137,6 +146,8 @@ struct NodeState {
   telemetry::FlashRing ring;
   os::Semaphore network_wake{0, 1};
   Pipeline pipeline;
+  IdleDetector idle;  // fed by the work queue, read by the installer (network thread)
+  NodeActivationConditions activation_conditions;
   FeatureAccumulator accumulator;
   std::uint32_t next_seq = 1;
   std::uint32_t reboots = 0;

@@ -48,6 +48,7 @@ void process_window(std::uint8_t index) {
     g_state.installer->on_window_scored(true);
   }
   if (s.ok()) {
+    g_state.idle.observe(result.features, config.board.sensor_axes);
     g_state.capture.offer(result.features, {w.x.data(), length}, {w.y.data(), length},
                           {w.z.data(), length});
   }
@@ -94,6 +95,19 @@ void process_window(std::uint8_t index) {
 }
 
 }  // namespace
+
+bool NodeActivationConditions::utc_now_ms(std::uint64_t* out) {
+  // The platform's wall clock is UTC (native_sim: the host's; an MCU board: its RTC once
+  // set). A board without one gives no time, and window activations wait.
+  const Platform* platform = g_state.platform;
+  if (platform == nullptr || platform->wall_clock_ms == nullptr) return false;
+  *out = platform->wall_clock_ms();
+  return *out != 0;
+}
+
+bool NodeActivationConditions::machine_idle() {
+  return g_state.idle.idle();
+}
 
 void on_window_work(os::Work*) {
   std::uint8_t index = 0;

@@ -60,6 +60,28 @@ bool flash_failure(const Status& s) {
   return s == Status(Error::kPowerLoss) || s == Status(Error::kIoError);
 }
 
+// How a report names an activation condition: "window 23:00-02:00 UTC", "machine idle".
+using ConditionText = std::array<char, 32>;
+
+ConditionText condition_text(const manifest::Activation& a) {
+  ConditionText text{};
+  switch (a.mode) {
+    case manifest::ActivationMode::kImmediate:
+      break;
+    case manifest::ActivationMode::kWindow: {
+      const unsigned start = a.window_start_min;
+      const unsigned end = (start + a.window_length_min) % manifest::kMinutesPerDay;
+      std::snprintf(text.data(), text.size(), "window %02u:%02u-%02u:%02u UTC", start / 60,
+                    start % 60, end / 60, end % 60);
+      break;
+    }
+    case manifest::ActivationMode::kIdle:
+      std::snprintf(text.data(), text.size(), "machine idle");
+      break;
+  }
+  return text;
+}
+
 }  // namespace
 
 struct Installer::Checked {
@@ -68,14 +90,15 @@ struct Installer::Checked {
 
 Installer::Installer(const InstallerConfig& config, ModelStore& store, BlockSource& source,
                      ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram,
-                     std::span<std::uint8_t> shadow_ram)
+                     std::span<std::uint8_t> shadow_ram, ActivationConditions* conditions)
     : config_(config),
       store_(store),
       source_(source),
       runner_(runner),
       reporter_(reporter),
       model_ram_(model_ram),
-      shadow_ram_(shadow_ram) {}
+      shadow_ram_(shadow_ram),
+      conditions_(conditions) {}
 
 void Installer::report(std::string_view model_id, std::uint64_t version, InstallState state,
                        Error reason, std::string_view detail) {
@@ -107,6 +130,12 @@ bool Installer::active_digest(crypto::Digest* out) const {
 // ---- boot ----
 
 Status Installer::boot() {
+  SPINDLE_TRY(boot_active());
+  SPINDLE_TRY(boot_shadow());
+  return boot_awaiting();
+}
+
+Status Installer::boot_active() {
   StoreState s = store_.state();
   if (s.active != kNoSlot &&
       s.slots[static_cast<std::size_t>(s.active)].state == SlotState::kPending) {
@@ -114,8 +143,7 @@ Status Installer::boot() {
     if (s.trial_boots > config_.max_trial_boots) {
       SPINDLE_LOG_WRN(kLog, "the pending model was not confirmed within %u boots",
                       config_.max_trial_boots);
-      SPINDLE_TRY(revert(Error::kTimeout));
-      return boot_shadow();
+      return revert(Error::kTimeout);
     }
     SPINDLE_TRY(store_.commit(s));
   }
@@ -127,7 +155,31 @@ Status Installer::boot() {
       SPINDLE_TRY(revert(loaded.error()));
     }
   }
-  return boot_shadow();
+  return kOk;
+}
+
+// A model verified before the reset keeps waiting: its condition is read again from its
+// signed header (verified, so flash that rotted under it does not activate anything).
+Status Installer::boot_awaiting() {
+  const StoreState& s = store_.state();
+  const int slot = s.awaiting;
+  if (slot == kNoSlot) return kOk;
+  const auto activation = read_activation(slot);
+  if (flash_failure(activation.status())) return activation.status();
+  const bool verified = s.slots[static_cast<std::size_t>(slot)].state == SlotState::kVerified;
+  if (activation.ok() && verified) {
+    awaiting_activation_ = *activation;
+    const ConditionText why = condition_text(*activation);
+    report_slot(slot, InstallState::kAwaitingActivation, Error::kOk, why.data());
+    return kOk;
+  }
+  const Error reason = activation.ok() ? Error::kInvalidState : activation.status().error();
+  SPINDLE_LOG_ERR(kLog, "the model awaiting activation no longer verifies: %s", error_name(reason));
+  report_slot(slot, InstallState::kFailed, reason, "awaiting activation");
+  StoreState next = s;
+  next.awaiting = kNoSlot;
+  if (slot != next.shadow) next.slots[static_cast<std::size_t>(slot)].state = SlotState::kFailed;
+  return store_.commit(next);
 }
 
 Status Installer::boot_shadow() {
@@ -147,6 +199,7 @@ Status Installer::drop_shadow(bool failed) {
   shadow_running_ = false;
   std::fill(shadow_ram_.begin(), shadow_ram_.end(), std::uint8_t{0});  // no plaintext behind
   SlotInfo& slot = s.slots[static_cast<std::size_t>(s.shadow)];
+  if (s.awaiting == s.shadow) s.awaiting = kNoSlot;  // a promotion waiting for its condition
   if (failed) {
     // The slot keeps what it held (the next download reuses it) but is never run again,
     // and the version is not installed again.
@@ -283,6 +336,9 @@ Result<bool> Installer::check(std::span<const std::uint8_t> signed_manifest, Che
   }
   const bool shadow = m.role == manifest::ManifestRole::kShadow;
   if (shadow && holds_model(s, s.shadow, m)) return false;  // already running it in shadow
+  // Verified already and waiting for its activation condition (reported when it started
+  // waiting, and again at boot).
+  if (!shadow && s.awaiting != s.shadow && holds_model(s, s.awaiting, m)) return false;
   if (m.version <= s.floor_version) return reject(Error::kRollback, "below a confirmed version");
   if (m.version <= s.failed_version) return false;  // failed before, and reported then
   if (shadow && (s.active == kNoSlot || !running_)) {
@@ -376,15 +432,19 @@ Status Installer::install(const Checked& checked, std::span<const std::uint8_t> 
   } else {
     slot = s.inactive_slot();
     report(m.model_id, m.version, InstallState::kManifestAccepted, Error::kOk);
-    if (s.shadow == slot) {
-      // A newer manifest, shadow or not, replaces the shadow: it is dropped first (its slot
-      // is the inactive one), without counting it as failed.
+    if (s.shadow == slot || s.awaiting == slot) {
+      // A newer manifest, shadow or not, replaces the shadow or the model awaiting
+      // activation: it is dropped first (its slot is the inactive one), without counting it
+      // as failed.
       report_slot(slot, InstallState::kDiscarded, Error::kOk, "replaced");
+    }
+    if (s.shadow == slot) {
       runner_.suspend_shadow();
       shadow_running_ = false;
       std::fill(shadow_ram_.begin(), shadow_ram_.end(), std::uint8_t{0});
       s.shadow = kNoSlot;
     }
+    s.awaiting = kNoSlot;
     // The slot stops being anything (a revert target included) before it is erased.
     s.slots[static_cast<std::size_t>(slot)] = SlotInfo{};
     if (s.revert == slot) s.revert = kNoSlot;
@@ -447,6 +507,17 @@ Status Installer::install(const Checked& checked, std::span<const std::uint8_t> 
     report(m.model_id, m.version, InstallState::kShadowing, Error::kOk);
     return kOk;
   }
+  if (m.activation.mode != manifest::ActivationMode::kImmediate && s.active != kNoSlot &&
+      !activation_due(m.activation)) {
+    // Gated: verified ahead, the switch waits. The model that ran before the check goes
+    // back into the model RAM it lent for the self-tests. (A node with no model running
+    // has nothing to keep running: it takes the model at once.)
+    SPINDLE_TRY(await_activation(slot, m.activation, {}));
+    const Status back = load_slot(s.active);
+    if (flash_failure(back)) return back;
+    if (!back.ok()) SPINDLE_LOG_ERR(kLog, "the running model does not reload: %s", back.name());
+    return kOk;
+  }
   if (s.active != kNoSlot) {
     s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kVerified;
   }
@@ -457,7 +528,84 @@ Status Installer::install(const Checked& checked, std::span<const std::uint8_t> 
   healthy_windows_ = 0;
   runtime_failed_ = false;
   SPINDLE_TRY(store_.commit(s));
-  report(m.model_id, m.version, InstallState::kActivated, Error::kOk);
+  const ConditionText why = condition_text(m.activation);
+  report(m.model_id, m.version, InstallState::kActivated, Error::kOk, why.data());
+  return kOk;
+}
+
+// ---- gated activation ----
+
+Result<manifest::Activation> Installer::read_activation(int slot) {
+  SPINDLE_TRY_ASSIGN(const auto signed_manifest, store_.read_manifest(slot, header_scratch_));
+  SPINDLE_TRY_ASSIGN(const auto sign1, cose::verify(signed_manifest, config_.trusted_keys));
+  SPINDLE_TRY_ASSIGN(const manifest::Manifest m, manifest::decode(sign1.payload));
+  return m.activation;
+}
+
+bool Installer::activation_due(const manifest::Activation& activation) {
+  switch (activation.mode) {
+    case manifest::ActivationMode::kImmediate:
+      return true;
+    case manifest::ActivationMode::kWindow: {
+      std::uint64_t now_ms = 0;
+      if (conditions_ == nullptr || !conditions_->utc_now_ms(&now_ms)) return false;
+      constexpr std::uint64_t kMsPerMinute = 60'000;
+      const auto minute =
+          static_cast<std::uint32_t>((now_ms / kMsPerMinute) % manifest::kMinutesPerDay);
+      return manifest::window_contains(activation, minute);
+    }
+    case manifest::ActivationMode::kIdle:
+      return conditions_ != nullptr && conditions_->machine_idle();
+  }
+  return false;
+}
+
+Status Installer::await_activation(int slot, const manifest::Activation& activation,
+                                   std::string_view detail) {
+  StoreState s = store_.state();
+  s.slots[static_cast<std::size_t>(slot)].state = SlotState::kVerified;
+  s.awaiting = slot;
+  SPINDLE_TRY(store_.commit(s));
+  awaiting_activation_ = activation;
+  const ConditionText why = condition_text(activation);
+  char text[status_report::kMaxDetailSize];
+  std::snprintf(text, sizeof text, "%s%s%.*s", why.data(), detail.empty() ? "" : ", ",
+                static_cast<int>(detail.size()), detail.data());
+  report_slot(slot, InstallState::kAwaitingActivation, Error::kOk, text);
+  return kOk;
+}
+
+Status Installer::switch_to(int slot, std::string_view detail) {
+  StoreState s = store_.state();
+  const bool from_shadow = s.shadow == slot;
+  // One commit turns `slot` into the pending active model and the active model into its
+  // revert target: a reset before it leaves the model waiting (or in shadow), after it the
+  // trial of the new model, which the health period confirms or reverts as for any install.
+  if (s.active != kNoSlot) {
+    s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kVerified;
+  }
+  s.revert = s.active;
+  s.active = slot;
+  if (from_shadow) s.shadow = kNoSlot;
+  if (s.awaiting == slot) s.awaiting = kNoSlot;
+  s.slots[static_cast<std::size_t>(slot)].state = SlotState::kPending;
+  s.trial_boots = 0;
+  if (from_shadow) {
+    runner_.suspend_shadow();
+    shadow_running_ = false;
+    std::fill(shadow_ram_.begin(), shadow_ram_.end(), std::uint8_t{0});
+  }
+  healthy_windows_ = 0;
+  runtime_failed_ = false;
+  SPINDLE_TRY(store_.commit(s));
+  // From flash into the model RAM: verified, decrypted and self-tested again, no download.
+  const Status loaded = load_slot(slot);
+  if (flash_failure(loaded)) return loaded;
+  if (!loaded.ok()) {
+    report_slot(slot, InstallState::kFailed, loaded.error(), detail);
+    return revert(loaded.error());
+  }
+  report_slot(slot, InstallState::kActivated, Error::kOk, detail);
   return kOk;
 }
 
@@ -559,7 +707,13 @@ Status Installer::poll() {
   const StoreState& s = store_.state();
   if (s.active == kNoSlot ||
       s.slots[static_cast<std::size_t>(s.active)].state != SlotState::kPending) {
-    return kOk;
+    // Nothing on trial: a model waiting for its condition may take over once it holds.
+    if (s.awaiting == kNoSlot || !activation_due(awaiting_activation_)) return kOk;
+    const ConditionText why = condition_text(awaiting_activation_);
+    char detail[status_report::kMaxDetailSize];
+    std::snprintf(detail, sizeof detail, "%s%s", s.awaiting == s.shadow ? "promoted, " : "",
+                  why.data());
+    return switch_to(s.awaiting, detail);
   }
   if (runtime_failed_) return revert(Error::kInvalidState);
   if (healthy_windows_ < config_.health_windows) return kOk;
@@ -633,33 +787,23 @@ Status Installer::promote(const decision::Decision& d) {
            "promote: not the shadow");
     return kOk;
   }
-  // One commit turns the shadow into the pending active model and the active model into
-  // its revert target: a reset before it leaves the shadow, after it the trial of the new
-  // model, which the health period confirms or reverts as for any install.
-  const int slot = s.shadow;
-  if (s.active != kNoSlot) {
-    s.slots[static_cast<std::size_t>(s.active)].state = SlotState::kVerified;
+  // The shadow's own manifest says when it may take over (a promote decision does not
+  // override what the operator signed into it): the shadow runs on until then.
+  const auto activation = read_activation(s.shadow);
+  if (flash_failure(activation.status())) return activation.status();
+  if (!activation.ok()) {
+    report(d.model_id, d.version, InstallState::kDecisionRejected, activation.status().error(),
+           "promote: the shadow's header");
+    return kOk;
   }
-  s.revert = s.active;
-  s.active = slot;
-  s.shadow = kNoSlot;
-  s.slots[static_cast<std::size_t>(slot)].state = SlotState::kPending;
-  s.trial_boots = 0;
-  runner_.suspend_shadow();
-  shadow_running_ = false;
-  std::fill(shadow_ram_.begin(), shadow_ram_.end(), std::uint8_t{0});
-  healthy_windows_ = 0;
-  runtime_failed_ = false;
-  SPINDLE_TRY(store_.commit(s));
-  // From flash into the model RAM: verified, decrypted and self-tested again, no download.
-  const Status loaded = load_slot(slot);
-  if (flash_failure(loaded)) return loaded;
-  if (!loaded.ok()) {
-    report_slot(slot, InstallState::kFailed, loaded.error(), "promoted");
-    return revert(loaded.error());
+  if (!activation_due(*activation)) {
+    if (s.awaiting == s.shadow) {
+      report_slot(s.shadow, InstallState::kAwaitingActivation, Error::kOk, "promote");
+      return kOk;
+    }
+    return await_activation(s.shadow, *activation, "promote");
   }
-  report_slot(slot, InstallState::kActivated, Error::kOk, "promoted");
-  return kOk;
+  return switch_to(s.shadow, "promoted");
 }
 
 Status Installer::discard(const decision::Decision& d) {
@@ -682,7 +826,7 @@ Status Installer::revert_to_previous(const decision::Decision& d) {
   const StoreState& s = store_.state();
   if (holds(s, s.active, d)) {
     const int previous = s.inactive_slot();
-    if (s.shadow == previous ||
+    if (s.shadow == previous || s.awaiting == previous ||
         s.slots[static_cast<std::size_t>(previous)].state != SlotState::kVerified) {
       report(d.model_id, d.version, InstallState::kDecisionRejected, Error::kNotFound,
              "revert: no previous model");

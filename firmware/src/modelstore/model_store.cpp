@@ -29,8 +29,10 @@ constexpr std::uint32_t kFailedIdOffset = kFailedVersionOffset + 8;
 constexpr std::uint32_t kProgressOffset = kFailedIdOffset + kMaxIdSize;  // 220
 // The shadow slot, plus one: records written before shadows existed hold 0 there (none).
 constexpr std::uint32_t kShadowOffset = kProgressOffset + sizeof(blockwise::Progress);  // 236
+// The slot awaiting activation, plus one, the same way: older records read as "none".
+constexpr std::uint32_t kAwaitingOffset = kShadowOffset + 1;
 constexpr std::uint32_t kCrcOffset = kSnapshotSize - 4;
-static_assert(kShadowOffset + 1 <= kCrcOffset);
+static_assert(kAwaitingOffset + 1 <= kCrcOffset);
 
 constexpr std::uint8_t kMarkType = 'P';
 constexpr std::uint32_t kMarkSize = 8;  // type, szx, next_block (4), check (2)
@@ -80,6 +82,7 @@ void encode_snapshot(const StoreState& s, std::uint32_t seq,
   p[5] = s.progress.etag_length;
   std::copy(s.progress.etag.begin(), s.progress.etag.end(), p + 8);
   out[kShadowOffset] = s.shadow == kNoSlot ? 0 : static_cast<std::uint8_t>(s.shadow + 1);
+  out[kAwaitingOffset] = s.awaiting == kNoSlot ? 0 : static_cast<std::uint8_t>(s.awaiting + 1);
   store32(&out[kCrcOffset], crc32_update(0, {out.data(), kCrcOffset}));
 }
 
@@ -118,6 +121,11 @@ bool decode_snapshot(const std::array<std::uint8_t, kSnapshotSize>& in, StoreSta
   s->shadow = shadow == 0 ? kNoSlot : shadow - 1;
   // A shadow runs beside the active model, never in its slot.
   if (s->shadow != kNoSlot && s->shadow == s->active) return false;
+  const std::uint8_t awaiting = in[kAwaitingOffset];
+  if (awaiting > kModelSlots) return false;
+  s->awaiting = awaiting == 0 ? kNoSlot : awaiting - 1;
+  // What waits to be activated is never what is active already.
+  if (s->awaiting != kNoSlot && s->awaiting == s->active) return false;
   return true;
 }
 

@@ -124,7 +124,8 @@ struct ManifestOptions {
   bool wrong_kek = false;
   bool bad_self_test = false;
   bool flip_signature = false;
-  bool shadow = false;  // manifest key 13: run it in shadow
+  bool shadow = false;              // manifest key 13: run it in shadow
+  manifest::Activation activation;  // manifest key 14: when it may take over
 };
 
 inline std::array<std::uint8_t, 16> device_kek() {
@@ -154,6 +155,7 @@ inline ByteVector sign_manifest(const Model& model, const ManifestOptions& optio
   m.input = {static_cast<std::uint16_t>(features::feature_count(3)), 3200, 1024, 3};
   m.threshold = 1.0F;
   m.role = options.shadow ? manifest::ManifestRole::kShadow : manifest::ManifestRole::kActive;
+  m.activation = options.activation;
   std::vector<ByteVector> expected;
   for (const auto& [input, output] : model.self_tests) {
     expected.push_back(output);

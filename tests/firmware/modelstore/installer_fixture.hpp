@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,7 +61,7 @@ class InstallerTest : public ::testing::Test {
     config.preferred_szx = szx;  // 256-byte blocks: several blocks even for small models
     config.health_windows = kHealthWindows;
     installer_ = std::make_unique<Installer>(config, *store_, server_, pipeline_, reporter_,
-                                             model_ram_, shadow_ram_);
+                                             model_ram_, shadow_ram_, &conditions_);
     return installer_->boot();
   }
 
@@ -88,7 +90,56 @@ class InstallerTest : public ::testing::Test {
     ASSERT_EQ(running(), model.digest_hex());
   }
 
+  // What gated activations see: a settable UTC clock and idle flag.
+  struct Conditions final : ActivationConditions {
+    bool utc_now_ms(std::uint64_t* out) override {
+      *out = utc_ms;
+      return has_clock;
+    }
+    bool machine_idle() override { return idle; }
+    bool has_clock = true;
+    std::uint64_t utc_ms = 0;
+    bool idle = false;
+  };
+
+  // Cuts the power at every flash operation `step` makes on the node as the flash is now:
+  // after each cut the node boots with an active model among `valid` (digests), and
+  // `finish` completes the step from there and checks where it ends. Returns how many cuts
+  // left each valid model active.
+  std::vector<std::size_t> cut_at_every_operation(const std::function<Status()>& step,
+                                                  const std::vector<std::string>& valid,
+                                                  const std::function<void()>& finish) {
+    const std::filesystem::path baseline = path_.string() + ".base";
+    std::filesystem::copy_file(path_, baseline, std::filesystem::copy_options::overwrite_existing);
+    std::vector<std::size_t> seen(valid.size(), 0);
+    EXPECT_TRUE(boot().ok());
+    const std::uint64_t start = flash_->operations();
+    EXPECT_TRUE(step().ok());
+    const std::uint64_t total = flash_->operations() - start;
+    EXPECT_GT(total, 0U);
+    for (std::uint64_t cut = 0; cut <= total; ++cut) {
+      SCOPED_TRACE(cut);
+      std::filesystem::copy_file(baseline, path_,
+                                 std::filesystem::copy_options::overwrite_existing);
+      EXPECT_TRUE(boot().ok());
+      flash_->cut_power_after(cut, os::posix::PowerCutMode::kReturnError);
+      const Status s = step();
+      if (cut < total) {
+        EXPECT_EQ(s, Status(Error::kPowerLoss));
+      }
+      EXPECT_TRUE(boot().ok());  // power returns
+      const auto found = std::find(valid.begin(), valid.end(), running());
+      EXPECT_NE(found, valid.end()) << "no valid active model";
+      if (found != valid.end()) ++seen[static_cast<std::size_t>(found - valid.begin())];
+      finish();
+      if (::testing::Test::HasFailure()) break;
+    }
+    std::filesystem::remove(baseline);
+    return seen;
+  }
+
   board::BoardProfile board_;
+  Conditions conditions_;
   spindle::test::ScratchFile scratch_{".flash"};
   const std::filesystem::path path_ = scratch_.path();
   cose::TrustedKey trusted_key_;

@@ -93,6 +93,31 @@ TEST_F(ModelStoreTest, TheShadowSlotSurvivesAReboot) {
   EXPECT_EQ(store_->state().shadow, kNoSlot);
 }
 
+// The same for the slot awaiting activation (docs/firmware/activation.md).
+TEST_F(ModelStoreTest, TheAwaitingSlotSurvivesARebootAndIsNeverTheActiveOne) {
+  StoreState s = numbered(1);
+  ASSERT_TRUE(store_->commit(s).ok());
+  reboot();
+  EXPECT_EQ(store_->state().awaiting, kNoSlot);
+  s.slots[1].state = registration::SlotState::kVerified;
+  s.slots[1].set_id("candidate");
+  s.slots[1].version = 2;
+  s.awaiting = 1;
+  ASSERT_TRUE(store_->commit(s).ok());
+  reboot();
+  EXPECT_EQ(store_->state().awaiting, 1);
+  EXPECT_EQ(store_->state().shadow, kNoSlot);
+  StoreState self = s;
+  self.awaiting = self.active;
+  ASSERT_TRUE(store_->commit(self).ok());
+  reboot();
+  EXPECT_EQ(store_->state().awaiting, 1);  // the record before it stands
+  s.awaiting = kNoSlot;
+  ASSERT_TRUE(store_->commit(s).ok());
+  reboot();
+  EXPECT_EQ(store_->state().awaiting, kNoSlot);
+}
+
 TEST_F(ModelStoreTest, ProgressMarksPersistEveryBlockWithoutRewritingTheSnapshot) {
   StoreState s = numbered(1);
   s.download_slot = 1;

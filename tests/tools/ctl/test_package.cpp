@@ -322,5 +322,45 @@ TEST(Package, DeviceManifestVerifiesUnwrapsAndDecryptsToTheContainer) {
             Status(Error::kAuthFailed));
 }
 
+TEST(Package, ADeviceManifestCarriesTheActivationSignedWithIt) {
+  const Signer s = signer("operator");
+  const auto package = read_package(sealed(s));
+  ASSERT_TRUE(package.ok());
+  const auto content_key = unwrap_content_key(package->info, s.priv, s.kid);
+  ASSERT_TRUE(content_key.ok());
+  const std::array<std::uint8_t, 16> kek{1};
+  const auto window = parse_activation("window:23:30-01:00");
+  ASSERT_TRUE(window.ok());
+  const auto signed_manifest = device_manifest(package->info, *content_key, "node-1", kek, s.priv,
+                                               s.kid, manifest::ManifestRole::kActive, *window);
+  ASSERT_TRUE(signed_manifest.ok()) << signed_manifest.status().name();
+  const auto trusted = trusting(s);
+  const auto verified = cose::verify(*signed_manifest, trusted);
+  ASSERT_TRUE(verified.ok());
+  const auto m = manifest::decode(verified->payload);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->activation.mode, manifest::ActivationMode::kWindow);
+  EXPECT_EQ(m->activation.window_start_min, 23 * 60 + 30);
+  EXPECT_EQ(m->activation.window_length_min, 90);
+}
+
+TEST(Package, ActivationTextIsNowIdleOrAUtcWindow) {
+  EXPECT_EQ(parse_activation("now")->mode, manifest::ActivationMode::kImmediate);
+  EXPECT_EQ(parse_activation("idle")->mode, manifest::ActivationMode::kIdle);
+  const auto day = parse_activation("window:02:00-04:15");
+  ASSERT_TRUE(day.ok());
+  EXPECT_EQ(day->window_start_min, 120);
+  EXPECT_EQ(day->window_length_min, 135);
+  const auto wraps = parse_activation("window:22:00-00:00");
+  ASSERT_TRUE(wraps.ok());
+  EXPECT_EQ(wraps->window_start_min, 1320);
+  EXPECT_EQ(wraps->window_length_min, 120);
+  for (const char* bad : {"", "later", "window:", "window:2:00-04:00", "window:24:00-01:00",
+                          "window:01:60-02:00", "window:01:00-01:00", "window:01:00 02:00",
+                          "window:01:00-02:00x", "Idle", "window:aa:bb-cc:dd"}) {
+    EXPECT_EQ(parse_activation(bad).status(), Status(Error::kInvalidValue)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace spindle::ctl

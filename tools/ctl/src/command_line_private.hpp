@@ -81,7 +81,15 @@ SigningPackage open_signing_package(const std::string& package_path, const std::
 // The signed manifest of the package for one device, in `role`; the error names the
 // device and what to change.
 ByteVector sign_device_manifest(const SigningPackage& signing, const std::string& device_id,
-                                std::span<const std::uint8_t> kek, manifest::ManifestRole role);
+                                std::span<const std::uint8_t> kek, manifest::ManifestRole role,
+                                const manifest::Activation& activation = {});
+// --activation's value (parse_activation), or a UsageError naming the accepted forms.
+manifest::Activation activation_option(const std::string& text);
+// The help text of --activation, shared by deploy and rollout start.
+inline constexpr const char* kActivationHelp =
+    "when a node may switch to the model once it is verified: now (default), idle (while the "
+    "machine stands still), or window:HH:MM-HH:MM (a daily UTC maintenance window, end "
+    "exclusive, may pass midnight); signed into the manifest";
 
 int cmd_keygen(const Args& args);
 int cmd_provision(const Args& args);

@@ -65,10 +65,20 @@ SigningPackage open_signing_package(const std::string& package_path, const std::
   return out;
 }
 
+manifest::Activation activation_option(const std::string& text) {
+  const auto activation = parse_activation(text);
+  if (!activation.ok()) {
+    throw cli::UsageError("--activation \"" + text +
+                          "\" is not now, idle or window:HH:MM-HH:MM (UTC, start != end)");
+  }
+  return *activation;
+}
+
 ByteVector sign_device_manifest(const SigningPackage& signing, const std::string& device_id,
-                                std::span<const std::uint8_t> kek, manifest::ManifestRole role) {
+                                std::span<const std::uint8_t> kek, manifest::ManifestRole role,
+                                const manifest::Activation& activation) {
   const auto manifest = device_manifest(signing.package.info, signing.content_key, device_id, kek,
-                                        signing.signing_key, signing.kid, role);
+                                        signing.signing_key, signing.kid, role, activation);
   if (manifest.status() == Status(Error::kOversize)) {
     throw std::runtime_error("the manifest for " + device_id + " would be larger than the " +
                              std::to_string(kMaxSignedManifestSize) +
@@ -213,26 +223,29 @@ int cmd_push(const Args& args) {
 
 int cmd_deploy(const Args& args) {
   GatewayOptions gateway_options;
-  std::string package_path, key_path, kid;
+  std::string package_path, key_path, kid, activation_text = "now";
   std::vector<std::string> devices;
   po::options_description options("options");
   options.add_options()("help,h", "this help")("package", po::value(&package_path)->required(),
                                                "the package (.spkg)")(
       "signing-key", po::value(&key_path)->required(), "the private key that signed it (KID.key)")(
       "kid", po::value(&kid)->required(), "its key id")(
-      "device", po::value(&devices)->required()->composing(), "target device id (repeatable)");
+      "device", po::value(&devices)->required()->composing(), "target device id (repeatable)")(
+      "activation", po::value(&activation_text)->default_value(activation_text), kActivationHelp);
   options.add(gateway_options.describe());
   po::variables_map vm;
   if (!parse_command(
           args,
           "usage: spindlectl deploy --package FILE.spkg --signing-key KID.key --kid KID\n"
-          "                         --device ID [--device ID ...] --token-file FILE\n\n"
+          "                         --device ID [--device ID ...] [--activation WHEN]\n"
+          "                         --token-file FILE\n\n"
           "Verifies the package, signs one manifest per device (the content key wrapped with\n"
           "that device's key) and deploys them in one request; uploads the model first if the\n"
           "gateway does not have it.",
           options, &vm)) {
     return 0;
   }
+  const manifest::Activation activation = activation_option(activation_text);
   const std::vector<std::string> ids = checked_device_ids(devices);
   if (ids.size() > kMaxBatch) {
     throw cli::UsageError(std::to_string(ids.size()) + " devices: deploy to at most " +
@@ -246,7 +259,7 @@ int cmd_deploy(const Args& args) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const ByteVector kek = device_kek(gateway, ids[i]);
     const ByteVector manifest =
-        sign_device_manifest(signing, ids[i], kek, manifest::ManifestRole::kActive);
+        sign_device_manifest(signing, ids[i], kek, manifest::ManifestRole::kActive, activation);
     request["deployments"].push_back({{"manifest", cli::to_hex(manifest)}});
     std::cerr << "spindlectl deploy: [" << i + 1 << "/" << ids.size() << "] " << ids[i]
               << ": manifest signed (" << manifest.size() << " bytes)\n";

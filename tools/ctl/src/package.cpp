@@ -276,11 +276,13 @@ Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::Conten
                                    std::string_view device_id,
                                    std::span<const std::uint8_t> device_kek,
                                    const crypto::EcPrivateKey& signing_key, std::string_view kid,
-                                   manifest::ManifestRole role) {
+                                   manifest::ManifestRole role,
+                                   const manifest::Activation& activation) {
   WrappedKey wrapped{};
   SPINDLE_TRY(crypto::aes_key_wrap(device_kek, content_key, wrapped));
   SPINDLE_TRY_ASSIGN(manifest::Manifest m, manifest_view(info, device_id, wrapped));
   m.role = role;
+  m.activation = activation;
   ByteVector payload(kMaxSignedInfoBytes);
   SPINDLE_TRY_ASSIGN(const auto encoded, manifest::encode(m, payload));
   ByteVector out(encoded.size() + cose::kSign1Overhead);
@@ -290,6 +292,47 @@ Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::Conten
   // A node keeps the signed manifest in its slot header and refuses larger ones.
   if (out.size() > kMaxSignedManifestSize) return Error::kOversize;
   return out;
+}
+
+namespace {
+
+// "HH:MM" (two digits each) as minutes after midnight.
+Result<std::uint16_t> parse_clock(std::string_view text) {
+  const auto digit = [&](std::size_t i) { return static_cast<unsigned>(text[i] - '0'); };
+  if (text.size() != 5 || text[2] != ':') return Error::kInvalidValue;
+  for (const std::size_t i : {0U, 1U, 3U, 4U}) {
+    if (text[i] < '0' || text[i] > '9') return Error::kInvalidValue;
+  }
+  const unsigned hours = digit(0) * 10 + digit(1);
+  const unsigned minutes = digit(3) * 10 + digit(4);
+  if (hours > 23 || minutes > 59) return Error::kInvalidValue;
+  return static_cast<std::uint16_t>(hours * 60 + minutes);
+}
+
+}  // namespace
+
+Result<manifest::Activation> parse_activation(std::string_view text) {
+  manifest::Activation a;
+  if (text == "now") return a;
+  if (text == "idle") {
+    a.mode = manifest::ActivationMode::kIdle;
+    return a;
+  }
+  constexpr std::string_view kWindow = "window:";
+  if (text.substr(0, kWindow.size()) != kWindow) return Error::kInvalidValue;
+  text.remove_prefix(kWindow.size());
+  if (text.size() != 11 || text[5] != '-') return Error::kInvalidValue;
+  SPINDLE_TRY_ASSIGN(const std::uint16_t start, parse_clock(text.substr(0, 5)));
+  SPINDLE_TRY_ASSIGN(const std::uint16_t end, parse_clock(text.substr(6)));
+  // A window that ends where it starts would be empty or the whole day: neither is a
+  // maintenance window (the whole day is "now").
+  if (start == end) return Error::kInvalidValue;
+  a.mode = manifest::ActivationMode::kWindow;
+  a.window_start_min = start;
+  a.window_length_min = static_cast<std::uint16_t>((end + manifest::kMinutesPerDay - start) %
+                                                   manifest::kMinutesPerDay);
+  SPINDLE_TRY(manifest::check_activation(a));
+  return a;
 }
 
 Result<ByteVector> signed_decision(const decision::Decision& d,

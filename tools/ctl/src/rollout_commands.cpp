@@ -94,6 +94,7 @@ void print_rollout(const nlohmann::json& r) {
 int rollout_start(const Args& args) {
   GatewayOptions gateway_options;
   std::string package_path, key_path, kid, selector, stages = "1,100%", name;
+  std::string activation_text = "now";
   std::vector<std::string> devices, gate_settings;
   double soak_s = 300;
   bool shadow = false;
@@ -118,6 +119,7 @@ int rollout_start(const Args& args) {
       "a gate threshold NAME=VALUE (repeatable): min_install_success, confirm_deadline_s, "
       "max_reverts, max_reboots, calibration_deadline_s, max_latency_ms, max_anomaly_ratio, "
       "anomaly_slack, min_windows, min_shadow_agreement")(
+      "activation", po::value(&activation_text)->default_value(activation_text), kActivationHelp)(
       "name", po::value(&name), "a name for operators (default: model id and version)");
   options.add(gateway_options.describe());
   po::variables_map vm;
@@ -125,7 +127,8 @@ int rollout_start(const Args& args) {
           args,
           "usage: spindlectl rollout start --package FILE.spkg --signing-key KID.key --kid KID\n"
           "         (--device ID ... | --selector EXPR) [--stages 2,50%,100%] [--soak S]\n"
-          "         [--shadow] [--auto-revert] [--gate NAME=VALUE ...] --token-file FILE\n\n"
+          "         [--shadow] [--auto-revert] [--gate NAME=VALUE ...] [--activation WHEN]\n"
+          "         --token-file FILE\n\n"
           "Signs, for every device, the candidate's manifest and the decisions the rollout may\n"
           "release (promote and discard with --shadow, revert with --auto-revert), uploads the\n"
           "model if the gateway lacks it, and starts the rollout: the first stage is released\n"
@@ -138,6 +141,7 @@ int rollout_start(const Args& args) {
         "give the targets as --device ID ... or as --selector EXPR (one of them)");
   }
   if (!(soak_s >= 0)) throw cli::UsageError("--soak must be >= 0 seconds");
+  const manifest::Activation activation = activation_option(activation_text);
   nlohmann::json gates = nlohmann::json::object();
   for (const std::string& setting : gate_settings) {
     const std::size_t eq = setting.find('=');
@@ -181,7 +185,7 @@ int rollout_start(const Args& args) {
     const ByteVector kek = device_kek(gateway, ids[i]);
     nlohmann::json entry = {
         {"device", ids[i]},
-        {"manifest", cli::to_hex(sign_device_manifest(signing, ids[i], kek, role))}};
+        {"manifest", cli::to_hex(sign_device_manifest(signing, ids[i], kek, role, activation))}};
     if (shadow) {
       entry["promote"] = cli::to_hex(sign_decision(signing, ids[i], decision::Action::kPromote));
       if (auto_revert) {

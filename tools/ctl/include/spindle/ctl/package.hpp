@@ -132,7 +132,14 @@ Result<ByteVector> device_manifest(const PackageInfo& info, const crypto::Conten
                                    std::string_view device_id,
                                    std::span<const std::uint8_t> device_kek,
                                    const crypto::EcPrivateKey& signing_key, std::string_view kid,
-                                   manifest::ManifestRole role = manifest::ManifestRole::kActive);
+                                   manifest::ManifestRole role = manifest::ManifestRole::kActive,
+                                   const manifest::Activation& activation = {});
+
+// An operator's --activation (docs/firmware/activation.md): "now" (at once, the default),
+// "idle", or "window:HH:MM-HH:MM" in UTC (the end is exclusive and may be past midnight:
+// "window:23:00-02:00"). Errors: kInvalidValue (anything else, an hour past 23, a minute
+// past 59, a window that ends where it starts).
+Result<manifest::Activation> parse_activation(std::string_view text);
 
 // A decision (promote, discard, revert) signed as a COSE_Sign1 with the decision's external
 // AAD. Errors: decision::sign()'s.

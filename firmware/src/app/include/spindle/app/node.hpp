@@ -57,6 +57,8 @@ struct NodeConfig {
 struct Platform {
   os::FlashDevice* flash = nullptr;  // sized and shaped like the board's flash
   sensor::SampleSource* source = nullptr;
+  // UTC, milliseconds since the Unix epoch (readings' timestamps, maintenance windows of
+  // gated activations); nullptr or 0: the board has no time yet.
   std::uint64_t (*wall_clock_ms)() = nullptr;
 };
 

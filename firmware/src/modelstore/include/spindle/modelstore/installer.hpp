@@ -57,6 +57,18 @@ class ModelRunner {
                              const manifest::Manifest& manifest) = 0;
 };
 
+// What a gated activation (manifest key 14, docs/firmware/activation.md) waits for, as the
+// node's application knows it. Both are asked from the network thread.
+class ActivationConditions {
+ public:
+  virtual ~ActivationConditions() = default;
+  // UTC wall-clock time, milliseconds since the Unix epoch; false when the node has none
+  // (a board whose clock has not been set): a window activation then keeps waiting.
+  virtual bool utc_now_ms(std::uint64_t* out) = 0;
+  // Whether the application reports the machine idle (app/idle_detector.hpp).
+  virtual bool machine_idle() = 0;
+};
+
 // Receives every transition, in order (the node queues them for /d/{id}/status).
 class Reporter {
  public:
@@ -81,20 +93,24 @@ class Installer {
   // `model_ram` holds the decrypted model while it runs (at least the payload capacity of
   // a slot), `shadow_ram` the shadow's (empty: this node runs no shadow, and refuses shadow
   // manifests as not fitting); both are the Installer's from now on. The store must be
-  // mounted.
+  // mounted. `conditions` answers gated activations (nullptr: none ever holds, so a gated
+  // model waits in its slot).
   Installer(const InstallerConfig& config, ModelStore& store, BlockSource& source,
             ModelRunner& runner, Reporter& reporter, std::span<std::uint8_t> model_ram,
-            std::span<std::uint8_t> shadow_ram = {});
+            std::span<std::uint8_t> shadow_ram = {}, ActivationConditions* conditions = nullptr);
 
   // At boot: counts a trial boot of a pending model (reverting past the limit), then
   // decrypts, checks and loads the active model; a model that fails to load is reverted
   // if it was pending. Then the shadow, if there is one; a shadow that does not load is
-  // dropped. Errors: only flash failures (a model that does not load leaves the node
-  // running without one and reports why).
+  // dropped. A model awaiting activation keeps waiting (its signed header is read again for
+  // the condition; one that no longer verifies is dropped). Errors: only flash failures (a model
+  // that does not load leaves the node running without one and reports why).
   Status boot();
 
   // A manifest from the gateway (COSE_Sign1 bytes). Checks it, and when it names a model
-  // to install, downloads, verifies and activates it before returning (resuming a
+  // to install, downloads, verifies and activates it before returning; a manifest with an
+  // activation condition (key 14) that does not hold yet leaves the verified model waiting
+  // in its slot, reported awaiting-activation, for poll() to activate (resuming a
   // download of the same payload). Returns kOk when nothing more is to be done with this
   // manifest (installed, already running, or rejected and reported; the same manifest
   // again is then skipped at once); an error when the attempt stopped short and should be
@@ -104,7 +120,9 @@ class Installer {
 
   // A signed decision the gateway sent (gateway_request key 4): verified against the
   // trusted keys and this device id, then carried out (docs/firmware/shadow.md): promote
-  // makes the shadow the active model, pending its health period, without a download;
+  // makes the shadow the active model, pending its health period, without a download (a
+  // shadow whose manifest has an activation condition that does not hold yet is reported
+  // awaiting-activation, runs on in shadow, and poll() promotes it when it holds);
   // discard drops the shadow and never installs its version again; revert goes back from
   // the active model to the verified one in the other slot and raises the anti-rollback
   // floor to the reverted version. One that already took effect re-reports its effect; one
@@ -117,7 +135,9 @@ class Installer {
   // Called by the scoring thread for every window the active model scored (ok) or failed.
   void on_window_scored(bool ok);
   // Called by the network thread between requests: confirms a pending model that has been
-  // healthy for the health period, reverts one that failed. Errors: the flash's.
+  // healthy for the health period, reverts one that failed; then, with no model pending,
+  // activates a model awaiting activation whose condition holds now (reported activated,
+  // then confirmed or rolled back as any install). Errors: the flash's.
   Status poll();
 
   // What the node reports and attests.
@@ -128,6 +148,8 @@ class Installer {
   bool running() const { return running_; }
   // A shadow loaded and scoring beside it.
   bool shadow_running() const { return shadow_running_; }
+  // A verified model waiting for its activation condition.
+  bool awaiting_activation() const { return store_.state().awaiting != kNoSlot; }
 
  private:
   struct Checked;
@@ -138,7 +160,9 @@ class Installer {
   // Verifies, decrypts and self-tests a slot into the model RAM (as the active model) or
   // the shadow RAM.
   Status load_slot(int slot, bool as_shadow = false);
+  Status boot_active();
   Status boot_shadow();
+  Status boot_awaiting();
   Status revert(Error reason);
   // Leaves the active model for `previous` (a verified slot, or kNoSlot: none), recording
   // the active one as failed; `raise_floor`: a revert the operator decided, after which
@@ -148,6 +172,17 @@ class Installer {
   // version again.
   Status drop_shadow(bool failed);
   Status promote(const decision::Decision& d);
+  // Makes the verified `slot` (the inactive one, or the shadow) the active model, pending its
+  // health period, in one commit, then loads it from flash; reverts if it does not load.
+  Status switch_to(int slot, std::string_view detail);
+  // The activation condition in the signed header of `slot`. Errors: the header's and the
+  // verifier's.
+  Result<manifest::Activation> read_activation(int slot);
+  // Whether `activation` holds now.
+  bool activation_due(const manifest::Activation& activation);
+  // Leaves the verified `slot` waiting for `activation` (one commit) and reports it.
+  Status await_activation(int slot, const manifest::Activation& activation,
+                          std::string_view detail);
   Status discard(const decision::Decision& d);
   Status revert_to_previous(const decision::Decision& d);
   void report(std::string_view model_id, std::uint64_t version, status_report::InstallState state,
@@ -164,6 +199,10 @@ class Installer {
   std::span<std::uint8_t> shadow_ram_;
   bool running_ = false;
   bool shadow_running_ = false;
+  ActivationConditions* conditions_ = nullptr;
+  // The condition of the model awaiting activation (the store's `awaiting` slot), read from
+  // its signed header when it started waiting or at boot, so poll() need not verify it again.
+  manifest::Activation awaiting_activation_{};
   std::atomic<std::uint32_t> healthy_windows_{0};
   std::atomic<bool> runtime_failed_{false};
   // The last manifest handled to the end (installed, already running, or rejected and

@@ -59,6 +59,10 @@ struct StoreState {
   // The slot whose verified model runs in shadow beside the active one (docs/firmware/
   // shadow.md); never the active slot.
   int shadow = kNoSlot;
+  // The verified slot whose model waits for its manifest's activation condition (manifest
+  // key 14, docs/firmware/activation.md): the inactive slot holding an active-role candidate,
+  // or the shadow slot after a promote decision. Never the active slot.
+  int awaiting = kNoSlot;
 
   int inactive_slot() const { return active == 1 ? 0 : 1; }
 };
