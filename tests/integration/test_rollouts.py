@@ -239,6 +239,63 @@ class RolloutTest(unittest.TestCase):
         view = self.wait_rollout(rollout, lambda v: v["phase"] == "halted", timeout=60)
         self.assertEqual(view["halted_gate"], "install-success", view)
 
+    def test_gated_activation_window_and_idle(self):
+        devices = ["gate-in", "gate-out"]
+        self.start_site(devices)
+        model = self.site.model("ae", "45,16,8,16,45", 3)
+        self.site.deploy(self.site.pack(model, 1, GOOD_THRESHOLD), devices)
+        self.site.wait_state("confirmed", devices)
+
+        # v2 with a maintenance window: one that holds now (UTC) and one 12 h away.
+        v2 = self.site.pack(model, 2, GOOD_THRESHOLD)
+        now = time.gmtime()
+        minute = now.tm_hour * 60 + now.tm_min
+
+        def window(start, length):
+            end = (start + length) % 1440
+            start %= 1440
+            return f"window:{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+
+        for device, start in (("gate-in", minute - 10), ("gate-out", minute + 720)):
+            self.site.ctl("deploy", "--package", v2, "--signing-key", self.site.path(KID + ".key"),
+                          "--kid", KID, "--device", device, "--activation", window(start, 60))
+        self.site.wait_state("confirmed", ["gate-in"], timeout=60)
+        self.site.wait_state("awaiting-activation", ["gate-out"], timeout=60)
+
+        # Across a reset it keeps waiting, v1 running, v2 verified in the other slot (the
+        # registration the node sends at boot shows both).
+        h.stop_process(self.nodes["gate-out"])
+        self.nodes["gate-out"] = self.site.start_node("gate-out", 0, "--stopped-s", "40-400")
+        deadline = time.time() + 30
+        device = None
+        while time.time() < deadline:
+            device = self.site.gateway.api("GET", "/api/v1/devices/gate-out", expect=200)
+            reg = device.get("registration")
+            if reg and reg["active_slot"] is not None:
+                slots = reg["slots"]
+                active = slots[reg["active_slot"]]
+                other = slots[1 - reg["active_slot"]]
+                if active["version"] == 1 and other["version"] == 2:
+                    break
+            time.sleep(0.25)
+        self.assertEqual(active["state"], "active", device)
+        self.assertEqual(other["state"], "verified", device)
+        self.assertEqual(device["deployment"]["state"], "awaiting-activation", device)
+        self.assertEqual(device["deployment"]["version"], 2, device)
+        log = self.site.log("gate-out")
+        self.assertEqual(log.count("vib-ae v2: downloaded"), 1, "the reset fetched it again")
+        self.assertNotIn("vib-ae v2: activated", log)
+
+        # Idle: v3 replaces the waiting v2 and switches only once the machine (the reference
+        # machine, stopped from 40 s of simulated time at --speed 4) has stood still.
+        v3 = self.site.pack(model, 3, GOOD_THRESHOLD)
+        self.site.ctl("deploy", "--package", v3, "--signing-key", self.site.path(KID + ".key"),
+                      "--kid", KID, "--device", "gate-out", "--activation", "idle")
+        self.site.wait_state("confirmed", ["gate-out"], timeout=60)
+        log = self.site.log("gate-out")
+        self.assertIn("vib-ae v3: awaiting-activation", log)
+        self.assertIn("vib-ae v3: activated (ok) machine idle", log)
+
 
 def main():
     parser = argparse.ArgumentParser()
