@@ -23,7 +23,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::size_t kMaxRolloutDevices = 100000;
+// What HttpApiOptions::max_rollout_body_bytes holds at about 2 KB a device, with room.
+constexpr std::size_t kMaxRolloutDevices = 30000;
 constexpr std::size_t kMaxNameSize = 64;
 
 Answer no_rollouts() {

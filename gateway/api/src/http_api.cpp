@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -109,7 +110,8 @@ HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Stor
   // Compared as digests, so the comparison takes the same time whatever the length sent.
   token_digest_ = crypto::Sha256::of(crypto::as_bytes(options_.token));
 
-  server_.set_payload_max_length(options_.max_body_bytes);
+  server_.set_payload_max_length(
+      std::max(options_.max_body_bytes, options_.max_rollout_body_bytes));
   server_.set_read_timeout(kIoTimeoutSeconds, 0);
   server_.set_write_timeout(kIoTimeoutSeconds, 0);
   server_.set_keep_alive_timeout(kKeepAliveSeconds);
@@ -169,7 +171,7 @@ HttpApi::Impl::Impl(HttpApiOptions options, Writer& writer, std::unique_ptr<Stor
   route_get("/api/v1/captures", &Impl::list_captures, true);
   route_get(R"(/api/v1/captures/([^/]+))", &Impl::get_capture, true);
   route_get(R"(/api/v1/captures/([^/]+)/data)", &Impl::capture_data, true);
-  route_post("/api/v1/rollouts", &Impl::create_rollout);
+  route_post("/api/v1/rollouts", &Impl::create_rollout, options_.max_rollout_body_bytes);
   route_get("/api/v1/rollouts", &Impl::list_rollouts, true);
   route_get(R"(/api/v1/rollouts/([^/]+))", &Impl::get_rollout, true);
   route_post(R"(/api/v1/rollouts/([^/]+)/pause)", &Impl::pause_rollout);
@@ -218,17 +220,18 @@ void HttpApi::Impl::route_get(const std::string& pattern, Handler handler, bool 
 // POST handlers read the body themselves (httplib's content reader): httplib would otherwise
 // parse a body sent as application/x-www-form-urlencoded (curl's default) into parameters
 // and refuse one longer than 8 KiB.
-void HttpApi::Impl::route_post(const std::string& pattern, Handler handler) {
+void HttpApi::Impl::route_post(const std::string& pattern, Handler handler, std::size_t max_body) {
+  if (max_body == 0) max_body = options_.max_body_bytes;
   routes_.emplace_back("POST", std::regex(pattern));
-  server_.Post(pattern, [this, handler](const httplib::Request& request,
-                                        httplib::Response& response,
-                                        const httplib::ContentReader& content_reader) {
+  server_.Post(pattern, [this, handler, max_body](const httplib::Request& request,
+                                                  httplib::Response& response,
+                                                  const httplib::ContentReader& content_reader) {
     try {
       const bool multipart = request.is_multipart_form_data();
       const auto refused = authorize(request);
       std::string body;
       // A body that will not be used is read and dropped, so the connection stays usable.
-      const BodyRead read = read_body(request, response, content_reader, options_.max_body_bytes,
+      const BodyRead read = read_body(request, response, content_reader, max_body,
                                       refused || multipart ? nullptr : &body);
       if (read == BodyRead::kTooLarge) {
         send(response, default_error(request, api::kHttpPayloadTooLarge));
@@ -313,9 +316,15 @@ Answer HttpApi::Impl::default_error(const httplib::Request& request, int status)
                               ": the endpoints are listed in docs/gateway/api.md");
     }
     case api::kHttpPayloadTooLarge:
-      return error_answer(api::kHttpPayloadTooLarge,
-                          "the request body is larger than the gateway's limit of " +
-                              std::to_string(options_.max_body_bytes) + " bytes");
+      return error_answer(
+          api::kHttpPayloadTooLarge,
+          "the request body is larger than the gateway's limit of " +
+              std::to_string(request.path == "/api/v1/rollouts" ? options_.max_rollout_body_bytes
+                                                                : options_.max_body_bytes) +
+              " bytes" +
+              (request.path == "/api/v1/rollouts"
+                   ? std::string(": split the devices over several rollouts")
+                   : std::string()));
     case api::kHttpBadRequest:
       return error_answer(api::kHttpBadRequest, "malformed HTTP request");
     default:

@@ -64,7 +64,8 @@ class HttpApi::Impl {
   using Handler = api::Answer (Impl::*)(const httplib::Request&, const std::string& body);
 
   void route_get(const std::string& pattern, Handler handler, bool authenticated);
-  void route_post(const std::string& pattern, Handler handler);
+  // `max_body` 0: options_.max_body_bytes.
+  void route_post(const std::string& pattern, Handler handler, std::size_t max_body = 0);
   void serve(const httplib::Request& request, httplib::Response& response, Handler handler,
              const std::string& body);
   std::optional<api::Answer> authorize(const httplib::Request& request) const;

@@ -219,6 +219,7 @@ CREATE TABLE rollout_devices (
   PRIMARY KEY (rollout_id, device_id)
 );
 CREATE INDEX rollout_devices_by_step ON rollout_devices(step);
+CREATE INDEX rollout_devices_by_position ON rollout_devices(rollout_id, position);
 )sql",
 };
 

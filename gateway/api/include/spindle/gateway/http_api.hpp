@@ -40,8 +40,11 @@ struct HttpApiOptions {
   // The bearer token every /api/v1/* request must carry. Empty: every such request is
   // refused (the API is closed, /healthz and /metrics still answer).
   std::string token;
-  std::size_t max_body_bytes = 2 * 1024 * 1024;  // any request body
-  std::size_t max_models_bytes = 1024 * 1024;    // the largest model payload accepted
+  std::size_t max_body_bytes = 2 * 1024 * 1024;  // any request body but a rollout's
+  // POST /api/v1/rollouts carries every device's signed manifest and decisions (about 2 KB
+  // of JSON a device): 64 MiB is about 30,000 devices in one rollout.
+  std::size_t max_rollout_body_bytes = std::size_t{64} * 1024 * 1024;
+  std::size_t max_models_bytes = 1024 * 1024;  // the largest model payload accepted
   // The largest data capture accepted: windows times the largest window of its kind the
   // protocol allows (protocol/capture.hpp), since the node's shape is known only later.
   std::size_t max_capture_bytes = std::size_t{512} * 1024 * 1024;
