@@ -198,6 +198,8 @@ class NodeTelemetry(unittest.TestCase):
             conf = f.read()
         conf = conf.replace('CONFIG_BOARD="nucleo_l476rg"', 'CONFIG_BOARD="tiny"')
         conf = conf.replace("CONFIG_MODEL_ARENA_SIZE=8192", "CONFIG_MODEL_ARENA_SIZE=1024")
+        # A shadow never gets more than the active model (the board parser's rule).
+        conf = conf.replace("CONFIG_SHADOW_ARENA_SIZE=4096", "CONFIG_SHADOW_ARENA_SIZE=512")
         with open(tiny, "w") as f:
             f.write(conf)
         node = self.node("press-6", "--board", tiny, "--model", model, "--windows", "1",
