@@ -372,7 +372,7 @@ Result<std::span<const std::uint8_t>> encode(const StatusReport& report,
     w.uint(kShShadowAnomalies).uint(sh.shadow_anomalies);
     for (const auto& [key, histogram] : {std::pair{kShActiveHistogram, &sh.active_histogram},
                                          std::pair{kShShadowHistogram, &sh.shadow_histogram}}) {
-      w.uint(key).array(kHistogramBins);
+      w.uint(static_cast<std::uint64_t>(key)).array(kHistogramBins);
       for (const std::uint32_t count : *histogram)
         w.uint(count);
     }
